@@ -1,0 +1,52 @@
+# arbor's build. Every target installs or builds what it needs; nothing is assumed
+# on the machine beyond Go, git and make. Cached tools live in $(ARBOR_CACHE).
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+export ARBOR_CACHE ?= $(HOME)/.cache/arbor
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The same flags build the binary here and in the container image (deploy/Dockerfile).
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+TEST_TIMEOUT ?= 60m
+
+.PHONY: build
+build: ## Build bin/arbor (static).
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/arbor ./cmd/arbor
+
+.PHONY: test
+test: cluster-up ## Run every test: unit, golden, integration on the local cluster.
+	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no cluster.
+	$(GO) test -short -count=1 ./...
+
+.PHONY: cluster-up
+cluster-up:
+	@hack/cluster.sh up >/dev/null
+
+.PHONY: cluster
+cluster: ## Build (once) and start the local cluster; the last line is `export KUBECONFIG=...`.
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster.
+	@hack/cluster.sh down
+
+.PHONY: fmt
+fmt: ## Format the code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'

@@ -1,0 +1,10 @@
+// Package render turns a branch's configuration into the Kubernetes objects of
+// its environment (spec/release-yaml.md §3–§10).
+//
+// Render is a pure function of its Input: the template, the environment
+// context (app, branch, commit, template name, domain, parameters, image
+// settings, secrets), the already-loaded imported apps, and the branch's tree
+// as an fs.FS for configmap files and kustomize directories. It does no network
+// or cluster I/O, and the same input always gives the same objects, in the same
+// order, with the same names.
+package render

@@ -1,0 +1,128 @@
+package render
+
+import (
+	"io/fs"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/arbordev/arbor/schema"
+)
+
+// Labels and annotations arbor puts on every object it writes. Safety rules key
+// on them: arbor prunes and deletes only objects carrying LabelManagedBy=arbor.
+const (
+	LabelManagedBy     = "app.kubernetes.io/managed-by"
+	ManagedByValue     = "arbor"
+	LabelApp           = "arbor.dev/app"
+	LabelEnv           = "arbor.dev/env"
+	LabelService       = "arbor.dev/service"
+	LabelJob           = "arbor.dev/job"
+	AnnotationCommit   = "arbor.dev/commit"
+	AnnotationBranch   = "arbor.dev/branch"
+	AnnotationConfig   = "arbor.dev/config-hash"
+	AnnotationKeep     = "arbor.dev/keep"
+	AnnotationEnvHash  = "arbor.dev/env-hash" // pod template: hash of its ConfigMap and Secret
+	AnnotationTemplate = "arbor.dev/environment-template"
+)
+
+// Input is everything an environment is rendered from.
+type Input struct {
+	Config  *schema.Config
+	Context Context
+	// Tree is the branch's tree at Context.Commit, rooted at the repository root.
+	Tree fs.FS
+	// Imports are the apps named in app_imports, already loaded at the branch
+	// chosen for them (spec §8), in the order the template lists them.
+	Imports []Import
+}
+
+// Import is an imported app at the branch chosen for it.
+type Import struct {
+	App    string // the imported app's name in the daemon config
+	Branch string
+	Commit string
+	Config *schema.Config
+	Tree   fs.FS
+	// ExcludeServices are dropped from the imported app (from app_imports).
+	ExcludeServices []string
+}
+
+// Context is what the environment is: whose, which branch, and the daemon's settings.
+type Context struct {
+	App                 string // app name from the daemon config (the template's `app` may override)
+	Branch              string
+	Commit              string            // full SHA; "" renders with "unknown"
+	EnvironmentTemplate string            // "" chooses by branch: permanent for the tracking branch, else ephemeral
+	DefaultBranch       string            // the remote's HEAD, used when tracking_branch is unset
+	Domain              string            // default domain when the template sets none
+	IngressClass        string            // default ingress class
+	Parameters          map[string]string // values from the daemon config
+	Image               ImageSettings
+	StorageClasses      map[string]string // storage.type → StorageClass name
+	// Secrets are the values of secret env vars with no value in git, read by
+	// the caller from the Secret the daemon config names. Never logged.
+	Secrets map[string]string
+	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
+	// kustomize output (spec §10); both default to refusing.
+	AllowClusterScoped     bool
+	AllowForeignNamespaces bool
+}
+
+// ImageSettings give untagged repo-built images their registry and tag.
+type ImageSettings struct {
+	Registry string // prefix, e.g. registry.example.com/team
+	Tag      string // default ${RELEASE_COMMIT_SHA}
+}
+
+// Environment is a rendered environment.
+type Environment struct {
+	App        string
+	Branch     string
+	Commit     string
+	EnvID      string
+	Namespace  string
+	Template   string // environment template used: permanent, ephemeral or a custom one
+	ConfigHash string // changes when configuration (not code) changes
+	// Objects are every object of the environment, Namespace first, in a stable order.
+	Objects []*unstructured.Unstructured
+	// Workflows are the setup, patch and teardown stages (defaults filled in)
+	// and any other named workflow, as data.
+	Workflows map[string]Workflow
+	// Tasks say which objects each task owns, keyed by task name
+	// ("services.web", "jobs.migrate"). Objects owned by no task are shared
+	// (applied before the first step); the Ingress is applied after the last.
+	Tasks        map[string][]ObjectRef
+	URLs         []URL
+	Links        []schema.Link // custom_links with variables expanded
+	ExpiresAfter string        // from the environment template; "" never
+	AutoDeploy   bool
+}
+
+// URL is a host that reaches a service.
+type URL struct {
+	Service string
+	URL     string
+}
+
+// Workflow is a stage as a list of steps; steps run in order, tasks of a step in parallel.
+type Workflow struct {
+	Name  string
+	Steps []Step
+}
+
+// Step is one step of a workflow.
+type Step struct {
+	Name          string
+	Tasks         []string // services.X, jobs.X, release.remove_environment
+	WaitForFinish bool
+	HaltOnError   bool
+	App           string // the imported app whose step this is; "" for the app itself
+}
+
+// ObjectRef names one object.
+type ObjectRef struct {
+	Group     string `json:"group,omitempty"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}

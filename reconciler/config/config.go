@@ -67,11 +67,13 @@ type App struct {
 // Auth names files holding a repository's credentials. Values are read when
 // used, never logged.
 type Auth struct {
-	UsernameFile   string `yaml:"username_file"`
-	PasswordFile   string `yaml:"password_file"`
-	TokenFile      string `yaml:"token_file"`
-	SSHKeyFile     string `yaml:"ssh_key_file"`
-	KnownHostsFile string `yaml:"known_hosts_file"`
+	UsernameFile string `yaml:"username_file"`
+	PasswordFile string `yaml:"password_file"`
+	TokenFile    string `yaml:"token_file"`
+	SSHKeyFile   string `yaml:"ssh_key_file"`
+	// SSHPassphraseFile holds the passphrase of an encrypted ssh key.
+	SSHPassphraseFile string `yaml:"ssh_passphrase_file"`
+	KnownHostsFile    string `yaml:"known_hosts_file"`
 }
 
 // Empty reports whether no credential is configured.

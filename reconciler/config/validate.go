@@ -166,7 +166,7 @@ func (d *decoder) auth(a *Auth, field, base, repo string, remote bool) {
 	switch {
 	case ssh && https:
 		d.fail(field, "an ssh repository takes ssh_key_file and known_hosts_file, not username, password or token files")
-	case !ssh && (a.SSHKeyFile != "" || a.KnownHostsFile != ""):
+	case !ssh && (a.SSHKeyFile != "" || a.KnownHostsFile != "" || a.SSHPassphraseFile != ""):
 		d.fail(field, "ssh_key_file and known_hosts_file need an ssh repository (ssh:// or user@host:path)")
 	case a.TokenFile != "" && a.PasswordFile != "":
 		d.fail(field+".token_file", "give token_file or password_file, not both")
@@ -182,6 +182,7 @@ func (d *decoder) auth(a *Auth, field, base, repo string, remote bool) {
 	a.TokenFile = d.file0(base, a.TokenFile, field+".token_file")
 	a.SSHKeyFile = d.file0(base, a.SSHKeyFile, field+".ssh_key_file")
 	a.KnownHostsFile = d.file0(base, a.KnownHostsFile, field+".known_hosts_file")
+	a.SSHPassphraseFile = d.file0(base, a.SSHPassphraseFile, field+".ssh_passphrase_file")
 }
 
 // file0 makes p absolute against base and checks that it is a readable file;

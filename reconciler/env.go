@@ -143,7 +143,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", key, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
 	if err != nil || findings.HasErrors() {
 		return nil, findings, err
 	}
@@ -221,7 +221,7 @@ func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env
 	if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: apply: %w", key, err))
 	}
-	if err := r.opts.Engine.Wait(ctx, env.Objects); err != nil {
+	if err := r.opts.Engine.Wait(ctx, env.Namespace, env.Objects); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: wait: %w", key, err))
 	}
 	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {

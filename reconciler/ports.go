@@ -30,7 +30,8 @@ var ErrNoConfig = errors.New("no configuration")
 // Loader loads a branch's configuration from its tree. Findings with errors
 // make the configuration invalid; a nil Config with ErrNoConfig means the
 // branch has none.
-type Loader func(fsys fs.FS, path string) (*schema.Config, schema.Findings, error)
+// Parameters are the app's values from the daemon config.
+type Loader func(fsys fs.FS, path string, parameters map[string]string) (*schema.Config, schema.Findings, error)
 
 // Renderer renders an environment; render.Render.
 type Renderer func(in render.Input) (*render.Environment, error)
@@ -40,7 +41,7 @@ type Engine interface {
 	// Apply server-side applies objs, confined to ns, writing only what differs.
 	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
 	// Wait returns when every object is ready, or an error naming those that are not.
-	Wait(ctx context.Context, objs []*unstructured.Unstructured) error
+	Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
 	// Prune deletes what previous holds and objs does not (arbor's objects only).
 	Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error
 	// Delete removes an environment: its inventory and its namespace.

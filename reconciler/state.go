@@ -19,8 +19,6 @@ import (
 // in its namespace.
 const StateConfigMap = "arbor-environment"
 
-const stateKey = "state.json"
-
 // fieldManager is arbor's one server-side apply field manager.
 const fieldManager = "arbor"
 
@@ -75,27 +73,60 @@ type TaskStatus struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// The record shares its ConfigMap and keys with package state (which the
+// CLI reads and writes); the daemon adds its full record under daemonKey.
+const (
+	daemonKey   = "daemon-status"
+	labelRecord = "arbor.dev/record"
+	recordValue = "environment"
+)
+
 func decodeState(cm *corev1.ConfigMap) (*envState, error) {
+	d := cm.Data
 	var st envState
-	if err := json.Unmarshal([]byte(cm.Data[stateKey]), &st); err != nil {
-		return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
+	if v, ok := d[daemonKey]; ok {
+		if err := json.Unmarshal([]byte(v), &st); err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: data.%s: %w", cm.Namespace, cm.Name, daemonKey, err)
+		}
+		return &st, nil
+	}
+	// written by the CLI: only the shared keys
+	st = envState{App: d["app"], Branch: d["branch"], Commit: d["commit"], ConfigHash: d["config-hash"],
+		Template: d["template"], Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv]}
+	if v := d["inventory"]; v != "" {
+		if err := json.Unmarshal([]byte(v), &st.Inventory); err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: data.inventory: %w", cm.Namespace, cm.Name, err)
+		}
 	}
 	return &st, nil
 }
 
 // saveState writes the record with server-side apply.
 func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error {
-	data, err := json.Marshal(st)
+	full, err := json.Marshal(st)
 	if err != nil {
 		return err
+	}
+	inv, err := json.Marshal(st.Inventory)
+	if err != nil {
+		return err
+	}
+	data := map[string]string{
+		"app": st.App, "branch": st.Branch, "commit": st.Commit, "config-hash": st.ConfigHash,
+		"template": st.Template, "inventory": string(inv), "updated-at": time.Now().UTC().Format(time.RFC3339),
+		daemonKey: string(full),
+	}
+	if st.Workflow != nil {
+		data["workflow"] = st.Workflow.Stage
 	}
 	cm := corev1ac.ConfigMap(StateConfigMap, st.Namespace).
 		WithLabels(map[string]string{
 			render.LabelManagedBy: render.ManagedByValue,
+			labelRecord:           recordValue,
 			render.LabelApp:       st.App,
 			render.LabelEnv:       st.EnvID,
 		}).
-		WithData(map[string]string{stateKey: string(data)})
+		WithData(data)
 	_, err = cs.CoreV1().ConfigMaps(st.Namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
 	if err != nil {
 		return fmt.Errorf("ConfigMap/%s/%s: save state: %w", st.Namespace, StateConfigMap, err)

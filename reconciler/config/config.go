@@ -18,7 +18,7 @@ const (
 	DefaultPollInterval = time.Minute
 	DefaultListen       = ":8080"
 	DefaultNamespace    = "arbor-system"
-	DefaultConcurrency  = 4
+	DefaultConcurrency  = 16
 	DefaultCluster      = "default"
 )
 

@@ -26,10 +26,10 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Image       string    `yaml:"image"`
-	Build       yaml.Node `yaml:"build"`
-	Command     yaml.Node `yaml:"command"`
-	Entrypoint  yaml.Node `yaml:"entrypoint"`
+	Image       string      `yaml:"image"`
+	Build       yaml.Node   `yaml:"build"`
+	Command     yaml.Node   `yaml:"command"`
+	Entrypoint  yaml.Node   `yaml:"entrypoint"`
 	Ports       []yaml.Node `yaml:"ports"`
 	Expose      []yaml.Node `yaml:"expose"`
 	DependsOn   yaml.Node   `yaml:"depends_on"`

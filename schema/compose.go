@@ -197,7 +197,7 @@ func (c *converter) words(field string, n *yaml.Node) []string {
 	return nil
 }
 
-var portRE = regexp.MustCompile(`^(?:(?:\[[^\]]*\]|[0-9.]+):)?(?:(\d+)(?:-\d+)?:)?(\d+)(-\d+)?(?:/(tcp|udp|sctp))?$`)
+var portRE = regexp.MustCompile(`^(?:(?:\[[^\]]*\]|\d+\.\d+\.\d+\.\d+):)?(?:(\d+)(?:-\d+)?:)?(\d+)(-\d+)?(?:/(tcp|udp|sctp))?$`)
 
 // port converts "5000:80" (node_port 5000 → 80), "80" and expose entries
 // (container_port), and the long form {target, published}.
@@ -493,15 +493,16 @@ func (c *converter) environment(name, cf string, cs *composeService) {
 	env := &cs.Environment
 	switch env.Kind {
 	case yaml.SequenceNode:
-		for _, item := range env.Content {
+		for i, item := range env.Content {
 			k, v, hasValue := strings.Cut(item.Value, "=")
-			vars = append(vars, c.envVar(cf+".environment", k, v, hasValue))
+			vars = append(vars, c.envVar(fmt.Sprintf("%s.environment[%d]", cf, i), k, v, hasValue))
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(env.Content); i += 2 {
 			vn := env.Content[i+1]
 			hasValue := vn.ShortTag() != "!!null"
-			vars = append(vars, c.envVar(cf+".environment", env.Content[i].Value, vn.Value, hasValue))
+			key := env.Content[i].Value
+			vars = append(vars, c.envVar(cf+".environment."+key, key, vn.Value, hasValue))
 		}
 	}
 	if len(vars) == 0 {

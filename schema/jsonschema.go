@@ -77,7 +77,7 @@ func validateSchema(doc *document, sch *jsonschema.Schema, prefix string, strict
 		case *kind.Required:
 			fs = append(fs, doc.error(field, "missing "+quoteList(k.Missing)))
 		case *kind.Type:
-			fs = append(fs, doc.error(field, fmt.Sprintf("expected %s, found %s", strings.Join(k.Want, " or "), typeWord(k.Got))))
+			fs = append(fs, doc.error(field, fmt.Sprintf("expected %s, found %s", typeList(k.Want), typeWord(k.Got))))
 		default:
 			fs = append(fs, doc.error(field, leaf.ErrorKind.LocalizedString(printer)))
 		}
@@ -169,7 +169,24 @@ func typeWord(t string) string {
 		return "a list"
 	case "null":
 		return "nothing"
+	case "integer":
+		return "an integer"
 	default:
 		return "a " + t
 	}
+}
+
+// typeList reads a list of JSON types in the words a YAML user knows.
+func typeList(types []string) string {
+	order := map[string]int{"object": 0, "array": 1, "string": 2, "integer": 3, "number": 4, "boolean": 5, "null": 6}
+	sorted := append([]string{}, types...)
+	sort.Slice(sorted, func(i, j int) bool { return order[sorted[i]] < order[sorted[j]] })
+	words := make([]string, len(sorted))
+	for i, t := range sorted {
+		words[i] = typeWord(t)
+	}
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -60,7 +60,9 @@ func Load(fsys fs.FS, name string, opts LoadOptions) (*Config, Findings, error) 
 		return nil, nil, err
 	}
 	l.cfg.Hash = hex.EncodeToString(l.hash.Sum(nil))
-	l.findings = append(l.findings, check(l.cfg, l.fsys, l.opts)...)
+	// A value the schema rejected decodes as a zero value: do not also
+	// report the zero value's problems.
+	l.findings = append(l.findings, dedupe(check(l.cfg, l.fsys, l.opts), l.findings)...)
 	l.findings.Sort()
 	return l.cfg, l.findings, nil
 }

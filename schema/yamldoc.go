@@ -230,13 +230,41 @@ var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // expected key") into a finding at that line.
 func yamlErrorFinding(file string, err error) Finding {
 	msg := err.Error()
-	f := Finding{Position: Position{File: file}, Severity: SeverityError}
+	f := Finding{Position: Position{File: file, Line: 1}, Severity: SeverityError}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		f.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if isParserError(msg) {
+			// yaml.v3 numbers parser errors (unlike scanner errors) from 0:
+			// the line is where the enclosing block or flow collection starts.
+			f.Line++
+		}
 	}
 	f.Message = "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
 	return f
+}
+
+// parserErrors are the messages of yaml.v3's parser (as opposed to its scanner).
+var parserErrors = []string{
+	"did not find expected key",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected <document start>",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+	"found duplicate %TAG directive",
+}
+
+func isParserError(msg string) bool {
+	for _, p := range parserErrors {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeErrorFindings turns the errors of yaml.v3's Decode (a *yaml.TypeError

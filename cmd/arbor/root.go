@@ -57,6 +57,7 @@ Daemon:    run`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newValidateCmd(),
 	)
 	return root
 }

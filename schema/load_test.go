@@ -205,7 +205,6 @@ func TestLoadKeepsGoodPartsOfBadFile(t *testing.T) {
 	}
 }
 
-
 func TestParseDuration(t *testing.T) {
 	tests := map[string]time.Duration{
 		"72h":    72 * time.Hour,

@@ -352,7 +352,7 @@ func (c *converter) limits(svc *Service, tf, cf string, cs *composeService) {
 	}
 	if mem != "" {
 		if q, ok := composeBytes(string(mem)); ok {
-			svc.Memory = &Quantities{Limits: Scalar(q), Requests: Scalar(q)}
+			svc.Memory = &Quantities{Limits: Scalar(q)} // Kubernetes defaults the request to the limit
 			c.alias(tf+".memory", memField)
 		} else {
 			c.note(memField, "memory %q is not understood; dropped", mem)
@@ -526,7 +526,10 @@ func (c *converter) envVar(field, key, value string, hasValue bool) EnvVar {
 
 var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// dnsName makes a DNS label of a compose name.
+// DNSLabel makes a DNS label of a name: lower-cased, runs of other characters
+// turned into '-', at most 63 characters.
+func DNSLabel(s string) string { return dnsName(s) }
+
 func dnsName(s string) string {
 	n := nonDNS.ReplaceAllString(strings.ToLower(s), "-")
 	n = strings.Trim(n, "-")

@@ -58,6 +58,7 @@ Daemon:    run`,
 	root.AddCommand(
 		newVersionCmd(),
 		newValidateCmd(),
+		newInitCmd(),
 	)
 	return root
 }

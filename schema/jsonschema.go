@@ -78,6 +78,12 @@ func validateSchema(doc *document, sch *jsonschema.Schema, prefix string, strict
 			found = append(found, doc.error(field, "missing "+quoteList(k.Missing)))
 		case *kind.Type:
 			found = append(found, doc.error(field, fmt.Sprintf("expected %s, found %s", typeList(k.Want), typeWord(k.Got))))
+		case *kind.MinLength:
+			msg := fmt.Sprintf("must be at least %d characters long", k.Want)
+			if k.Want == 1 {
+				msg = "must not be empty"
+			}
+			found = append(found, doc.error(field, msg))
 		case *kind.Pattern:
 			// The only pattern in the schema is the one for numbers written as strings.
 			found = append(found, doc.error(field, fmt.Sprintf("%q is not a whole number", k.Got)))

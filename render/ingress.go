@@ -47,7 +47,7 @@ func (r *renderer) routeHosts() error {
 		routes = append(routes, hr...)
 	}
 	for _, a := range r.apps {
-		rr, err := r.appRuleRoutes(a, routes)
+		rr, err := r.appRuleRoutes(a)
 		if err != nil {
 			return err
 		}
@@ -191,9 +191,8 @@ func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 	return host, nil
 }
 
-// appRuleRoutes turns an app's rules into routes. A rule with no hostnames
-// applies to every host of that app.
-func (r *renderer) appRuleRoutes(a *app, existing []hostRoute) ([]hostRoute, error) {
+// appRuleRoutes turns an app's rules into routes.
+func (r *renderer) appRuleRoutes(a *app) ([]hostRoute, error) {
 	var out []hostRoute
 	for i, rule := range a.t.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
@@ -212,6 +211,9 @@ func (r *renderer) appRuleRoutes(a *app, existing []hostRoute) ([]hostRoute, err
 		if !strings.HasPrefix(path, "/") {
 			return nil, fmt.Errorf("%s.path: %q must start with /", field, path)
 		}
+		if len(rule.Hostnames) == 0 {
+			return nil, fmt.Errorf("%s.hostnames: at least one hostname is required", field)
+		}
 		var hosts []string
 		for _, p := range rule.Hostnames {
 			h, err := r.expandHost(a, "", p)
@@ -220,26 +222,11 @@ func (r *renderer) appRuleRoutes(a *app, existing []hostRoute) ([]hostRoute, err
 			}
 			hosts = append(hosts, h)
 		}
-		if len(rule.Hostnames) == 0 {
-			hosts = appHosts(a, existing)
-		}
 		for _, h := range hosts {
 			out = append(out, hostRoute{host: h, path: path, service: rule.Service, port: port})
 		}
 	}
 	return out, nil
-}
-
-func appHosts(a *app, routes []hostRoute) []string {
-	seen := map[string]bool{}
-	var hosts []string
-	for _, h := range routes {
-		if _, mine := a.byName[h.service]; mine && !seen[h.host] {
-			seen[h.host] = true
-			hosts = append(hosts, h.host)
-		}
-	}
-	return hosts
 }
 
 // findService finds a deployed service of any app of the environment.

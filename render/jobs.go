@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
 	"strings"
 
 	"github.com/arbordev/arbor/schema"
@@ -74,11 +76,11 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 	sa := j.ServiceAccountName
 	if from != nil {
 		if len(from.mounts) > 0 {
-			c["volumeMounts"] = from.mounts
-			pod["volumes"] = from.volumes
+			c["volumeMounts"] = copyList(from.mounts)
+			pod["volumes"] = copyList(from.volumes)
 		}
 		if len(from.nodeSelector) > 0 {
-			pod["nodeSelector"] = from.nodeSelector
+			pod["nodeSelector"] = runtime.DeepCopyJSONValue(from.nodeSelector)
 		}
 		if sa == "" {
 			sa = from.sa

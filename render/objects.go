@@ -2,6 +2,8 @@ package render
 
 import (
 	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // obj is a Kubernetes object under construction, in unstructured form.
@@ -106,3 +108,11 @@ func podLabels(r *renderer, key, value string) map[string]any {
 	return l
 }
 
+// copyList deep-copies a list shared by several containers or objects, so
+// that no two places of the output alias the same map.
+func copyList(l []any) []any {
+	if l == nil {
+		return nil
+	}
+	return runtime.DeepCopyJSONValue(l).([]any)
+}

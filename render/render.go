@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -107,15 +108,15 @@ func (r *renderer) start() {
 	}
 	envID := EnvID(c.Branch)
 	r.env = &Environment{
-		App:        name,
-		Branch:     c.Branch,
-		Commit:     commitOrUnknown(c.Commit),
-		EnvID:      envID,
-		Namespace:  Namespace(name, envID),
-		Template:   chooseTemplate(t, c),
-		AutoDeploy: t.AutoDeploy == nil || *t.AutoDeploy,
-		Tasks:      map[string][]ObjectRef{},
-		Workflows:  map[string]Workflow{},
+		App:         name,
+		Branch:      c.Branch,
+		Commit:      commitOrUnknown(c.Commit),
+		EnvID:       envID,
+		Namespace:   Namespace(name, envID),
+		Template:    chooseTemplate(t, c),
+		AutoDeploy:  t.AutoDeploy == nil || *t.AutoDeploy,
+		Tasks:       map[string][]ObjectRef{},
+		Workflows:   map[string]Workflow{},
 		HaltOnError: map[string]bool{},
 	}
 	r.env.ConfigHash = r.configHash()
@@ -438,8 +439,13 @@ func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image tag setting: %w", err)
 	}
+	if !tagRE.MatchString(tag) {
+		return "", fmt.Errorf("image tag %q from the image settings is not a valid tag", tag)
+	}
 	return img + ":" + tag, nil
 }
+
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // imageHasTag reports whether an image reference names a tag or digest.
 func imageHasTag(img string) bool {
@@ -476,7 +482,7 @@ func (r *renderer) finish() error {
 	for _, o := range r.objs {
 		k := objKey(o)
 		if seen[k] {
-			return fmt.Errorf("%s: two objects have this kind and name", k)
+			return fmt.Errorf("%s: two generated objects would have this name; rename one of the entries that produce it", k)
 		}
 		seen[k] = true
 	}

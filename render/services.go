@@ -266,7 +266,7 @@ func (r *renderer) extraContainer(a *app, c schema.Container, field string, envF
 	if img == "" {
 		return nil, nil, fmt.Errorf("%s: image or from_services is required", field)
 	}
-	o := obj{"name": c.Name, "image": img, "envFrom": envFrom}
+	o := obj{"name": c.Name, "image": img, "envFrom": copyList(envFrom)}
 	if len(c.Command) > 0 {
 		o["command"] = anyStrings(c.Command)
 	}
@@ -281,7 +281,7 @@ func (r *renderer) extraContainer(a *app, c schema.Container, field string, envF
 		o["env"] = env
 	}
 	if len(mounts) > 0 {
-		o["volumeMounts"] = mounts
+		o["volumeMounts"] = copyList(mounts)
 	}
 	var svcPorts []any
 	if ports := containerPorts(c.Ports); len(ports) > 0 {

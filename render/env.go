@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -25,10 +24,36 @@ type envValue struct {
 // envSet is the variables of one workload.
 type envSet map[string]envValue
 
-var (
-	envKeyRE  = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
+// validKey reports whether s can be a ConfigMap or Secret key: [-._a-zA-Z0-9]+.
+func validKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isAlnum(c) || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isEnvName reports whether s is a variable name: [A-Za-z_][A-Za-z0-9_]*.
+func isEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(isAlnum(c) || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
 
 // injectedVars are the RELEASE_* variables of an app (spec §9).
 func (r *renderer) injectedVars(a *app) envSet {
@@ -54,7 +79,7 @@ func (a *app) layer(set envSet, vars []schema.EnvVar, field string) error {
 		if v.Key == "" {
 			return fmt.Errorf("%s[%d]: key is required", field, i)
 		}
-		if !envKeyRE.MatchString(v.Key) {
+		if !validKey(v.Key) {
 			return fmt.Errorf("%s[%d]: %q is not a valid variable name", field, i, v.Key)
 		}
 		ev := envValue{value: string(v.Value), secret: v.Secret}
@@ -84,13 +109,19 @@ func (r *renderer) computeEnv(a *app, fileKeys []string, inline [][]schema.EnvVa
 			return nil, err
 		}
 	}
-	if err := applyMapping(set, a.ev.Mapping); err != nil {
+	if err := a.checkMapping(); err != nil {
 		return nil, err
 	}
-	for _, k := range sortedKeys(set) {
-		if set[k].missing {
-			return nil, fmt.Errorf("env %s: secret has no value in git and none in the app's secrets", k)
+	applyMapping(set, a.ev.Mapping)
+	var missing []string
+	for k, v := range set {
+		if v.missing {
+			missing = append(missing, k)
 		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("env %s: secret has no value in git and none in the app's secrets", strings.Join(missing, ", "))
 	}
 	return set, nil
 }
@@ -98,7 +129,7 @@ func (r *renderer) computeEnv(a *app, fileKeys []string, inline [][]schema.EnvVa
 // mappingRefs returns the variable names a mapping value reads: a bare
 // variable name, or each $VAR, ${VAR} and ${VAR:-fallback} in it.
 func mappingRefs(expr string) []string {
-	if envNameRE.MatchString(expr) {
+	if isEnvName(expr) {
 		return []string{expr}
 	}
 	var refs []string
@@ -151,20 +182,22 @@ func checkMappingCycles(m map[string]string) error {
 	return nil
 }
 
-// applyMapping computes the mapping over the set. A key that reads another
-// mapping key sees that key's mapped value; a key that reads itself sees the
-// value from below the mapping. A bare name that names no variable leaves the
-// key unset.
-func applyMapping(set envSet, m map[string]string) error {
+// checkMapping checks the app's mapping for cycles, once per render.
+func (a *app) checkMapping() error {
+	if !a.mappingChecked {
+		a.mappingChecked = true
+		a.mappingErr = checkMappingCycles(a.ev.Mapping)
+	}
+	return a.mappingErr
+}
+
+// applyMapping computes the mapping over the set, which must have no cycle.
+// A key that reads another mapping key sees that key's mapped value; a key
+// that reads itself sees the value from below the mapping. A bare name that
+// names no variable leaves the key unset.
+func applyMapping(base envSet, m map[string]string) {
 	if len(m) == 0 {
-		return nil
-	}
-	if err := checkMappingCycles(m); err != nil {
-		return err
-	}
-	base := make(envSet, len(set))
-	for k, v := range set {
-		base[k] = v
+		return
 	}
 	resolved := map[string]*envValue{}
 	var resolve func(k string) (envValue, bool)
@@ -185,7 +218,7 @@ func applyMapping(set envSet, m map[string]string) error {
 		}
 		var out envValue
 		ok := true
-		if envNameRE.MatchString(expr) {
+		if isEnvName(expr) {
 			out, ok = lookup(expr)
 		} else {
 			out = interpolate(expr, lookup)
@@ -197,12 +230,14 @@ func applyMapping(set envSet, m map[string]string) error {
 		resolved[k] = &out
 		return out, true
 	}
-	for _, k := range sortedKeys(m) {
-		if v, ok := resolve(k); ok {
-			set[k] = v
+	for k := range m {
+		resolve(k)
+	}
+	for k, v := range resolved {
+		if v != nil {
+			base[k] = *v
 		}
 	}
-	return nil
 }
 
 // interpolate expands $VAR, ${VAR} and ${VAR:-fallback}; "$$" is a literal
@@ -304,7 +339,7 @@ func containerEnv(vars []schema.EnvVar, field string) ([]any, error) {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
 	out := make([]any, 0, len(sorted))
 	for i, v := range sorted {
-		if !envNameRE.MatchString(v.Key) {
+		if !isEnvName(v.Key) {
 			return nil, fmt.Errorf("%s[%d]: %q is not a valid variable name", field, i, v.Key)
 		}
 		if v.Secret {

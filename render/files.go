@@ -42,7 +42,7 @@ func (r *renderer) serviceFiles(a *app, s *schema.Service, labels map[string]str
 		size := 0
 		var keys []string
 		for _, f := range files {
-			if !envKeyRE.MatchString(f.name) {
+			if !validKey(f.name) {
 				return "", fmt.Errorf("%s.repo_path %q: file name %q cannot be a ConfigMap key", field, cm.RepoPath, f.name)
 			}
 			size += len(f.data)

@@ -41,6 +41,9 @@ type app struct {
 	services []*schema.Service          // deployed services, template order
 	byName   map[string]*schema.Service // every service of the template, deployed or not
 	images   map[string]string          // resolved image per service
+
+	mappingChecked bool
+	mappingErr     error
 }
 
 // renderer holds the state of one Render call.
@@ -253,7 +256,10 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 		return nil, err
 	}
 	expand := func(s string) (string, error) {
-		return expandVars(s, func(n string) (string, bool) {
+		if !strings.Contains(s, "${parameters.") {
+			return s, nil
+		}
+		out, err := expandVars(s, func(n string) (string, bool) {
 			p, ok := strings.CutPrefix(n, "parameters.")
 			if !ok {
 				return "", false
@@ -264,6 +270,14 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 			}
 			return v, true
 		}, false)
+		if err != nil {
+			return "", err
+		}
+		if i := strings.Index(out, "${parameters."); i >= 0 {
+			name, _, _ := strings.Cut(out[i+2:], "}")
+			return "", fmt.Errorf("%s: parameter is not declared in parameters", name)
+		}
+		return out, nil
 	}
 	t, err := expandStrings(src, expand)
 	if err != nil {
@@ -275,9 +289,6 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 	}
 	if ev == nil {
 		ev = &schema.EnvVars{}
-	}
-	if err := checkParamRefs(t); err != nil {
-		return nil, err
 	}
 	a := &app{
 		name: name, imported: imported, branch: branch, commit: commit, cfgHash: configContentHash(cfg),
@@ -340,26 +351,6 @@ func parameterValues(t *schema.Template, et *schema.EnvironmentTemplate, given m
 		return nil, fmt.Errorf("parameters.%s: required parameter has no value (set it in the daemon config or give it a default)", n)
 	}
 	return values, nil
-}
-
-// checkParamRefs reports a ${parameters.x} left after expansion: a parameter
-// that is not declared.
-func checkParamRefs(t *schema.Template) error {
-	var bad error
-	_, _ = expandStrings(t, func(s string) (string, error) {
-		if bad == nil {
-			if i := strings.Index(s, "${parameters."); i >= 0 {
-				end := strings.IndexByte(s[i:], '}')
-				name := s[i+2:]
-				if end > 0 {
-					name = s[i+2 : i+end]
-				}
-				bad = fmt.Errorf("%s: parameter is not declared in parameters", name)
-			}
-		}
-		return s, nil
-	})
-	return bad
 }
 
 // checkClashes refuses two apps defining the same service, job or cron job.

@@ -73,6 +73,10 @@ func (r *renderer) injectedVars(a *app) envSet {
 	return set
 }
 
+// SecretPlaceholder is the value a secret with no value gets when
+// Context.SecretPlaceholders is set.
+func SecretPlaceholder(key string) string { return "arbor-placeholder-for-" + key }
+
 // layer applies a list of variables over the set.
 func (a *app) layer(set envSet, vars []schema.EnvVar, field string) error {
 	for i, v := range vars {
@@ -86,6 +90,9 @@ func (a *app) layer(set envSet, vars []schema.EnvVar, field string) error {
 		if v.Secret && v.Value == "" {
 			val, ok := a.secrets[v.Key]
 			ev.value, ev.missing = val, !ok
+			if !ok && a.placeholders {
+				ev.value, ev.missing = SecretPlaceholder(v.Key), false
+			}
 		}
 		set[v.Key] = ev
 	}

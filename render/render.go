@@ -42,6 +42,7 @@ type app struct {
 	byName   map[string]*schema.Service // every service of the template, deployed or not
 	images   map[string]string          // resolved image per service
 
+	placeholders   bool // Context.SecretPlaceholders
 	mappingChecked bool
 	mappingErr     error
 }
@@ -292,7 +293,7 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 	}
 	a := &app{
 		name: name, imported: imported, branch: branch, commit: commit, cfgHash: configContentHash(cfg),
-		t: t, ev: ev, tree: tree, secrets: secrets,
+		t: t, ev: ev, tree: tree, secrets: secrets, placeholders: r.in.Context.SecretPlaceholders,
 		exclude: map[string]bool{}, byName: map[string]*schema.Service{}, images: map[string]string{},
 	}
 	a.envTmpl = findEnvTemplate(t, r.env.Template)

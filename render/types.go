@@ -68,6 +68,10 @@ type Context struct {
 	// Secrets are the values of secret env vars with no value in git, read by
 	// the caller from the Secret the daemon config names. Never logged.
 	Secrets map[string]string
+	// SecretPlaceholders renders a secret with no value (in git or in
+	// Secrets) as the placeholder SecretPlaceholder(key) instead of failing:
+	// for offline rendering (arbor render, arbor validate), never the daemon.
+	SecretPlaceholders bool
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
 	// kustomize output (spec §10); both default to refusing.
 	AllowClusterScoped     bool

@@ -76,4 +76,3 @@ func TestGoldenOnCluster(t *testing.T) {
 		})
 	}
 }
-

@@ -92,7 +92,7 @@ up() {
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
 			--wait 2m >&2
-		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 2 >&2
+		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"
 }

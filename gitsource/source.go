@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -259,8 +260,11 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 		return nil, fmt.Errorf("%s: %w", s.app, err)
 	}
 	refs, err := s.remote.ListContext(ctx, &git.ListOptions{Auth: method, PeelingOption: git.IgnorePeeled})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return nil, nil // a successful listing of nothing; ListBranches reports ErrNoBranches
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, scrub(err, append(secrets, urlPassword(s.loc.raw)...)))
+		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
 	}
 	return refs, nil
 }
@@ -397,7 +401,7 @@ func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fmt.Errorf("%s: fetch %d branches from %s: %w", s.app, len(specs), s.loc,
-			scrub(err, append(secrets, urlPassword(s.loc.raw)...)))
+			explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
 	}
 	return nil
 }
@@ -473,4 +477,13 @@ func urlPassword(raw string) []string {
 		return []string{p}
 	}
 	return nil
+}
+
+// explainAuth says plainly when the server refused the credentials given,
+// which go-git reports as if none had been sent.
+func explainAuth(err error, method transport.AuthMethod) error {
+	if method != nil && errors.Is(err, transport.ErrAuthenticationRequired) {
+		return fmt.Errorf("credentials rejected (check the auth files): %w", err)
+	}
+	return err
 }

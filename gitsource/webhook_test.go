@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const hookSecret = "webhook-secret-42"
@@ -265,11 +265,20 @@ func TestTriggerCoalesces(t *testing.T) {
 	}
 }
 
-func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+// counterValue reads a counter through a registry, as a scrape would.
+func counterValue(t *testing.T, c prometheus.Collector) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m.GetCounter().GetValue()
+	var sum float64
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }

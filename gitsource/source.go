@@ -230,10 +230,13 @@ func cacheName(app string, loc location) string {
 // empty map and an error wrapping ErrNoBranches.
 func (s *Source) ListBranches(ctx context.Context) (map[string]string, string, error) {
 	start := time.Now()
+	branches, head, err := s.listBranches(ctx)
+	s.metrics.observe(s.app, OpList, start, err)
+	return branches, head, err
+}
+
+func (s *Source) listBranches(ctx context.Context) (map[string]string, string, error) {
 	refs, err := s.listRefs(ctx)
-	if s.remote != nil {
-		s.metrics.observe(s.app, OpList, start, err)
-	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,22 @@ func TestWebhookProviders(t *testing.T) {
 	}
 }
 
+func TestWebhookFormContentType(t *testing.T) {
+	f := newHookFixture(t)
+	body := url.Values{"payload": {githubPush}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, "/hooks/github", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+sign(body)) // over the raw form body
+	rec := httptest.NewRecorder()
+	f.hooks.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("form delivery: status %d (%s), want 202", rec.Code, rec.Body)
+	}
+	if got := f.fired(); fmt.Sprint(got) != "[shop]" {
+		t.Fatalf("form delivery fired %v", got)
+	}
+}
+
 func TestWebhookRejections(t *testing.T) {
 	f := newHookFixture(t)
 	unknown := `{"repository":{"full_name":"other/repo","clone_url":"https://elsewhere.example/other/repo.git"}}`
@@ -175,6 +192,12 @@ func TestWebhookRejections(t *testing.T) {
 	}
 	if code := f.post(t, "/hooks/github", "not json", map[string]string{"X-Hub-Signature-256": "sha256=" + sign("not json")}); code != http.StatusBadRequest {
 		t.Errorf("signed garbage: status %d, want 400", code)
+	}
+	for _, odd := range []string{`[]`, `null`, `{"repository":5}`, `{"repository":"acme/shop"}`, `{"project":[]}`, `{"repository":{"clone_url":7}}`, "\x00"} {
+		code := f.post(t, "/hooks/github", odd, map[string]string{"X-Hub-Signature-256": "sha256=" + sign(odd)})
+		if code != http.StatusBadRequest && code != http.StatusNotFound {
+			t.Errorf("signed %q: status %d, want 400 or 404", odd, code)
+		}
 	}
 	req := httptest.NewRequest(http.MethodGet, "/hooks/github", nil)
 	rec := httptest.NewRecorder()

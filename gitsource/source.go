@@ -68,11 +68,13 @@ type Source struct {
 	log     *slog.Logger
 	trigger *Trigger
 
-	mu     sync.Mutex // guards the object store (go-git's is not concurrency-safe)
-	repo   *git.Repository
-	remote *git.Remote // nil when local
-	gitDir string      // local only: the directory holding HEAD
-	common string      // local only: the directory holding refs and packed-refs
+	mu       sync.Mutex // guards the object store (go-git's is not concurrency-safe)
+	repo     *git.Repository
+	remote   *git.Remote // nil when local
+	cacheDir string      // remote only: the bare cache's directory
+	maxPacks int         // remote only: merge packs beyond this many (see compactPacks)
+	gitDir   string      // local only: the directory holding HEAD
+	common   string      // local only: the directory holding refs and packed-refs
 }
 
 // Open prepares a Source without touching the network: for a remote it
@@ -192,7 +194,7 @@ func (s *Source) openCache(cacheDir string) error {
 	if err != nil {
 		return fmt.Errorf("git cache %s: %w", dir, err)
 	}
-	s.repo, s.remote = repo, remote
+	s.repo, s.remote, s.cacheDir, s.maxPacks = repo, remote, dir, defaultMaxPacks
 	return nil
 }
 
@@ -357,7 +359,14 @@ func (s *Source) Fetch(ctx context.Context, branches map[string]string) error {
 	start := time.Now()
 	err = s.fetch(ctx, specs)
 	s.metrics.observe(s.app, OpFetch, start, err)
-	return err
+	if err != nil {
+		return err
+	}
+	if err := s.compactPacks(s.maxPacks); err != nil {
+		// The fetch itself succeeded; a cache that stays unmerged only reads slower.
+		s.log.Warn("git cache: merging packs failed", "app", s.app, "err", err)
+	}
+	return nil
 }
 
 // refspecsToFetch returns a refspec for each branch whose commit is missing

@@ -73,6 +73,7 @@ type Source struct {
 	remote   *git.Remote // nil when local
 	cacheDir string      // remote only: the bare cache's directory
 	maxPacks int         // remote only: merge packs beyond this many (see compactPacks)
+	packsMod time.Time   // local only: modification time of objects/pack when last indexed
 	gitDir   string      // local only: the directory holding HEAD
 	common   string      // local only: the directory holding refs and packed-refs
 }
@@ -427,7 +428,11 @@ func (s *Source) Tree(ctx context.Context, commit string) (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &treeFS{mu: &s.mu, store: s.repo.Storer, root: c.TreeHash, mtime: c.Committer.When}, nil
+	t := &treeFS{mu: &s.mu, store: s.repo.Storer, root: c.TreeHash, mtime: c.Committer.When}
+	if s.remote == nil {
+		t.sync = s.syncPacks
+	}
+	return t, nil
 }
 
 // CommitTime returns the committer time of commit: when it last landed,
@@ -450,13 +455,14 @@ func (s *Source) commit(ctx context.Context, commit string) (*object.Commit, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.remote == nil {
+		s.syncPacks()
+	}
 	c, err := object.GetCommit(s.repo.Storer, h)
-	if errors.Is(err, plumbing.ErrObjectNotFound) && s.remote == nil {
-		// git may have written new packs since go-git indexed them.
-		if fsStore, ok := s.repo.Storer.(*filesystem.Storage); ok {
-			fsStore.Reindex()
-			c, err = object.GetCommit(s.repo.Storer, h)
-		}
+	if err != nil && s.remote == nil {
+		// Packs may have changed within the directory's mtime granularity.
+		s.reindex()
+		c, err = object.GetCommit(s.repo.Storer, h)
 	}
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, fmt.Errorf("%s: commit %s: %w", s.app, commit, ErrCommitNotFound)
@@ -465,6 +471,26 @@ func (s *Source) commit(ctx context.Context, commit string) (*object.Commit, err
 		return nil, fmt.Errorf("%s: commit %s: %w", s.app, commit, err)
 	}
 	return c, nil
+}
+
+// syncPacks makes go-git read a local repository's pack indexes again when
+// git has added or removed packs (commit, push, gc, repack) since they were
+// read: go-git reads them once and would otherwise look for objects in packs
+// that git has deleted. Callers hold s.mu.
+func (s *Source) syncPacks() {
+	fi, err := os.Stat(filepath.Join(s.common, "objects", "pack"))
+	if err != nil || fi.ModTime().Equal(s.packsMod) {
+		return
+	}
+	s.packsMod = fi.ModTime()
+	s.reindex()
+}
+
+// reindex drops go-git's pack indexes; the next read loads them afresh.
+func (s *Source) reindex() {
+	if store, ok := s.repo.Storer.(*filesystem.Storage); ok {
+		store.Reindex()
+	}
 }
 
 // parseHash accepts a full 40-digit hex SHA-1.

@@ -70,12 +70,13 @@ type Source struct {
 
 	mu       sync.Mutex // guards the object store (go-git's is not concurrency-safe)
 	repo     *git.Repository
-	remote   *git.Remote // nil when local
-	cacheDir string      // remote only: the bare cache's directory
-	maxPacks int         // remote only: merge packs beyond this many (see compactPacks)
-	packsMod time.Time   // local only: modification time of objects/pack when last indexed
-	gitDir   string      // local only: the directory holding HEAD
-	common   string      // local only: the directory holding refs and packed-refs
+	remote   *git.Remote              // nil when local
+	cacheDir string                   // remote only: the bare cache's directory
+	maxPacks int                      // remote only: merge packs beyond this many (see compactPacks)
+	cached   map[string]plumbing.Hash // remote only: the cache's branches; nil = read from disk
+	packsMod time.Time                // local only: modification time of objects/pack when last indexed
+	gitDir   string                   // local only: the directory holding HEAD
+	common   string                   // local only: the directory holding refs and packed-refs
 }
 
 // Open prepares a Source without touching the network: for a remote it
@@ -361,8 +362,10 @@ func (s *Source) Fetch(ctx context.Context, branches map[string]string) error {
 	err = s.fetch(ctx, specs)
 	s.metrics.observe(s.app, OpFetch, start, err)
 	if err != nil {
+		s.cached = nil // some refs may have been written before the failure
 		return err
 	}
+	s.refreshCached(specs)
 	if err := s.compactPacks(s.maxPacks); err != nil {
 		// The fetch itself succeeded; a cache that stays unmerged only reads slower.
 		s.log.Warn("git cache: merging packs failed", "app", s.app, "err", err)
@@ -374,6 +377,10 @@ func (s *Source) Fetch(ctx context.Context, branches map[string]string) error {
 // from the cache, and points the cache's ref at the commit for the others.
 // Callers hold s.mu.
 func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, error) {
+	cached, err := s.cachedRefs()
+	if err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(branches))
 	for name := range branches {
 		names = append(names, name)
@@ -385,14 +392,15 @@ func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, 
 		if err != nil {
 			return nil, fmt.Errorf("%s@%s: %w", s.app, name, err)
 		}
-		ref := plumbing.NewBranchReferenceName(name)
-		if cur, err := s.repo.Storer.Reference(ref); err == nil && cur.Hash() == h {
+		if cached[name] == h {
 			continue
 		}
+		ref := plumbing.NewBranchReferenceName(name)
 		if s.repo.Storer.HasEncodedObject(h) == nil {
 			if err := s.repo.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
 				return nil, fmt.Errorf("%s@%s: set cached ref: %w", s.app, name, err)
 			}
+			cached[name] = h
 			continue
 		}
 		spec := config.RefSpec("+" + ref.String() + ":" + ref.String())
@@ -402,6 +410,44 @@ func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, 
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// refreshCached re-reads the cache refs a fetch wrote. Callers hold s.mu.
+func (s *Source) refreshCached(specs []config.RefSpec) {
+	for _, spec := range specs {
+		ref := plumbing.ReferenceName(spec.Src())
+		r, err := s.repo.Storer.Reference(ref)
+		if err != nil {
+			s.cached = nil
+			return
+		}
+		s.cached[ref.Short()] = r.Hash()
+	}
+}
+
+// cachedRefs returns the cache's branches, read from disk once and then
+// kept in memory (arbor is the cache's only writer), so that a poll where
+// nothing moved reads no file. Callers hold s.mu.
+func (s *Source) cachedRefs() (map[string]plumbing.Hash, error) {
+	if s.cached != nil {
+		return s.cached, nil
+	}
+	iter, err := s.repo.Storer.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("read git cache refs: %w", err)
+	}
+	cached := make(map[string]plumbing.Hash)
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Name().IsBranch() && r.Type() == plumbing.HashReference {
+			cached[r.Name().Short()] = r.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read git cache refs: %w", err)
+	}
+	s.cached = cached
+	return cached, nil
 }
 
 func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {

@@ -44,7 +44,9 @@ type Options struct {
 	// to a repository on this machine, which is read in place and watched.
 	Repo string
 	// CacheDir holds the bare caches of remote repositories, one directory
-	// per app and repository. Required unless Repo is a local path.
+	// per app and repository. Required unless Repo is a local path. A cache
+	// belongs to one Source: never open two Sources with the same App and
+	// Repo over one CacheDir at once (two daemons need two cache dirs).
 	CacheDir string
 	// Auth names the credential files; the zero value means none.
 	Auth Auth
@@ -53,7 +55,8 @@ type Options struct {
 	Depth int
 	// Metrics records operation durations and errors; nil records nothing.
 	Metrics *Metrics
-	// Logger receives watch errors; nil discards them.
+	// Logger receives warnings (watch errors, a cache recreated or not
+	// compacted); nil discards them. Credentials never reach it.
 	Logger *slog.Logger
 }
 

@@ -94,7 +94,7 @@ func waitFor(ctx context.Context, t *testing.T, src *Source, what string, cond f
 		case <-ctx.Done():
 			b, _, err := src.ListBranches(context.Background())
 			t.Fatalf("no trigger showed %s before the deadline; listing now: %v, %v", what, b, err)
-		case <-src.Trigger().C():
+		case <-src.Triggers():
 		}
 		b, _, err := src.ListBranches(ctx)
 		if err == nil && cond(b) {

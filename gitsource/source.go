@@ -130,6 +130,9 @@ func (s *Source) String() string { return s.loc.String() }
 // The caller's refresh loop receives from Trigger().C().
 func (s *Source) Trigger() *Trigger { return s.trigger }
 
+// Triggers is Trigger().C(): one receive per coalesced refresh request.
+func (s *Source) Triggers() <-chan struct{} { return s.trigger.C() }
+
 func (s *Source) openLocal() error {
 	repo, err := git.PlainOpenWithOptions(s.loc.path, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
 	if err != nil {

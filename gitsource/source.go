@@ -283,26 +283,7 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 }
 
 func (s *Source) localRefs() ([]*plumbing.Reference, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	iter, err := s.repo.Storer.IterReferences()
-	if err != nil {
-		return nil, err
-	}
-	var refs []*plumbing.Reference
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if r.Name().IsBranch() {
-			refs = append(refs, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if head, err := s.repo.Storer.Reference(plumbing.HEAD); err == nil {
-		refs = append(refs, head)
-	}
-	return refs, nil
+	return readLocalRefs(s.gitDir, s.common)
 }
 
 // branchesOf picks the branches out of a ref listing and works out the
@@ -316,14 +297,14 @@ func branchesOf(refs []*plumbing.Reference) (map[string]string, string) {
 		case r.Name() == plumbing.HEAD:
 			head = r
 		case r.Name().IsBranch() && r.Type() == plumbing.HashReference:
-			branches[r.Name().Short()] = r.Hash().String()
+			branches[branchName(r.Name())] = r.Hash().String()
 		}
 	}
 	if head == nil {
 		return branches, ""
 	}
 	if head.Type() == plumbing.SymbolicReference {
-		if name := head.Target().Short(); head.Target().IsBranch() && branches[name] != "" {
+		if name := branchName(head.Target()); head.Target().IsBranch() && branches[name] != "" {
 			return branches, name
 		}
 		return branches, ""
@@ -427,7 +408,7 @@ func (s *Source) refreshCached(specs []config.RefSpec) {
 			s.cached = nil
 			return
 		}
-		s.cached[ref.Short()] = r.Hash()
+		s.cached[branchName(ref)] = r.Hash()
 	}
 }
 
@@ -445,7 +426,7 @@ func (s *Source) cachedRefs() (map[string]plumbing.Hash, error) {
 	cached := make(map[string]plumbing.Hash)
 	err = iter.ForEach(func(r *plumbing.Reference) error {
 		if r.Name().IsBranch() && r.Type() == plumbing.HashReference {
-			cached[r.Name().Short()] = r.Hash()
+			cached[branchName(r.Name())] = r.Hash()
 		}
 		return nil
 	})
@@ -576,4 +557,10 @@ func explainAuth(err error, method transport.AuthMethod) error {
 		return fmt.Errorf("credentials rejected (check the auth files): %w", err)
 	}
 	return err
+}
+
+// branchName is a branch ref's name without "refs/heads/" (go-git's Short
+// does the same for every kind of ref, at far greater cost).
+func branchName(ref plumbing.ReferenceName) string {
+	return strings.TrimPrefix(string(ref), "refs/heads/")
 }

@@ -34,6 +34,18 @@ func (s *statusStore) set(key envKey, st *envState) {
 	s.m[key] = &cp
 }
 
+// get returns a copy of what is known of key, or nil.
+func (s *statusStore) get(key envKey) *envState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[key]
+	if !ok {
+		return nil
+	}
+	cp := *st
+	return &cp
+}
+
 func (s *statusStore) forget(key envKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

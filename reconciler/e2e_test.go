@@ -30,7 +30,7 @@ import (
 func TestLocalRepositoryLifecycle(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)
@@ -102,7 +102,7 @@ func TestLocalRepositoryLifecycle(t *testing.T) {
 func TestHTTPRepositoryWithAuth(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	srv := newGitServer(t)
 	r := newRepo(t, webApp)
 	url := srv.serve(r, app)
@@ -158,7 +158,7 @@ func TestHTTPRepositoryWithAuth(t *testing.T) {
 func TestHTTPRepositoryBranchDeleted(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	srv := newGitServer(t)
 	r := newRepo(t, webApp)
 	url := srv.serve(r, app)
@@ -190,7 +190,7 @@ func writeSecret(t *testing.T, dir, name, value string) {
 func TestDriftIsRepaired(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	d := startDaemon(t, newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\n"))
 	ns := d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second).Namespace
@@ -257,7 +257,7 @@ func waitAdopted(t *testing.T, d *daemon, app string) {
 func TestNoopResyncSendsNoRequests(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	for _, b := range []string{"a", "b", "c", "d"} {
 		r.on(b)
@@ -292,7 +292,7 @@ func TestNoopResyncSendsNoRequests(t *testing.T) {
 func TestWebhookSignature(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	srv := newGitServer(t)
 	r := newRepo(t, webApp)
 	url := srv.serve(r, app)

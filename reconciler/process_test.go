@@ -32,7 +32,7 @@ var (
 )
 
 // binary builds cmd/arbor once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "arbor-bin")
@@ -54,13 +54,13 @@ func binary(t *testing.T) string {
 
 // process is `arbor run` as a subprocess.
 type process struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ func freePort(t *testing.T) string {
 }
 
 // startProcess runs arbor with the config body (server.listen is added).
-func startProcess(t *testing.T, name, body string) *process {
+func startProcess(t testing.TB, name, body string, extra ...string) *process {
 	t.Helper()
 	port := freePort(t)
 	dir := t.TempDir()
@@ -82,6 +82,7 @@ func startProcess(t *testing.T, name, body string) *process {
 	cmd := exec.Command(binary(t), "run", "--config", cfgPath, "--kubeconfig", testcluster.KubeconfigPath(t),
 		"--cache-dir", filepath.Join(dir, "cache"), "--identity", name,
 		"--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "500ms")
+	cmd.Args = append(cmd.Args, extra...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func readyCount(envs []reconciler.EnvironmentStatus) int {
 func TestKilledMidApplyConverges(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	branches := []string{"b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"}
 	for _, b := range branches {
@@ -267,7 +268,7 @@ func checkNoOrphans(t *testing.T, app string, envs []reconciler.EnvironmentStatu
 func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 1s\nnamespace: " + own + "\n"
 	a := startProcess(t, "replica-a", body)

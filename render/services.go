@@ -380,13 +380,17 @@ func (r *renderer) hpa(a *app, s *schema.Service, labels map[string]string) (obj
 		if m.Resource != "cpu" && m.Resource != "memory" {
 			return nil, fmt.Errorf("metrics[%d].resource: %q is not cpu or memory", i, m.Resource)
 		}
-		if m.Target < 1 {
+		target := obj{"type": "Utilization", "averageUtilization": int64(m.Target)}
+		switch {
+		case m.AverageValue != "":
+			if _, err := resource.ParseQuantity(string(m.AverageValue)); err != nil {
+				return nil, fmt.Errorf("metrics[%d].average_value: %q is not a quantity", i, m.AverageValue)
+			}
+			target = obj{"type": "AverageValue", "averageValue": string(m.AverageValue)}
+		case m.Target < 1:
 			return nil, fmt.Errorf("metrics[%d].target: must be a positive percentage", i)
 		}
-		ms = append(ms, obj{"type": "Resource", "resource": obj{
-			"name":   m.Resource,
-			"target": obj{"type": "Utilization", "averageUtilization": int64(m.Target)},
-		}})
+		ms = append(ms, obj{"type": "Resource", "resource": obj{"name": m.Resource, "target": target}})
 	}
 	o := r.newObject(a, "autoscaling/v2", "HorizontalPodAutoscaler", s.Name, labels)
 	o["spec"] = obj{

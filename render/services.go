@@ -80,7 +80,7 @@ func (r *renderer) renderSharedVolumes(a *app) error {
 		if v.Name == "" {
 			return fmt.Errorf("shared_volumes[%d]: name is required", i)
 		}
-		pvc, err := r.pvc(a, v.Name, string(v.Size), v.Type, "ReadWriteMany", nil)
+		pvc, err := r.pvc(a, dnsLabel(v.Name, 63), string(v.Size), v.Type, "ReadWriteMany", nil)
 		if err != nil {
 			return fmt.Errorf("shared_volumes.%s: %w", v.Name, err)
 		}
@@ -538,7 +538,7 @@ func (r *renderer) serviceVolumes(a *app, s *schema.Service, task string, labels
 				return false, fmt.Errorf("%s.claim: no shared volume named %q", field, v.Claim)
 			}
 			name = "shared-" + v.Claim
-			src = obj{"persistentVolumeClaim": obj{"claimName": v.Claim}}
+			src = obj{"persistentVolumeClaim": obj{"claimName": dnsLabel(v.Claim, 63)}}
 		case v.Type == "persistent" || v.Type == "":
 			if name == "" {
 				return false, fmt.Errorf("%s.name: required for a persistent volume", field)
@@ -550,7 +550,7 @@ func (r *renderer) serviceVolumes(a *app, s *schema.Service, task string, labels
 				}
 				typ = s.Storage.Type
 			}
-			claim := cutName(s.Name+"-"+name, 63)
+			claim := dnsLabel(s.Name+"-"+name, 63)
 			pvc, err := r.pvc(a, claim, size, typ, "ReadWriteOnce", labels)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", field, err)

@@ -112,16 +112,17 @@ func (r *renderer) start() {
 	}
 	envID := EnvID(c.Branch)
 	r.env = &Environment{
-		App:         name,
-		Branch:      c.Branch,
-		Commit:      commitOrUnknown(c.Commit),
-		EnvID:       envID,
-		Namespace:   Namespace(name, envID),
-		Template:    chooseTemplate(t, c),
-		AutoDeploy:  t.AutoDeploy == nil || *t.AutoDeploy,
-		Tasks:       map[string][]ObjectRef{},
-		Workflows:   map[string]Workflow{},
-		HaltOnError: map[string]bool{},
+		App:                   name,
+		Branch:                c.Branch,
+		Commit:                commitOrUnknown(c.Commit),
+		EnvID:                 envID,
+		Namespace:             Namespace(name, envID),
+		Template:              chooseTemplate(t, c),
+		AutoDeploy:            t.AutoDeploy == nil || *t.AutoDeploy,
+		ParallelizeAppImports: t.ParallelizeAppImports && len(r.in.Imports) > 0,
+		Tasks:                 map[string][]ObjectRef{},
+		Workflows:             map[string]Workflow{},
+		HaltOnError:           map[string]bool{},
 	}
 	r.env.ConfigHash = r.configHash()
 	r.runHash = shortHash(r.env.Commit+"\x00"+r.env.ConfigHash, 8)

@@ -78,3 +78,23 @@ func forEachExample(t *testing.T, branch string, check func(*testing.T, *Environ
 		})
 	}
 }
+
+// TestCheckTemplates runs the validate-time render on the examples (all
+// render) and on a broken configuration (one error per template).
+func TestCheckTemplates(t *testing.T) {
+	for _, name := range []string{"shop", "catalog", "kustomized", "storefront"} {
+		cfg, dir := loadExample(t, name)
+		if errs := CheckTemplates(cfg, os.DirFS(dir), name, ""); len(errs) > 0 {
+			t.Errorf("%s: %v", name, errs)
+		}
+	}
+	cfg := configFrom(t, "environment_templates: [{name: qa}]\nservices: [{name: web, image: nginx, configmap: [{name: c, mount_path: /c, repo_path: nope}]}]", "")
+	errs := CheckTemplates(cfg, os.DirFS("testdata"), "demo", "")
+	if len(errs) != 3 {
+		t.Fatalf("got %d errors, want 3 (permanent, ephemeral, qa): %v", len(errs), errs)
+	}
+	want := `environment template qa: demo@arbor-validate/sample: services.web: configmap[0].repo_path "nope": no such file or directory in the repository`
+	if errs[2].Error() != want {
+		t.Errorf("got %q\nwant %q", errs[2], want)
+	}
+}

@@ -231,11 +231,19 @@ func (r *renderer) loadApps() error {
 		c.EnvironmentTemplate != TemplatePermanent && c.EnvironmentTemplate != TemplateEphemeral {
 		return fmt.Errorf("environment template %q is not defined in environment_templates", c.EnvironmentTemplate)
 	}
-	r.env.ExpiresAfter = ""
 	if main.envTmpl != nil {
 		r.env.ExpiresAfter = main.envTmpl.ExpiresAfter
 	}
 	r.apps = append(r.apps, main)
+	given := map[string]bool{}
+	for _, im := range r.in.Imports {
+		given[im.App] = true
+	}
+	for _, ai := range main.t.AppImports {
+		if !given[ai.Name] {
+			return fmt.Errorf("app_imports %s: the imported app was not given (is it configured in the daemon?)", ai.Name)
+		}
+	}
 	for _, im := range r.in.Imports {
 		if im.Config == nil || im.Config.Template == nil {
 			return fmt.Errorf("app_imports %s: no configuration", im.App)

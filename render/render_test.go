@@ -152,3 +152,12 @@ func TestConcurrentKustomize(t *testing.T) {
 		}
 	}
 }
+
+func TestImportNotGiven(t *testing.T) {
+	cfg := configFrom(t, "app_imports: [{name: backend}]\nservices: [{name: web, image: nginx:1}]", "")
+	_, err := Render(Input{Config: cfg, Context: Context{App: "front", Branch: "main"}})
+	want := "front@main: app_imports backend: the imported app was not given (is it configured in the daemon?)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

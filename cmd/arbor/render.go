@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,13 +75,17 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	cfg, err := loadDir(stderr, dir, o.config, params)
+	tree, err := rootTree(dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadDir(stderr, tree, dir, o.config, params)
 	if err != nil {
 		return err
 	}
 	in := render.Input{
 		Config: cfg,
-		Tree:   os.DirFS(dir),
+		Tree:   tree,
 		Context: render.Context{
 			App:                 appName(dir),
 			Branch:              o.branch,
@@ -96,7 +101,11 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 		if !ok {
 			return fail(exitNo, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
 		}
-		icfg, err := loadDir(stderr, idir, schema.DefaultConfigFile, nil)
+		itree, err := rootTree(idir)
+		if err != nil {
+			return err
+		}
+		icfg, err := loadDir(stderr, itree, idir, schema.DefaultConfigFile, nil)
 		if err != nil {
 			return err
 		}
@@ -109,7 +118,7 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			branch = o.branch
 		}
 		in.Imports = append(in.Imports, render.Import{
-			App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: os.DirFS(idir), ExcludeServices: exclude,
+			App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: itree, ExcludeServices: exclude,
 		})
 	}
 	env, err := render.Render(in)
@@ -119,13 +128,23 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 	return writeObjects(stdout, env, o.output)
 }
 
-// loadDir loads a directory's configuration, printing warnings; errors in
-// the configuration fail with exit code 1.
-func loadDir(stderr io.Writer, dir, file string, params map[string]string) (*schema.Config, error) {
+// rootTree opens a directory as the repository tree. Reads go through an
+// os.Root, so a symlink in the repository cannot reach files outside it.
+func rootTree(dir string) (fs.FS, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fail(exitUsage, fmt.Errorf("%s: not a directory", dir))
 	}
-	cfg, findings, err := schema.Load(os.DirFS(dir), file, schema.LoadOptions{Parameters: params})
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	return root.FS(), nil
+}
+
+// loadDir loads a directory's configuration, printing warnings; errors in
+// the configuration fail with exit code 1.
+func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]string) (*schema.Config, error) {
+	cfg, findings, err := schema.Load(tree, file, schema.LoadOptions{Parameters: params})
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, fail(exitNo, fmt.Errorf("%s: no %s and no .release/application_template.yaml", dir, file))
 	}
@@ -133,7 +152,7 @@ func loadDir(stderr io.Writer, dir, file string, params map[string]string) (*sch
 		return nil, fail(exitNo, fmt.Errorf("%s: %w", dir, err))
 	}
 	for _, f := range findings {
-		f.File = filepath.Join(dir, f.File)
+		f.File = displayPath(dir, f.File)
 		fmt.Fprintln(stderr, f)
 	}
 	if findings.HasErrors() {

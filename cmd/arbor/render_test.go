@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -110,5 +112,29 @@ func TestRenderErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestRenderSymlinkOutsideRepo checks a configmap repo_path that is a
+// symlink leaving the repository is refused, not read.
+func TestRenderSymlinkOutsideRepo(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("host file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	tmpl := "services:\n- name: web\n  image: nginx:1.27\n  configmap:\n  - {name: c, mount_path: /c/x.txt, repo_path: link.txt}\n"
+	if err := os.WriteFile(filepath.Join(repo, ".release.yaml"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(repo, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runArbor(t, "render", repo, "--branch", "main")
+	if code == 0 || strings.Contains(stdout, "host file") {
+		t.Fatalf("exit %d; the file outside the repository was read:\n%s", code, stdout)
+	}
+	if !strings.Contains(stderr, "link.txt") {
+		t.Errorf("error does not name the path: %s", stderr)
 	}
 }

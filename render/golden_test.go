@@ -2,10 +2,8 @@ package render
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -230,6 +228,3 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
-
-var _ = errors.New
-var _ fs.FS

@@ -72,6 +72,7 @@ func (r *renderer) renderKustomize() error {
 	return nil
 }
 
+// repoDir is a kustomize path as an absolute path of the in-memory tree.
 func repoDir(p string) (string, error) {
 	clean := path.Clean(strings.TrimPrefix(strings.TrimPrefix(p, "./"), "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") || !fs.ValidPath(clean) {

@@ -81,6 +81,7 @@ func Render(in Input) (env *Environment, err error) {
 	return r.env, nil
 }
 
+// run renders the environment as a list of named steps.
 func (r *renderer) run() error {
 	r.start()
 	for _, step := range []func() error{
@@ -257,6 +258,8 @@ func (r *renderer) loadApps() error {
 	return nil
 }
 
+// loadApp prepares one app: its environment template, parameters expanded
+// through a copy of its template and env vars, and its deployed services.
 func (r *renderer) loadApp(name string, imported bool, branch, commit string, cfg *schema.Config, tree fs.FS,
 	params, secrets map[string]string, exclude []string) (*app, error) {
 	src := cfg.Template
@@ -401,6 +404,7 @@ func (r *renderer) resolveImages() error {
 	return nil
 }
 
+// resolveImage gives a service its image reference (spec §3).
 func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 	built := s.HasRepo || s.Build != nil
 	img := strings.TrimSpace(s.Image)

@@ -82,6 +82,9 @@ func TestNoPanicOnOddInput(t *testing.T) {
 		"service_accounts: [{}]",
 		"shared_volumes: [{name: s, size: -}]",
 		"custom_links: [{name: l, url: '${nope}'}]",
+		"services: [{name: a, image: x, sidecars: [{name: a, image: y}]}]",
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]",
 		"environment_templates: [{name: ephemeral, resources: {cpu: {limits: banana}}}]\nservices: [{name: a, image: x}]",
 	}
 	tree := fstest.MapFS{"missing/readme": {Data: []byte("x")}}
@@ -159,5 +162,18 @@ func TestImportNotGiven(t *testing.T) {
 	want := "front@main: app_imports backend: the imported app was not given (is it configured in the daemon?)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+func TestPodNameClashes(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		"services: [{name: a, image: x, init: [{name: a, image: y}]}]":                                                                   `services.a: two containers are named "a"`,
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]":                     "services.a: port 80 is used twice",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]": `services.a: two volumes are named "v"`,
+	} {
+		_, err := Render(Input{Config: configFrom(t, tmpl, ""), Context: Context{App: "x", Branch: "main"}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", tmpl, err, want)
+		}
 	}
 }

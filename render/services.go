@@ -190,7 +190,43 @@ func (r *renderer) servicePod(a *app, s *schema.Service, envFrom []any, p *podPa
 	if s.ServiceAccountName != "" {
 		pod["serviceAccountName"] = s.ServiceAccountName
 	}
+	if err := checkPodNames(containers, inits, p.volumes, svcPorts); err != nil {
+		return nil, nil, err
+	}
 	return pod, svcPorts, nil
+}
+
+// checkPodNames refuses what the API server would: two containers (init
+// containers included) or two volumes with one name, two Service ports with
+// one number.
+func checkPodNames(containers, inits, volumes, ports []any) error {
+	seen := map[string]bool{}
+	for _, list := range [][]any{containers, inits} {
+		for _, c := range list {
+			n := c.(obj)["name"].(string)
+			if seen[n] {
+				return fmt.Errorf("two containers are named %q (the service, its sidecars and init containers share names)", n)
+			}
+			seen[n] = true
+		}
+	}
+	vols := map[string]bool{}
+	for _, v := range volumes {
+		n := v.(obj)["name"].(string)
+		if vols[n] {
+			return fmt.Errorf("two volumes are named %q", n)
+		}
+		vols[n] = true
+	}
+	nums := map[int64]bool{}
+	for _, p := range ports {
+		n := p.(obj)["port"].(int64)
+		if nums[n] {
+			return fmt.Errorf("port %d is used twice (by the service and a sidecar, or two sidecars)", n)
+		}
+		nums[n] = true
+	}
+	return nil
 }
 
 // deployment wraps the pod in the service's Deployment. The pod template's

@@ -27,6 +27,11 @@ type renderOptions struct {
 	output   string
 	domain   string
 	config   string
+
+	defaultBranch string
+	ingressClass  string
+	registry      string
+	tag           string
 }
 
 func newRenderCmd() *cobra.Command {
@@ -59,6 +64,10 @@ are shown as placeholders, and imported apps are read from --import NAME=DIR.`,
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
 	f.StringVar(&o.domain, "domain", "localhost", "domain for hostnames when the template sets none")
 	f.StringVar(&o.config, "file", schema.DefaultConfigFile, "path of .release.yaml in DIR")
+	f.StringVar(&o.defaultBranch, "default-branch", "main", "the repository's default branch, the tracking branch when the template sets none")
+	f.StringVar(&o.ingressClass, "ingress-class", "", "ingress class when the template sets none")
+	f.StringVar(&o.registry, "image-registry", "", "registry prefix for images built from the repository")
+	f.StringVar(&o.tag, "image-tag", "", "tag for images built from the repository (default: the commit SHA)")
 	_ = cmd.MarkFlagRequired("branch")
 	return cmd
 }
@@ -91,7 +100,10 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			Branch:              o.branch,
 			Commit:              o.commit,
 			EnvironmentTemplate: o.template,
+			DefaultBranch:       o.defaultBranch,
 			Domain:              o.domain,
+			IngressClass:        o.ingressClass,
+			Image:               render.ImageSettings{Registry: o.registry, Tag: o.tag},
 			Parameters:          params,
 			SecretPlaceholders:  true,
 		},

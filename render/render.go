@@ -197,7 +197,8 @@ func (r *renderer) configHash() string {
 	putMap(c.StorageClasses)
 	putMap(c.Secrets) // only a digest of them leaves this function
 	for _, im := range r.in.Imports {
-		put(im.App, im.Branch, im.Commit, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
+		// Not the commit: a new commit on an imported branch is a patch (spec §8).
+		put(im.App, im.Branch, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
 		putMap(im.Parameters)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]

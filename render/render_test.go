@@ -177,3 +177,28 @@ func TestPodNameClashes(t *testing.T) {
 		}
 	}
 }
+
+// TestImportedCommitIsAPatch checks a new commit on an imported branch keeps
+// the importer's configuration hash (a patch, spec §8) but gives the
+// imported app's jobs a new run.
+func TestImportedCommitIsAPatch(t *testing.T) {
+	back := configFrom(t, "services: [{name: api, image: x:1}]\njobs: [{name: migrate, from_services: api}]", "")
+	render := func(commit string) *Environment {
+		env, err := Render(Input{
+			Config:  configFrom(t, "app_imports: [{name: back}]\nservices: [{name: web, image: nginx:1}]", ""),
+			Context: Context{App: "front", Branch: "main", Commit: "f1"},
+			Imports: []Import{{App: "back", Branch: "main", Commit: commit, Config: back}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	a, b := render("b1"), render("b2")
+	if a.ConfigHash != b.ConfigHash {
+		t.Error("a new imported commit changed the configuration hash")
+	}
+	if a.Tasks["jobs.migrate"][0].Name == b.Tasks["jobs.migrate"][0].Name {
+		t.Error("a new imported commit kept the imported job's run name")
+	}
+}

@@ -60,6 +60,7 @@ Daemon:    run`,
 		newRunCmd(),
 		newValidateCmd(),
 		newInitCmd(),
+		newRenderCmd(),
 	)
 	return root
 }

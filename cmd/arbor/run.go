@@ -50,7 +50,12 @@ webhook receivers (/hooks/...) on server.listen. Replicas elect a leader with a 
 arbor's namespace; only the leader acts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
+			err := runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
+			var ec *exitError
+			if err != nil && !errors.As(err, &ec) {
+				err = fail(exitNo, err) // operational, not usage: exit 1
+			}
+			return err
 		},
 	}
 	f.cluster.register(cmd)

@@ -63,6 +63,9 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 	})
 	for gk, gvr := range watchedKinds {
 		inf := c.metaInf.ForResource(gvr).Informer()
+		if err := inf.SetTransform(slim); err != nil {
+			return nil, err
+		}
 		if gk.Kind == "Namespace" {
 			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex}); err != nil {
 				return nil, err
@@ -82,6 +85,26 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
 	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
 	return c, nil
+}
+
+// slim drops what the cache never reads — the field sets of managedFields
+// (only manager, operation, subresource and time are used) and kubectl's
+// last-applied annotation — to keep memory small with thousands of objects.
+func slim(obj any) (any, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	mf := m.GetManagedFields()
+	for i := range mf {
+		mf[i].FieldsV1 = nil
+	}
+	if a := m.GetAnnotations(); a != nil {
+		if _, ok := a["kubectl.kubernetes.io/last-applied-configuration"]; ok {
+			delete(a, "kubectl.kubernetes.io/last-applied-configuration")
+		}
+	}
+	return obj, nil
 }
 
 func appIndex(obj any) ([]string, error) {

@@ -312,6 +312,11 @@ func (c *clusterCache) appliedSince(ref render.ObjectRef, t time.Time) bool {
 	return false
 }
 
+// controllerManager is the field manager of Kubernetes' own controllers,
+// which write to arbor's objects as part of their job (the Deployment
+// controller's revision annotation): not a hand edit.
+const controllerManager = "kube-controller-manager"
+
 // writtenByOthersSince reports whether another field manager wrote the
 // object (not its status) at or after t.
 func (c *clusterCache) writtenByOthersSince(ref render.ObjectRef, t time.Time) bool {
@@ -320,7 +325,8 @@ func (c *clusterCache) writtenByOthersSince(ref render.ObjectRef, t time.Time) b
 		return false
 	}
 	for _, f := range m.GetManagedFields() {
-		if f.Manager != fieldManager && f.Subresource == "" && f.Time != nil && !f.Time.Time.Before(t) {
+		if f.Manager != fieldManager && f.Manager != controllerManager && f.Subresource == "" &&
+			f.Time != nil && !f.Time.Time.Before(t) {
 			return true
 		}
 	}

@@ -153,11 +153,24 @@ func zeroToReady(b *testing.B, n int) {
 	b.ReportMetric(took.Seconds(), "s-to-all-ready")
 
 	// no-op resyncs: each poll queues every environment; count requests sent meanwhile
-	time.Sleep(3 * time.Second) // let adoption of the last environments finish
 	reconciles := func() float64 { return p.metric("arbor_reconcile_duration_seconds_count") }
 	requests := func() float64 {
 		return p.metric("arbor_api_requests_total") - p.metric(`arbor_api_requests_total{verb="watch"}`)
 	}
+	// Settling: after the last environment is ready, arbor still records each
+	// one's fingerprints (one write per environment). Wait until a whole poll
+	// interval passes with no request, then measure.
+	settleStart := time.Now()
+	for last := requests(); ; {
+		time.Sleep(6 * time.Second)
+		p.mustRun()
+		cur := requests()
+		if cur == last || time.Since(settleStart) > 3*time.Minute {
+			break
+		}
+		last = cur
+	}
+	b.Logf("settled %s after all were ready", time.Since(settleStart).Round(time.Second))
 	verbs := []string{"get", "create", "update", "patch", "apply", "delete", "apply-dryrun", "patch-dryrun"}
 	byVerb := func() []float64 {
 		out := make([]float64, len(verbs))

@@ -112,16 +112,17 @@ func (r *renderer) start() {
 	}
 	envID := EnvID(c.Branch)
 	r.env = &Environment{
-		App:         name,
-		Branch:      c.Branch,
-		Commit:      commitOrUnknown(c.Commit),
-		EnvID:       envID,
-		Namespace:   Namespace(name, envID),
-		Template:    chooseTemplate(t, c),
-		AutoDeploy:  t.AutoDeploy == nil || *t.AutoDeploy,
-		Tasks:       map[string][]ObjectRef{},
-		Workflows:   map[string]Workflow{},
-		HaltOnError: map[string]bool{},
+		App:                name,
+		Branch:             c.Branch,
+		Commit:             commitOrUnknown(c.Commit),
+		EnvID:              envID,
+		Namespace:          Namespace(name, envID),
+		Template:           chooseTemplate(t, c),
+		AutoDeploy:         t.AutoDeploy == nil || *t.AutoDeploy,
+		ParallelizeImports: t.ParallelizeAppImports,
+		Tasks:              map[string][]ObjectRef{},
+		Workflows:          map[string]Workflow{},
+		HaltOnError:        map[string]bool{},
 	}
 	r.env.ConfigHash = r.configHash()
 	r.runHash = shortHash(r.env.Commit+"\x00"+r.env.ConfigHash, 8)
@@ -195,7 +196,9 @@ func (r *renderer) configHash() string {
 	putMap(c.StorageClasses)
 	putMap(c.Secrets) // only a digest of them leaves this function
 	for _, im := range r.in.Imports {
-		put(im.App, im.Branch, im.Commit, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
+		// The imported commit is code: it moves the run hash of the imported
+		// app's jobs (runHashFor), not the configuration.
+		put(im.App, im.Branch, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
 		putMap(im.Parameters)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -244,6 +247,7 @@ func (r *renderer) loadApps() error {
 			return fmt.Errorf("app_imports %s: %w", im.App, err)
 		}
 		r.apps = append(r.apps, a)
+		r.env.Imports = append(r.env.Imports, ImportedApp{App: im.App, Branch: im.Branch, Commit: a.commit})
 	}
 	return nil
 }

@@ -109,6 +109,20 @@ type Environment struct {
 	Links        []schema.Link // custom_links with variables expanded
 	ExpiresAfter string        // from the environment template; "" never
 	AutoDeploy   bool
+	// Imports are the imported apps as rendered, in app_imports order. Their
+	// commits are code, not configuration: a new commit on an imported branch
+	// leaves ConfigHash alone (the environment is patched, not set up again).
+	Imports []ImportedApp
+	// ParallelizeImports is parallelize_app_imports: the steps of different
+	// imported apps run in parallel with each other.
+	ParallelizeImports bool
+}
+
+// ImportedApp is an imported app at the branch and commit it was rendered at.
+type ImportedApp struct {
+	App    string `json:"app"`
+	Branch string `json:"branch"`
+	Commit string `json:"commit"`
 }
 
 // URL is a host that reaches a service.

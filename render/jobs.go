@@ -155,13 +155,15 @@ func (r *renderer) renderJob(a *app, j *schema.Job, parts map[string]*podParts) 
 	return nil
 }
 
-// runHashFor is the run hash of an app's jobs: an imported app's jobs also
-// re-run when its own commit moves.
+// runHashFor is the run hash of an app's jobs: the environment's
+// configuration and the app's own commit. An imported app's jobs re-run when
+// its commit moves, not when the importer's does, and the importer's jobs
+// the other way round.
 func (r *renderer) runHashFor(a *app) string {
 	if !a.imported {
 		return r.runHash
 	}
-	return shortHash(r.runHash+"\x00"+a.commit, 8)
+	return shortHash(r.env.ConfigHash+"\x00"+a.name+"\x00"+a.commit, 8)
 }
 
 var concurrencyPolicies = map[string]string{"allow": "Allow", "forbid": "Forbid", "replace": "Replace"}

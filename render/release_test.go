@@ -49,20 +49,24 @@ func TestImportCommitIsCode(t *testing.T) {
 			"services: [{name: api, image: "+image+"}]\njobs: [{name: migrate, image: x:1}]\n"+
 				"workflows: [{name: patch, order_from: [jobs.migrate, services.api]}]", "")}
 	}
-	render := func(im Import, commit string) *Environment {
+	renderAt := func(im Import, commit, own string) *Environment {
 		im.Commit = commit
-		env, err := Render(Input{Config: main, Context: Context{App: "front", Branch: "main", Commit: "f1"}, Imports: []Import{im}})
+		env, err := Render(Input{Config: main, Context: Context{App: "front", Branch: "main", Commit: own}, Imports: []Import{im}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return env
 	}
+	render := func(im Import, commit string) *Environment { return renderAt(im, commit, "f1") }
 	a, b := render(backend("api:1"), "b1"), render(backend("api:1"), "b2")
 	if a.ConfigHash != b.ConfigHash {
 		t.Errorf("config hash moved with the imported commit: %s → %s", a.ConfigHash, b.ConfigHash)
 	}
 	if ja, jb := a.Tasks["jobs.migrate"][0].Name, b.Tasks["jobs.migrate"][0].Name; ja == jb {
 		t.Errorf("imported job run %s not renamed by a new imported commit", ja)
+	}
+	if own := renderAt(backend("api:1"), "b2", "f2"); own.Tasks["jobs.migrate"][0].Name != b.Tasks["jobs.migrate"][0].Name {
+		t.Errorf("imported job run renamed by the importer's own commit")
 	}
 	if len(b.Imports) != 1 || b.Imports[0] != (ImportedApp{App: "backend", Branch: "main", Commit: "b2"}) {
 		t.Errorf("Imports = %+v", b.Imports)

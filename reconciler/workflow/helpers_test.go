@@ -115,10 +115,16 @@ func (h *harness) record(ns string) *recorder {
 	r := &recorder{}
 	byName := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", ns).String()}
 	watches := []func() (watch.Interface, error){
-		func() (watch.Interface, error) { return h.kube.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{}) },
+		func() (watch.Interface, error) {
+			return h.kube.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+		},
 		func() (watch.Interface, error) { return h.kube.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{}) },
-		func() (watch.Interface, error) { return h.kube.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{}) },
-		func() (watch.Interface, error) { return h.kube.NetworkingV1().Ingresses(ns).Watch(ctx, metav1.ListOptions{}) },
+		func() (watch.Interface, error) {
+			return h.kube.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{})
+		},
+		func() (watch.Interface, error) {
+			return h.kube.NetworkingV1().Ingresses(ns).Watch(ctx, metav1.ListOptions{})
+		},
 		func() (watch.Interface, error) { return h.kube.CoreV1().Namespaces().Watch(ctx, byName) },
 	}
 	var wg sync.WaitGroup

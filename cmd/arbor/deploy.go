@@ -50,10 +50,12 @@ func requestDeploy(ctx context.Context, out io.Writer, server, app, env string) 
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return fail(exitUsage, fmt.Errorf("--server %q: want a URL such as %s", server, defaultServer))
 	}
-	u := base.JoinPath("api", "v1", "apps", app, "environments", env, "deploy")
+	// A branch may hold "/": each name is one escaped path segment.
+	target := strings.TrimRight(base.String(), "/") + "/api/v1/apps/" + url.PathEscape(app) +
+		"/environments/" + url.PathEscape(env) + "/deploy"
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

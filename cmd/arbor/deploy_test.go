@@ -32,7 +32,7 @@ func TestDeployCommand(t *testing.T) {
 	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(kube, func(app, env string) (string, bool) {
-		return ns, app == "shop" && env == "feature-x"
+		return ns, app == "shop" && (env == "feature-x" || env == "feature/x")
 	}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -59,6 +59,9 @@ func TestDeployCommand(t *testing.T) {
 	}
 	if _, pending := workflow.Requested(got.Annotations, ""); !pending {
 		t.Errorf("no deploy request on the namespace: %v", got.Annotations)
+	}
+	if out, code := run("deploy", "--server", srv.URL, "shop", "feature/x"); code != exitOK {
+		t.Errorf("deploy by branch name: exit %d: %s", code, out)
 	}
 	t.Setenv("ARBOR_SERVER", srv.URL)
 	if out, code := run("deploy", "shop", "nope"); code != exitNo || !strings.Contains(out, "404") {

@@ -60,6 +60,7 @@ Daemon:    run, deploy`,
 		newValidateCmd(),
 		newInitCmd(),
 		newDeployCmd(),
+		newRenderCmd(),
 	)
 	return root
 }

@@ -2,7 +2,9 @@ package apply
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -128,15 +130,19 @@ func (e *Engine) plan(ctx context.Context, it *item, live *unstructured.Unstruct
 }
 
 func (e *Engine) planRecreate(it *item, live *unstructured.Unstructured, cause error) (Change, error) {
+	ie := &ImmutableError{Ref: it.ref, Fields: immutableFields(cause), Err: cause}
 	if !recreatable[it.ref.Kind] {
-		return Change{}, it.errorf("an immutable field changed and arbor does not recreate a %s (its data would be lost); delete it by hand to proceed: %w", it.ref.Kind, cause)
+		return Change{}, fmt.Errorf("%w; arbor does not recreate a %s (its data would be lost): delete it by hand to proceed", ie, it.ref.Kind)
 	}
-	before, after := normalize(live), normalize(it.obj)
+	// The live object carries server defaults the desired one lacks: compare
+	// only the fields the desired object sets.
+	after := normalize(it.obj)
+	before := project(normalize(live), after).(map[string]any)
 	maskSecrets(before, after)
 	return Change{
 		Ref: it.ref, Action: Recreated, Fields: changedFields(before, after),
 		Diff:   objectDiff(it.ref, before, after),
-		Reason: "an immutable field changed: " + string(apierrors.ReasonForError(cause)) + ": " + cause.Error(),
+		Reason: "immutable fields changed: " + strings.Join(ie.Fields, ", "),
 	}, nil
 }
 
@@ -199,7 +205,7 @@ func (e *Engine) applyError(it *item, err error) error {
 		return ce
 	}
 	if isImmutable(err) {
-		return it.errorf("an immutable field changed: %w", err)
+		return &ImmutableError{Ref: it.ref, Fields: immutableFields(err), Err: err}
 	}
 	return it.errorf("apply: %w", err)
 }

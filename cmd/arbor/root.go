@@ -59,6 +59,9 @@ Daemon:    run`,
 		newVersionCmd(),
 		newValidateCmd(),
 		newInitCmd(),
+		newDiffCmd(),
+		newApplyCmd(),
+		newDeleteCmd(),
 	)
 	return root
 }

@@ -1,0 +1,312 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/arbordev/arbor/internal/testcluster"
+	"github.com/arbordev/arbor/reconciler/apply"
+)
+
+// benchEnvs is the number of environments of BenchmarkApply200Envs
+// (ARBOR_BENCH_ENVS overrides it for a quick run).
+func benchEnvs() int {
+	if n, err := strconv.Atoi(os.Getenv("ARBOR_BENCH_ENVS")); err == nil && n > 0 {
+		return n
+	}
+	return 200
+}
+
+// benchParallel is how many environments are applied at once, and the bound
+// of requests in flight of the plain loop: the three ways get the same.
+const benchParallel = 16
+
+// benchEnv returns the five objects of one environment: its Namespace, a
+// ConfigMap, a Secret, a Service and a one-replica Deployment.
+func benchEnv(ns, run string) []*unstructured.Unstructured {
+	objs := []*unstructured.Unstructured{
+		namespace(ns), configMap("web-config", map[string]any{"greeting": "hello", "level": "info"}),
+		secret("web-secret", map[string]any{"token": "bench-" + ns}), service("web"), deployment("web", "nginx:1.27", 1),
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Namespace" {
+			o.SetNamespace(ns)
+		}
+		o.SetLabels(map[string]string{apply.LabelManagedBy: apply.ManagedByValue, "arbor.dev/bench": run})
+	}
+	return objs
+}
+
+type benchResult struct {
+	create, unchanged time.Duration
+	writes            string // non-dry-run writes of the unchanged pass
+}
+
+// BenchmarkApply200Envs applies 200 environments of 5 objects from zero and
+// then again unchanged, three ways — the engine, `kubectl apply
+// --server-side` once per environment, and a plain client-go server-side
+// apply loop — and prints the times, the ratios, and the writes the
+// unchanged pass sent. Run it with -benchtime=1x.
+func BenchmarkApply200Envs(b *testing.B) {
+	cfg := testcluster.Config(b)
+	kubeconfig := testcluster.KubeconfigPath(b)
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		b.Fatal("kubectl is needed for the baseline: ", err)
+	}
+	n := benchEnvs()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		run := testcluster.Name("bench")
+		results := map[string]benchResult{}
+		for _, way := range []string{"engine", "plain-loop", "kubectl"} {
+			envs := make([][]*unstructured.Unstructured, n)
+			for j := range envs {
+				envs[j] = benchEnv(fmt.Sprintf("%s-%s-%d", run, way[:1], j), run)
+			}
+			var r benchResult
+			var err error
+			switch way {
+			case "engine":
+				r, err = benchEngine(ctx, b, envs)
+			case "plain-loop":
+				r, err = benchLoop(ctx, b, envs)
+			case "kubectl":
+				r, err = benchKubectl(ctx, b, kubeconfig, envs)
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", way, err)
+			}
+			results[way] = r
+		}
+		report(b, n, results)
+		cleanupBench(ctx, b, run)
+	}
+	_ = cfg
+}
+
+func report(b *testing.B, n int, r map[string]benchResult) {
+	e, l, k := r["engine"], r["plain-loop"], r["kubectl"]
+	fmt.Printf("\n%d environments x 5 objects, %d environments at a time\n", n, benchParallel)
+	fmt.Printf("%-11s %12s %12s   %s\n", "way", "create", "unchanged", "writes in the unchanged pass")
+	for _, way := range []string{"engine", "plain-loop", "kubectl"} {
+		fmt.Printf("%-11s %12s %12s   %s\n", way, r[way].create.Round(time.Millisecond), r[way].unchanged.Round(time.Millisecond), r[way].writes)
+	}
+	ratio := func(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }
+	fmt.Printf("create:    engine/plain-loop %.2fx   engine/kubectl %.2fx\n", ratio(e.create, l.create), ratio(e.create, k.create))
+	fmt.Printf("unchanged: engine/plain-loop %.2fx   engine/kubectl %.2fx\n", ratio(e.unchanged, l.unchanged), ratio(e.unchanged, k.unchanged))
+	b.ReportMetric(e.create.Seconds(), "engine-create-s")
+	b.ReportMetric(l.create.Seconds(), "loop-create-s")
+	b.ReportMetric(k.create.Seconds(), "kubectl-create-s")
+	b.ReportMetric(ratio(e.create, l.create), "create-engine/loop")
+	b.ReportMetric(ratio(e.unchanged, l.unchanged), "unchanged-engine/loop")
+}
+
+// forEnvs runs fn on every environment, benchParallel at a time.
+func forEnvs(ctx context.Context, envs [][]*unstructured.Unstructured, fn func(context.Context, []*unstructured.Unstructured) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(benchParallel)
+	for _, objs := range envs {
+		g.Go(func() error { return fn(ctx, objs) })
+	}
+	return g.Wait()
+}
+
+func timed(fn func() error) (time.Duration, error) {
+	start := time.Now()
+	err := fn()
+	return time.Since(start), err
+}
+
+func benchEngine(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstructured) (benchResult, error) {
+	cfg := testcluster.Config(b)
+	count := &apply.RequestCounter{}
+	cfg.Wrap(count.Wrap)
+	e, err := apply.New(cfg, apply.Options{})
+	if err != nil {
+		return benchResult{}, err
+	}
+	pass := func() error {
+		return forEnvs(ctx, envs, func(ctx context.Context, objs []*unstructured.Unstructured) error {
+			_, err := e.Apply(ctx, objs, apply.ApplyOptions{Namespace: objs[0].GetName()})
+			return err
+		})
+	}
+	var r benchResult
+	if r.create, err = timed(pass); err != nil {
+		return r, err
+	}
+	if err := waitAll(ctx, e, envs); err != nil {
+		return r, err
+	}
+	count.Reset()
+	if r.unchanged, err = timed(pass); err != nil {
+		return r, err
+	}
+	r.writes = fmt.Sprintf("%d (%s)", count.Writes(), count)
+	return r, nil
+}
+
+// waitAll waits, untimed, for every environment to be ready, so that the
+// controllers are quiet before the next pass is timed.
+func waitAll(ctx context.Context, e *apply.Engine, envs [][]*unstructured.Unstructured) error {
+	return forEnvs(ctx, envs, func(ctx context.Context, objs []*unstructured.Unstructured) error {
+		return e.Wait(ctx, objs, apply.WaitOptions{Namespace: objs[0].GetName(), Timeout: 5 * time.Minute})
+	})
+}
+
+var benchGVR = map[string]schema.GroupVersionResource{
+	"Namespace":  {Version: "v1", Resource: "namespaces"},
+	"ConfigMap":  {Version: "v1", Resource: "configmaps"},
+	"Secret":     {Version: "v1", Resource: "secrets"},
+	"Service":    {Version: "v1", Resource: "services"},
+	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
+}
+
+// benchLoop is the plain client-go baseline: server-side apply of every
+// object, Namespaces first, benchParallel requests in flight.
+func benchLoop(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstructured) (benchResult, error) {
+	cfg := testcluster.Config(b)
+	count := &apply.RequestCounter{}
+	cfg.Wrap(count.Wrap)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return benchResult{}, err
+	}
+	applyAll := func(objs []*unstructured.Unstructured) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(benchParallel)
+		for _, o := range objs {
+			g.Go(func() error {
+				ri := dyn.Resource(benchGVR[o.GetKind()])
+				var c dynamic.ResourceInterface = ri
+				if o.GetNamespace() != "" {
+					c = ri.Namespace(o.GetNamespace())
+				}
+				_, err := c.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "plain-loop"})
+				return err
+			})
+		}
+		return g.Wait()
+	}
+	var namespaces, rest []*unstructured.Unstructured
+	for _, objs := range envs {
+		namespaces = append(namespaces, objs[0])
+		rest = append(rest, objs[1:]...)
+	}
+	pass := func() error {
+		if err := applyAll(namespaces); err != nil {
+			return err
+		}
+		return applyAll(rest)
+	}
+	var r benchResult
+	if r.create, err = timed(pass); err != nil {
+		return r, err
+	}
+	e, err := apply.New(testcluster.Config(b), apply.Options{})
+	if err != nil {
+		return r, err
+	}
+	if err := waitAll(ctx, e, envs); err != nil {
+		return r, err
+	}
+	count.Reset()
+	if r.unchanged, err = timed(pass); err != nil {
+		return r, err
+	}
+	r.writes = fmt.Sprintf("%d (%s)", count.Writes(), count)
+	return r, nil
+}
+
+// benchKubectl runs `kubectl apply --server-side` once per environment.
+func benchKubectl(ctx context.Context, b *testing.B, kubeconfig string, envs [][]*unstructured.Unstructured) (benchResult, error) {
+	dir := b.TempDir()
+	files := make([]string, len(envs))
+	for i, objs := range envs {
+		var docs []string
+		for _, o := range objs {
+			y, err := yaml.Marshal(o.Object)
+			if err != nil {
+				return benchResult{}, err
+			}
+			docs = append(docs, string(y))
+		}
+		files[i] = filepath.Join(dir, fmt.Sprintf("env-%d.yaml", i))
+		if err := os.WriteFile(files[i], []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
+			return benchResult{}, err
+		}
+	}
+	cacheDir := filepath.Join(dir, "kube-cache")
+	pass := func() error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(benchParallel)
+		for _, f := range files {
+			g.Go(func() error {
+				out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "--cache-dir", cacheDir,
+					"apply", "--server-side", "--field-manager", "kubectl-bench", "-f", f).CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("kubectl apply -f %s: %v: %s", f, err, out)
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	}
+	var r benchResult
+	var err error
+	if r.create, err = timed(pass); err != nil {
+		return r, err
+	}
+	e, err := apply.New(testcluster.Config(b), apply.Options{})
+	if err != nil {
+		return r, err
+	}
+	if err := waitAll(ctx, e, envs); err != nil {
+		return r, err
+	}
+	if r.unchanged, err = timed(pass); err != nil {
+		return r, err
+	}
+	r.writes = "not counted (another process); kubectl sends every object"
+	return r, nil
+}
+
+// cleanupBench deletes the benchmark's namespaces and waits (bounded) for them.
+func cleanupBench(ctx context.Context, b *testing.B, run string) {
+	cs := testcluster.Clientset(b)
+	sel := metav1.ListOptions{LabelSelector: "arbor.dev/bench=" + run}
+	list, err := cs.CoreV1().Namespaces().List(ctx, sel)
+	if err != nil {
+		b.Logf("cleanup: %v", err)
+		return
+	}
+	for _, ns := range list.Items {
+		if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			b.Logf("cleanup %s: %v", ns.Name, err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		left, err := cs.CoreV1().Namespaces().List(ctx, sel)
+		if err != nil || len(left.Items) == 0 {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+	b.Logf("cleanup: namespaces of %s still terminating", run)
+}

@@ -47,7 +47,9 @@ func TestDiffApplyDeleteExample(t *testing.T) {
 	dir := t.TempDir()
 	copyTree(t, filepath.Join("..", "..", "examples", "kustomized"), dir)
 	branch := testcluster.Name("cli")
-	args := func(verb string) []string { return []string{verb, dir, "--branch", branch, "--commit", "0123abc", "--timeout", "90s"} }
+	args := func(verb string) []string {
+		return []string{verb, dir, "--branch", branch, "--commit", "0123abc", "--timeout", "90s"}
+	}
 
 	code, out, errOut := arborOnCluster(t, args("diff")...)
 	if code != exitNo || !strings.Contains(out, "+++ desired/Deployment/") {

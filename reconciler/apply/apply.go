@@ -67,6 +67,9 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 
 // applyOne applies one object and says what happened to it.
 func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts ApplyOptions) (Change, error) {
+	if !knownNew && e.unchanged(ctx, it) {
+		return Change{Ref: it.ref, Action: Unchanged}, nil
+	}
 	var live *unstructured.Unstructured
 	if !knownNew {
 		var err error
@@ -83,20 +86,31 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	}
 	switch plan.Action {
 	case Unchanged:
+		e.confirm(ctx, it, live.GetResourceVersion())
 		return plan, nil
 	case Recreated:
 		return e.recreate(ctx, it, live, plan, opts.RecreateTimeout)
 	}
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return plan, nil
 }
 
+// write applies the object for real and confirms the result.
+func (e *Engine) write(ctx context.Context, it *item) error {
+	out, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false))
+	if err != nil {
+		return e.applyError(it, err)
+	}
+	e.confirm(ctx, it, out.GetResourceVersion())
+	return nil
+}
+
 // create applies an object that does not exist yet.
 func (e *Engine) create(ctx context.Context, it *item) (Change, error) {
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return createdChange(it), nil
 }
@@ -158,8 +172,8 @@ func (e *Engine) recreate(ctx context.Context, it *item, live *unstructured.Unst
 	if err := e.waitGone(ctx, it, live.GetUID(), timeout); err != nil {
 		return failed(it, err)
 	}
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return plan, nil
 }
@@ -176,6 +190,7 @@ func (e *Engine) deleteLive(ctx context.Context, it *item, live *unstructured.Un
 	if err != nil && !apierrors.IsNotFound(err) {
 		return it.errorf("delete: %w", err)
 	}
+	e.forget(it)
 	return nil
 }
 

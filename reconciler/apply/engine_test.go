@@ -509,3 +509,72 @@ func TestDeleteNamesStuckFinalizer(t *testing.T) {
 		t.Errorf("Delete took %s with a 5s timeout", took)
 	}
 }
+
+func TestWatchCacheNoopSendsNoRequests(t *testing.T) {
+	drift := make(chan apply.ObjectRef, 100)
+	v := newEnv(t, apply.Options{WatchCache: true, OnDrift: func(r apply.ObjectRef) { drift <- r }})
+	t.Cleanup(v.e.Close)
+	objs := []*unstructured.Unstructured{configMap("c", map[string]any{"a": "1"}), secret("s", map[string]any{"k": "v"}), service("web"), deployment("web", "nginx:1.27", 1)}
+	wantActions(t, v.apply(objs...), apply.Created, apply.Created, apply.Created, apply.Created)
+	if err := v.e.Wait(v.ctx, objs, apply.WaitOptions{Namespace: v.ns, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	// The Deployment's status changed since it was created: one dry-run
+	// confirms it, and the watch catches up with that version within moments.
+	var counts string
+	for attempt := 0; attempt < 50; attempt++ {
+		v.count.Reset()
+		wantActions(t, v.apply(objs...), apply.Unchanged, apply.Unchanged, apply.Unchanged, apply.Unchanged)
+		if counts = v.count.String(); counts == "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if counts != "" {
+		t.Fatalf("unchanged apply with the watch cache still sends requests: %s", counts)
+	}
+
+	// A hand edit of a spec is reported.
+	for len(drift) > 0 {
+		<-drift
+	}
+	scale := []byte(`{"spec":{"replicas":3}}`)
+	if _, err := v.cs.AppsV1().Deployments(v.ns).Patch(v.ctx, "web", types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitDrift(t, drift, "Deployment", "web")
+	// A hand-deleted object is reported, and created again.
+	if err := v.cs.CoreV1().ConfigMaps(v.ns).Delete(v.ctx, "c", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitDrift(t, drift, "ConfigMap", "c")
+	v.count.Reset()
+	wantActions(t, v.apply(objs[0]), apply.Created)
+	if v.count.Writes() != 1 {
+		t.Fatalf("recreating a deleted object with the watch cache: %s", v.count)
+	}
+	// A changed desired object is applied.
+	v.count.Reset()
+	wantActions(t, v.apply(configMap("c", map[string]any{"a": "2"})), apply.Configured)
+	if v.count.Writes() != 1 {
+		t.Fatalf("a changed object with the watch cache: %s", v.count)
+	}
+}
+
+// waitDrift waits for OnDrift to report kind/name, ignoring other reports
+// (status-only changes are not reported, but the Deployment's own rollout
+// after a scale may be).
+func waitDrift(t *testing.T, drift <-chan apply.ObjectRef, kind, name string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case r := <-drift:
+			if r.Kind == kind && r.Name == name {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("OnDrift not called for %s %s", kind, name)
+		}
+	}
+}

@@ -79,8 +79,15 @@ running() {
 		kubectl --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
+# stagesHash names the stage configuration a cluster is created with.
+stagesHash() { cat "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
+
 up() {
 	build
+	local mark=$KWOK_WORKDIR/clusters/$CLUSTER/arbor-stages.hash
+	if running && [[ $(cat "$mark" 2>/dev/null) != "$(stagesHash)" ]]; then
+		log "cluster $CLUSTER runs other kwok stages than hack/kwok/ (e.g. no failing-Job stage): run '$0 down' then '$0 up' to recreate it"
+	fi
 	if ! running; then
 		"$BIN/kwokctl" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 		local cfg; cfg=$(stages)
@@ -93,6 +100,7 @@ up() {
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
+		stagesHash >"$mark"
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"
 }

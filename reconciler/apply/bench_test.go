@@ -3,12 +3,14 @@ package apply_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/arbordev/arbor/internal/testcluster"
@@ -56,6 +59,7 @@ func benchEnv(ns, run string) []*unstructured.Unstructured {
 type benchResult struct {
 	create, unchanged time.Duration
 	createRequests    string // requests of the create pass
+	createLatency     string // mean latency by verb and resource in the create pass
 	writes            string // non-dry-run writes of the unchanged pass
 }
 
@@ -113,8 +117,8 @@ func BenchmarkApply200Envs(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", way, err)
 			}
-			fmt.Printf("%-11s create %9s  unchanged %9s  load %s  create requests: %s  unchanged writes: %s\n",
-				way, r.create.Round(time.Millisecond), r.unchanged.Round(time.Millisecond), load, r.createRequests, r.writes)
+			fmt.Printf("%-11s create %9s  unchanged %9s  load %s\n    create requests: %s\n    create latency: %s\n    unchanged writes: %s\n",
+				way, r.create.Round(time.Millisecond), r.unchanged.Round(time.Millisecond), load, r.createRequests, r.createLatency, r.writes)
 			results[way] = append(results[way], r)
 			// Untimed: the next way starts on a cluster without this one's objects.
 			cleanupBench(ctx, b, run)
@@ -170,7 +174,9 @@ func timed(fn func() error) (time.Duration, error) {
 func benchEngine(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstructured) (benchResult, error) {
 	cfg := testcluster.Config(b)
 	count := &apply.RequestCounter{}
+	lat := &latencies{}
 	cfg.Wrap(count.Wrap)
+	cfg.Wrap(lat.wrap)
 	e, err := apply.New(cfg, apply.Options{})
 	if err != nil {
 		return benchResult{}, err
@@ -185,7 +191,7 @@ func benchEngine(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstr
 	if r.create, err = timed(pass); err != nil {
 		return r, err
 	}
-	r.createRequests = count.String()
+	r.createRequests, r.createLatency = count.String(), lat.String()
 	if err := waitAll(ctx, e, envs); err != nil {
 		return r, err
 	}
@@ -218,11 +224,39 @@ var benchGVR = map[string]schema.GroupVersionResource{
 func benchLoop(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstructured) (benchResult, error) {
 	cfg := testcluster.Config(b)
 	count := &apply.RequestCounter{}
+	lat := &latencies{}
 	cfg.Wrap(count.Wrap)
-	dyn, err := dynamic.NewForConfig(cfg)
+	cfg.Wrap(lat.wrap)
+	dyn, err := dynamicFor(cfg)
 	if err != nil {
 		return benchResult{}, err
 	}
+	pass := func() error { return loopPass(ctx, dyn, envs) }
+	var r benchResult
+	if r.create, err = timed(pass); err != nil {
+		return r, err
+	}
+	r.createRequests, r.createLatency = count.String(), lat.String()
+	e, err := apply.New(testcluster.Config(b), apply.Options{})
+	if err != nil {
+		return r, err
+	}
+	if err := waitAll(ctx, e, envs); err != nil {
+		return r, err
+	}
+	count.Reset()
+	if r.unchanged, err = timed(pass); err != nil {
+		return r, err
+	}
+	r.writes = fmt.Sprintf("%d (%s)", count.Writes(), count)
+	return r, nil
+}
+
+func dynamicFor(cfg *rest.Config) (dynamic.Interface, error) { return dynamic.NewForConfig(cfg) }
+
+// loopPass applies every Namespace, then every other object, each with one
+// server-side apply, benchParallel at a time.
+func loopPass(ctx context.Context, dyn dynamic.Interface, envs [][]*unstructured.Unstructured) error {
 	applyAll := func(objs []*unstructured.Unstructured) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.SetLimit(benchParallel)
@@ -244,30 +278,10 @@ func benchLoop(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstruc
 		namespaces = append(namespaces, objs[0])
 		rest = append(rest, objs[1:]...)
 	}
-	pass := func() error {
-		if err := applyAll(namespaces); err != nil {
-			return err
-		}
-		return applyAll(rest)
+	if err := applyAll(namespaces); err != nil {
+		return err
 	}
-	var r benchResult
-	if r.create, err = timed(pass); err != nil {
-		return r, err
-	}
-	r.createRequests = count.String()
-	e, err := apply.New(testcluster.Config(b), apply.Options{})
-	if err != nil {
-		return r, err
-	}
-	if err := waitAll(ctx, e, envs); err != nil {
-		return r, err
-	}
-	count.Reset()
-	if r.unchanged, err = timed(pass); err != nil {
-		return r, err
-	}
-	r.writes = fmt.Sprintf("%d (%s)", count.Writes(), count)
-	return r, nil
+	return applyAll(rest)
 }
 
 // benchKubectl runs `kubectl apply --server-side` once per environment.
@@ -324,7 +338,7 @@ func benchKubectl(ctx context.Context, b *testing.B, kubeconfig string, envs [][
 }
 
 // cleanupBench deletes the benchmark's namespaces and waits (bounded) for them.
-func cleanupBench(ctx context.Context, b *testing.B, run string) {
+func cleanupBench(ctx context.Context, b testing.TB, run string) {
 	cs := testcluster.Clientset(b)
 	sel := metav1.ListOptions{LabelSelector: "arbor.dev/bench=" + run}
 	list, err := cs.CoreV1().Namespaces().List(ctx, sel)
@@ -360,4 +374,52 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// latencies records the mean latency of requests by verb and resource.
+type latencies struct {
+	mu sync.Mutex
+	d  map[string][]time.Duration
+}
+
+func (l *latencies) wrap(rt http.RoundTripper) http.RoundTripper {
+	return rtf(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := rt.RoundTrip(req)
+		// The resource is the path segment before the name: .../namespaces/NS/configmaps/NAME.
+		parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+		kind := "discovery"
+		if len(parts) >= 2 && strings.Contains(req.URL.Path, "/namespaces") {
+			kind = parts[len(parts)-2]
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.d == nil {
+			l.d = map[string][]time.Duration{}
+		}
+		k := req.Method + " " + kind
+		l.d[k] = append(l.d[k], time.Since(start))
+		return resp, err
+	})
+}
+
+type rtf func(*http.Request) (*http.Response, error)
+
+func (f rtf) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// String renders "PATCH services 200×650ms, ..." in a stable order.
+func (l *latencies) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for k, ds := range l.d {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		var sum time.Duration
+		for _, d := range ds {
+			sum += d
+		}
+		out = append(out, fmt.Sprintf("%s %d×%s", k, len(ds), (sum/time.Duration(len(ds))).Round(time.Millisecond)))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }

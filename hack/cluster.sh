@@ -79,6 +79,22 @@ running() {
 		kubectl --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
+# storage makes PersistentVolumeClaims bind: the controller-manager's test
+# hostPath provisioner (enabled above) provisions a PV for every claim of the
+# default StorageClass "standard". kwok runs no containers, so nothing is written.
+storage() {
+	kubectl --kubeconfig "$(kubeconfig)" apply -f - >&2 <<-EOF
+	apiVersion: storage.k8s.io/v1
+	kind: StorageClass
+	metadata:
+	  name: standard
+	  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+	provisioner: kubernetes.io/host-path
+	reclaimPolicy: Delete
+	volumeBindingMode: Immediate
+	EOF
+}
+
 # stagesHash names the stage configuration a cluster is created with.
 stagesHash() { cat "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
 
@@ -98,8 +114,10 @@ up() {
 			--kube-scheduler-binary "$BIN/kube-scheduler" \
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
+			--extra-args kube-controller-manager=enable-hostpath-provisioner=true \
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
+		storage
 		stagesHash >"$mark"
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"

@@ -95,14 +95,15 @@ storage() {
 	EOF
 }
 
-# stagesHash names the stage configuration a cluster is created with.
-stagesHash() { cat "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
+# configHash names the configuration a cluster is created with: this script
+# and the stages in hack/kwok/.
+configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
 
 up() {
 	build
-	local mark=$KWOK_WORKDIR/clusters/$CLUSTER/arbor-stages.hash
-	if running && [[ $(cat "$mark" 2>/dev/null) != "$(stagesHash)" ]]; then
-		log "cluster $CLUSTER runs other kwok stages than hack/kwok/ (e.g. no failing-Job stage): run '$0 down' then '$0 up' to recreate it"
+	local mark=$KWOK_WORKDIR/clusters/$CLUSTER/arbor-config.hash
+	if running && [[ $(cat "$mark" 2>/dev/null) != "$(configHash)" ]]; then
+		log "cluster $CLUSTER was created by another version of hack/cluster.sh or hack/kwok/ (kwok stages, storage): run '$0 down' then '$0 up' to recreate it"
 	fi
 	if ! running; then
 		"$BIN/kwokctl" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
@@ -118,7 +119,7 @@ up() {
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 		storage
-		stagesHash >"$mark"
+		configHash >"$mark"
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"
 }

@@ -111,7 +111,7 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 			AllowClusterScoped: o.allowCS,
 		},
 	}
-	if in.Imports, err = o.loadImports(stderr, cfg, placeholders); err != nil {
+	if in.Imports, err = o.loadImports(stderr, cfg); err != nil {
 		return nil, err
 	}
 	env, err := render.Render(in)
@@ -121,7 +121,8 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 	return env, nil
 }
 
-func (o *envOptions) loadImports(stderr io.Writer, cfg *schema.Config, placeholders bool) ([]render.Import, error) {
+// loadImports loads the apps named in app_imports from their --import directories.
+func (o *envOptions) loadImports(stderr io.Writer, cfg *schema.Config) ([]render.Import, error) {
 	dirs := map[string]string{}
 	for _, kv := range o.imports {
 		name, dir, ok := strings.Cut(kv, "=")
@@ -150,7 +151,6 @@ func (o *envOptions) loadImports(stderr io.Writer, cfg *schema.Config, placehold
 		}
 		out = append(out, render.Import{App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: os.DirFS(dir), ExcludeServices: exclude})
 	}
-	_ = placeholders
 	return out, nil
 }
 

@@ -61,6 +61,9 @@ Daemon:    run, deploy`,
 		newInitCmd(),
 		newDeployCmd(),
 		newRenderCmd(),
+		newDiffCmd(),
+		newApplyCmd(),
+		newDeleteCmd(),
 	)
 	return root
 }

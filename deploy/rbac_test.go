@@ -216,7 +216,9 @@ func checkSecretsFrom(t *testing.T, ctx context.Context, admin, arbor *client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.cs.CoreV1().Secrets(namespace).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = admin.cs.CoreV1().Secrets(namespace).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	s, err := arbor.cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil || string(s.Data["DB_PASSWORD"]) != "from-secrets-from" {
 		t.Errorf("as arbor, read its secrets_from Secret: %v", err)

@@ -24,7 +24,7 @@ type refusal struct {
 }
 
 const (
-	byRBAC   = "cannot "                 // RBAC: `User "..." cannot create resource ...`
+	byRBAC   = "cannot "                   // RBAC: `User "..." cannot create resource ...`
 	byPolicy = "ValidatingAdmissionPolicy" // the admission policy's denial names it
 )
 

@@ -117,7 +117,7 @@ func TestServiceAccountCanRunEnvironments(t *testing.T) {
 			t.Errorf("as arbor, list %s in all namespaces: %v", o.GetKind(), err)
 			continue
 		}
-		if !containsName(list, ns, o.GetName()) {
+		if !containsName(list, o.GetNamespace(), o.GetName()) {
 			t.Errorf("as arbor, list %s in all namespaces lacks %s/%s", o.GetKind(), ns, o.GetName())
 		}
 		w, err := r.Watch(ctx, sel)

@@ -26,6 +26,9 @@ type refusal struct {
 const (
 	byRBAC   = "cannot "                   // RBAC: `User "..." cannot create resource ...`
 	byPolicy = "ValidatingAdmissionPolicy" // the admission policy's denial names it
+	// The API server itself refuses to delete kube-system, kube-public and
+	// default (NamespaceLifecycle admission), before the policy is asked.
+	byLifecycle = "this namespace may not be deleted"
 )
 
 // TestServiceAccountIsRefusedTheRest proves the limits: as the arbor
@@ -87,10 +90,12 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 		{"create a ConfigMap in kube-system", create(cm("kube-system", managed("x"))), byPolicy},
 		{"apply a Deployment in kube-system", apply(deploy("kube-system")), byPolicy},
 		{"delete kube-system's kube-root-ca.crt", del(obj("v1", "ConfigMap", "kube-system", "kube-root-ca.crt", nil, nil)), byPolicy},
-		{"delete namespace kube-system", del(obj("v1", "Namespace", "", "kube-system", nil, nil)), byPolicy},
+		{"delete namespace kube-system", del(obj("v1", "Namespace", "", "kube-system", nil, nil)), byLifecycle},
+		{"delete namespace kube-node-lease", del(obj("v1", "Namespace", "", "kube-node-lease", nil, nil)), byPolicy},
+		{"delete its own namespace", del(obj("v1", "Namespace", "", namespace, nil, nil)), byPolicy},
 		{"label kube-system as arbor's", labelNamespace("kube-system"), byPolicy},
 		{"create a Service in default", create(environment("default", "x")[5]), byPolicy},
-		{"delete namespace default", del(obj("v1", "Namespace", "", "default", nil, nil)), byPolicy},
+		{"delete namespace default", del(obj("v1", "Namespace", "", "default", nil, nil)), byLifecycle},
 		{"create a Secret in arbor-system", create(obj("v1", "Secret", namespace, "x", managed("x"), nil)), byPolicy},
 		// Namespaces and objects arbor did not create.
 		{"create a ConfigMap in a namespace arbor did not create", create(cm(foreign, managed("x"))), byPolicy},

@@ -19,8 +19,10 @@ import (
 // renderedKind is a kind arbor writes into an environment's namespace.
 type renderedKind struct{ group, resource, kind string }
 
-// renderedKinds are the kinds arbor renders (render/, spec §3-§5): the
-// ClusterRole and the admission policy must cover exactly these, plus namespaces.
+// renderedKinds are the kinds arbor writes into environments: what render/
+// generates (spec §3-§5) and the StatefulSets kustomize directories may hold,
+// which the daemon's watch cache follows (reconciler/cache.go). The ClusterRole
+// and the admission policy must cover exactly these, plus namespaces.
 var renderedKinds = []renderedKind{
 	{"", "configmaps", "ConfigMap"},
 	{"", "secrets", "Secret"},
@@ -28,6 +30,7 @@ var renderedKinds = []renderedKind{
 	{"", "serviceaccounts", "ServiceAccount"},
 	{"", "persistentvolumeclaims", "PersistentVolumeClaim"},
 	{"apps", "deployments", "Deployment"},
+	{"apps", "statefulsets", "StatefulSet"}, // from kustomize directories; watched by the daemon
 	{"batch", "jobs", "Job"},
 	{"batch", "cronjobs", "CronJob"},
 	{"autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler"},

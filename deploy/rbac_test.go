@@ -20,7 +20,7 @@ import (
 const arborManager = "arbor"
 
 // environment returns the objects of one environment in namespace ns, one of
-// every kind arbor renders, labelled as arbor labels them. version changes the
+// every kind arbor renders (and a StatefulSet, as kustomize output may hold), labelled as arbor labels them. version changes the
 // content so that applying twice is an update.
 func environment(ns, version string) []*unstructured.Unstructured {
 	l := managed(ns)
@@ -53,6 +53,12 @@ func environment(ns, version string) []*unstructured.Unstructured {
 			"replicas": int64(1),
 			"selector": map[string]any{"matchLabels": map[string]any{"arbor.dev/service": "web"}},
 			"template": map[string]any{"metadata": map[string]any{"labels": podLabels}, "spec": podSpec}}}),
+		// A StatefulSet, as a kustomize directory of the branch may hold.
+		obj("apps/v1", "StatefulSet", ns, "db", l, map[string]any{"spec": map[string]any{
+			"replicas": int64(1), "serviceName": "db",
+			"selector": map[string]any{"matchLabels": map[string]any{"arbor.dev/service": "db"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"arbor.dev/service": "db"}},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "db", "image": "postgres:17"}}}}}}),
 		obj("autoscaling/v2", "HorizontalPodAutoscaler", ns, "web", l, map[string]any{"spec": map[string]any{
 			"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
 			"minReplicas":    int64(1), "maxReplicas": int64(3),

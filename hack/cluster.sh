@@ -51,6 +51,28 @@ build() {
 
 kubeconfig() { echo "$KWOK_WORKDIR/clusters/$CLUSTER/kubeconfig.yaml"; }
 
+# stages writes the kwok Stage configuration of the cluster and prints its path.
+# kwokctl drops its default stages as soon as a config names any Stage, so the
+# defaults (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete,
+# pod-delete) are taken from the kwok module itself, unchanged, and arbor's own
+# test stages (hack/kwok/*.yaml) are added after them.
+stages() {
+	local dir out=$KWOK_WORKDIR/arbor-stages.yaml f
+	dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS= go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -n $dir && -d $dir/kustomize/stage ]] || { log "cannot find the kwok $KWOK_VERSION module's stages"; return 1; }
+	mkdir -p "$KWOK_WORKDIR"
+	: >"$out.tmp"
+	for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		{ echo "---"; cat "$dir/kustomize/stage/$f"; } >>"$out.tmp"
+	done
+	for f in "$ROOT"/hack/kwok/*.yaml; do
+		{ echo "---"; cat "$f"; } >>"$out.tmp"
+	done
+	mv "$out.tmp" "$out"
+	echo "$out"
+}
+
 running() {
 	local kc; kc=$(kubeconfig)
 	[[ -f $kc ]] && KUBECONFIG=$kc timeout 10 "$BIN/kwokctl" get clusters 2>/dev/null | grep -qx "$CLUSTER" &&
@@ -61,15 +83,16 @@ up() {
 	build
 	if ! running; then
 		"$BIN/kwokctl" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+		local cfg; cfg=$(stages)
 		log "starting cluster $CLUSTER"
-		"$BIN/kwokctl" create cluster --name "$CLUSTER" --runtime binary \
+		"$BIN/kwokctl" create cluster --name "$CLUSTER" --runtime binary --config "$cfg" \
 			--kube-apiserver-binary "$BIN/kube-apiserver" \
 			--kube-controller-manager-binary "$BIN/kube-controller-manager" \
 			--kube-scheduler-binary "$BIN/kube-scheduler" \
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
 			--wait 2m >&2
-		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 2 >&2
+		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"
 }

@@ -23,6 +23,8 @@ const (
 	AnnotationKeep     = "arbor.dev/keep"
 	AnnotationEnvHash  = "arbor.dev/env-hash" // pod template: hash of its ConfigMap and Secret
 	AnnotationTemplate = "arbor.dev/environment-template"
+	// LabelImportedFrom marks objects of an imported app (spec §8) with that app's name.
+	LabelImportedFrom = "arbor.dev/imported-from"
 )
 
 // Input is everything an environment is rendered from.
@@ -45,6 +47,10 @@ type Import struct {
 	Tree   fs.FS
 	// ExcludeServices are dropped from the imported app (from app_imports).
 	ExcludeServices []string
+	// Parameters and Secrets are the imported app's values from the daemon
+	// config, as Context.Parameters and Context.Secrets are the importer's.
+	Parameters map[string]string
+	Secrets    map[string]string
 }
 
 // Context is what the environment is: whose, which branch, and the daemon's settings.
@@ -62,6 +68,10 @@ type Context struct {
 	// Secrets are the values of secret env vars with no value in git, read by
 	// the caller from the Secret the daemon config names. Never logged.
 	Secrets map[string]string
+	// SecretPlaceholders renders a secret with no value (in git or in
+	// Secrets) as the placeholder SecretPlaceholder(key) instead of failing:
+	// for offline rendering (arbor render, arbor validate), never the daemon.
+	SecretPlaceholders bool
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
 	// kustomize output (spec §10); both default to refusing.
 	AllowClusterScoped     bool
@@ -91,7 +101,10 @@ type Environment struct {
 	// Tasks say which objects each task owns, keyed by task name
 	// ("services.web", "jobs.migrate"). Objects owned by no task are shared
 	// (applied before the first step); the Ingress is applied after the last.
-	Tasks        map[string][]ObjectRef
+	Tasks map[string][]ObjectRef
+	// HaltOnError lists the tasks whose own failure stops any workflow
+	// (jobs with halt_on_error), besides steps marked halt_on_error.
+	HaltOnError  map[string]bool
 	URLs         []URL
 	Links        []schema.Link // custom_links with variables expanded
 	ExpiresAfter string        // from the environment template; "" never
@@ -100,23 +113,23 @@ type Environment struct {
 
 // URL is a host that reaches a service.
 type URL struct {
-	Service string
-	URL     string
+	Service string `json:"service"`
+	URL     string `json:"url"`
 }
 
 // Workflow is a stage as a list of steps; steps run in order, tasks of a step in parallel.
 type Workflow struct {
-	Name  string
-	Steps []Step
+	Name  string `json:"name"`
+	Steps []Step `json:"steps"`
 }
 
 // Step is one step of a workflow.
 type Step struct {
-	Name          string
-	Tasks         []string // services.X, jobs.X, release.remove_environment
-	WaitForFinish bool
-	HaltOnError   bool
-	App           string // the imported app whose step this is; "" for the app itself
+	Name          string   `json:"name"`
+	Tasks         []string `json:"tasks"` // services.X, jobs.X, release.remove_environment
+	WaitForFinish bool     `json:"waitForFinish"`
+	HaltOnError   bool     `json:"haltOnError,omitempty"`
+	App           string   `json:"app,omitempty"` // the imported app whose step this is; "" for the app itself
 }
 
 // ObjectRef names one object.

@@ -1,5 +1,7 @@
 package schema
 
+import "strings"
+
 // Form says how a branch's configuration was found (spec §1).
 type Form string
 
@@ -23,4 +25,36 @@ type Config struct {
 	// Hash identifies the configuration's content (every file read), so that
 	// a change of configuration can be told from a change of code alone.
 	Hash string
+
+	// positions maps field paths to where they are written. Paths of the
+	// environment-variables document are under "environment_variables.",
+	// whether it is inline or a file of its own.
+	positions map[string]Position
+}
+
+// Position returns where field (a dotted path such as
+// services[2].ports[0].port, or environment_variables.services.web[0].value for
+// the env-vars document) is written. A field that is not written (a default)
+// gets the position of its nearest written parent; failing that, the template
+// file as a whole.
+func (c *Config) Position(field string) Position {
+	for {
+		if p, ok := c.positions[field]; ok {
+			return p
+		}
+		parent := parentField(field)
+		if parent == field {
+			return Position{File: c.TemplateFile}
+		}
+		field = parent
+	}
+}
+
+// parentField strips the last key or index from a field path; "" stays "".
+func parentField(field string) string {
+	i := strings.LastIndexAny(field, ".[")
+	if i < 0 {
+		return ""
+	}
+	return field[:i]
 }

@@ -15,7 +15,7 @@ type Scalar string
 // UnmarshalYAML accepts any scalar node and keeps its text.
 func (s *Scalar) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a single value, found a %s", n.Line, kindName(n.Kind))
+		return typeError(n, fmt.Sprintf("expected a single value, found a %s", kindName(n.Kind)))
 	}
 	if n.Tag == "!!null" {
 		*s = ""
@@ -34,14 +34,20 @@ type Int int
 // UnmarshalYAML accepts an integer or a string holding one.
 func (i *Int) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a number, found a %s", n.Line, kindName(n.Kind))
+		return typeError(n, fmt.Sprintf("expected a number, found a %s", kindName(n.Kind)))
 	}
 	v, err := strconv.Atoi(strings.TrimSpace(n.Value))
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a whole number", n.Line, n.Value)
+		return typeError(n, fmt.Sprintf("%q is not a whole number", n.Value))
 	}
 	*i = Int(v)
 	return nil
+}
+
+// typeError reports a bad value the way yaml.v3 does, so that decoding goes on
+// with the rest of the document and the loader can place the error by line.
+func typeError(n *yaml.Node, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
 }
 
 func kindName(k yaml.Kind) string {

@@ -1,5 +1,7 @@
 package schema
 
+import "gopkg.in/yaml.v3"
+
 // Template is the Application Template: what a branch's environment is made of.
 // Field names follow Release's keys (spec/release-yaml.md §2). Keys arbor accepts
 // without acting on them are kept as raw values so validation can warn about them.
@@ -184,10 +186,45 @@ type Autoscale struct {
 	Metrics     []AutoscaleMetric `yaml:"metrics,omitempty" json:"metrics,omitempty"`
 }
 
-// AutoscaleMetric is a resource utilization target, e.g. {resource: cpu, target: 80}.
+// AutoscaleMetric is a resource target. Two spellings are read:
+// {resource: cpu, target: 80} and Release's
+// {resource: {name: cpu, average_utilization: 80}} or
+// {resource: {name: memory, average_value: 100Mi}}. Either way Resource is the
+// resource name; Target (percent) is set from target or average_utilization,
+// AverageValue from average_value.
 type AutoscaleMetric struct {
-	Resource string `yaml:"resource" json:"resource"` // cpu or memory
-	Target   Int    `yaml:"target" json:"target"`     // average utilization, percent
+	Resource     string `yaml:"resource" json:"resource"` // cpu or memory
+	Target       Int    `yaml:"target" json:"target"`     // average utilization, percent
+	AverageValue Scalar `yaml:"average_value,omitempty" json:"average_value,omitempty"`
+}
+
+// UnmarshalYAML reads both spellings of a metric.
+func (m *AutoscaleMetric) UnmarshalYAML(n *yaml.Node) error {
+	var flat struct {
+		Resource yaml.Node `yaml:"resource"`
+		Target   Int       `yaml:"target"`
+	}
+	if err := n.Decode(&flat); err != nil {
+		return err
+	}
+	m.Target = flat.Target
+	if flat.Resource.Kind != yaml.MappingNode {
+		return flat.Resource.Decode(&m.Resource)
+	}
+	var nested struct {
+		Name               string `yaml:"name"`
+		AverageUtilization *Int   `yaml:"average_utilization"`
+		AverageValue       Scalar `yaml:"average_value"`
+	}
+	if err := flat.Resource.Decode(&nested); err != nil {
+		return err
+	}
+	m.Resource = nested.Name
+	m.AverageValue = nested.AverageValue
+	if nested.AverageUtilization != nil {
+		m.Target = *nested.AverageUtilization
+	}
+	return nil
 }
 
 // Job is a one-off task run by a workflow; from_services copies a service's image, env and volumes.
@@ -297,4 +334,50 @@ type EnvVars struct {
 	Services map[string][]EnvVar `yaml:"services,omitempty" json:"services,omitempty"`
 	// Mapping is computed last; keys keep their file order (see MappingOrder).
 	Mapping map[string]string `yaml:"mapping,omitempty" json:"mapping,omitempty"`
+	// MappingOrder lists Mapping's keys in the order the file writes them.
+	MappingOrder []string `yaml:"-" json:"-"`
+}
+
+// UnmarshalYAML decodes the document and records the order of mapping keys.
+// Mapping values may be any scalar; they are kept as text.
+func (e *EnvVars) UnmarshalYAML(n *yaml.Node) error {
+	var doc struct {
+		Defaults []EnvVar            `yaml:"defaults"`
+		Services map[string][]EnvVar `yaml:"services"`
+		Mapping  yaml.Node           `yaml:"mapping"`
+	}
+	// Keep what decodes and report the rest, like yaml.v3 does for structs.
+	errs := &yaml.TypeError{}
+	collect := func(err error) {
+		if te, ok := err.(*yaml.TypeError); ok {
+			errs.Errors = append(errs.Errors, te.Errors...)
+		} else if err != nil {
+			errs.Errors = append(errs.Errors, err.Error())
+		}
+	}
+	collect(n.Decode(&doc))
+	e.Defaults, e.Services = doc.Defaults, doc.Services
+	m := &doc.Mapping
+	if m.Kind == yaml.AliasNode && m.Alias != nil {
+		m = m.Alias
+	}
+	if m.Kind == yaml.MappingNode {
+		e.Mapping = make(map[string]string, len(m.Content)/2)
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			var v Scalar
+			if err := m.Content[i+1].Decode(&v); err != nil {
+				collect(err)
+				continue
+			}
+			k := m.Content[i].Value
+			if _, dup := e.Mapping[k]; !dup {
+				e.MappingOrder = append(e.MappingOrder, k)
+			}
+			e.Mapping[k] = string(v)
+		}
+	}
+	if len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
 }

@@ -57,6 +57,8 @@ Daemon:    run`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newValidateCmd(),
+		newInitCmd(),
 	)
 	return root
 }

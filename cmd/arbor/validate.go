@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/arbordev/arbor/schema"
+)
+
+// validateOptions are the flags of arbor validate.
+type validateOptions struct {
+	strict bool
+	format string
+	params []string
+}
+
+func newValidateCmd() *cobra.Command {
+	var o validateOptions
+	cmd := &cobra.Command{
+		Use:   "validate [DIR...]",
+		Short: "Check the .release.yaml of one or more repositories",
+		Long: `Check the configuration of each repository directory (default: the current
+directory): the JSON Schema, then the meaning (names, references, cycles, ports,
+quantities, durations, parameters).
+
+Findings print as FILE:LINE:COL: severity: field: message.
+Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configuration.`,
+		Example: `  arbor validate
+  arbor validate --strict --format github services/api services/web
+  arbor validate --param db_size=10Gi`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runValidate(cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.strict, "strict", false, "treat unknown keys as errors")
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
+	cmd.Flags().StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
+	return cmd
+}
+
+func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) error {
+	switch o.format {
+	case "text", "json", "github":
+	default:
+		return fail(exitUsage, fmt.Errorf("unknown --format %q (want text, json or github)", o.format))
+	}
+	params, err := parseParams(o.params)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	if len(dirs) == 0 {
+		dirs = []string{"."}
+	}
+	opts := schema.LoadOptions{Strict: o.strict, Parameters: params}
+	var all schema.Findings
+	for _, dir := range dirs {
+		fs, err := validateDir(dir, opts)
+		if err != nil {
+			return fail(exitUsage, err)
+		}
+		all = append(all, fs...)
+		if o.format == "text" {
+			fmt.Fprintf(stderr, "%s: %s\n", dir, summary(fs))
+		}
+	}
+	if err := printFindings(stdout, o.format, all); err != nil {
+		return fail(exitUsage, err)
+	}
+	if all.HasErrors() {
+		return fail(exitNo, nil)
+	}
+	return nil
+}
+
+// validateDir checks the repository at dir and returns its findings, with
+// file paths relative to the current directory. Each pass appends findings
+// whose paths are relative to the repository root.
+func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
+	tree, err := repoTree(dir)
+	if err != nil {
+		return nil, err
+	}
+	_, findings, err := schema.Load(tree, schema.DefaultConfigFile, opts)
+	if errors.Is(err, schema.ErrNoConfig) {
+		return nil, fmt.Errorf("%s: no %s or %s found", dir, schema.DefaultConfigFile, schema.DefaultTemplateFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	for i := range findings {
+		findings[i].File = displayPath(dir, findings[i].File)
+	}
+	findings.Sort()
+	return findings, nil
+}
+
+// repoTree opens a repository directory as a file system.
+func repoTree(dir string) (fs.FS, error) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	return os.DirFS(dir), nil
+}
+
+// displayPath joins a repository directory and a path inside it, relative to
+// the current directory when that is shorter to read.
+func displayPath(dir, file string) string {
+	p := filepath.Join(dir, filepath.FromSlash(file))
+	if !filepath.IsAbs(p) {
+		return p
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return p
+}
+
+// parseParams reads NAME=VALUE pairs.
+func parseParams(pairs []string) (map[string]string, error) {
+	params := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE", p)
+		}
+		params[k] = v
+	}
+	return params, nil
+}
+
+func summary(fs schema.Findings) string {
+	errs := len(fs.Errors())
+	warns := len(fs) - errs
+	switch {
+	case errs > 0:
+		return fmt.Sprintf("invalid (%s, %s)", plural(errs, "error"), plural(warns, "warning"))
+	case warns > 0:
+		return fmt.Sprintf("valid (%s)", plural(warns, "warning"))
+	default:
+		return "valid"
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func printFindings(w io.Writer, format string, fs schema.Findings) error {
+	switch format {
+	case "json":
+		if fs == nil {
+			fs = schema.Findings{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(fs)
+	case "github":
+		for _, f := range fs {
+			if _, err := fmt.Fprintln(w, githubAnnotation(f)); err != nil {
+				return err
+			}
+		}
+	default:
+		for _, f := range fs {
+			if _, err := fmt.Fprintln(w, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// githubAnnotation formats a finding as a GitHub Actions workflow command.
+func githubAnnotation(f schema.Finding) string {
+	level := "error"
+	if f.Severity == schema.SeverityWarning {
+		level = "warning"
+	}
+	props := []string{"file=" + escapeProperty(filepath.ToSlash(f.File))}
+	if f.Line > 0 {
+		props = append(props, fmt.Sprintf("line=%d", f.Line))
+	}
+	if f.Column > 0 {
+		props = append(props, fmt.Sprintf("col=%d", f.Column))
+	}
+	if f.Field != "" {
+		props = append(props, "title="+escapeProperty(f.Field))
+	}
+	msg := f.Message
+	if f.Field != "" {
+		msg = f.Field + ": " + msg
+	}
+	return fmt.Sprintf("::%s %s::%s", level, strings.Join(props, ","), escapeData(msg))
+}
+
+// escapeData and escapeProperty follow GitHub's workflow-command encoding.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

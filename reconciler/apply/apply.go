@@ -1,0 +1,209 @@
+package apply
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// ApplyOptions say where one Apply or Diff call lands.
+type ApplyOptions struct {
+	// Namespace is the environment namespace: namespaced objects without a
+	// namespace are put in it, and others must name it (or an allowed one).
+	Namespace string
+	// RecreateTimeout bounds the wait for a deleted object to be gone before it
+	// is created again (default one minute).
+	RecreateTimeout time.Duration
+}
+
+// Apply brings the objects into the cluster with server-side apply, group by
+// group in kind order. An object that already exists is written only when a
+// dry-run apply shows it would change, so applying an unchanged set sends no
+// write at all. Objects of a namespace created by this call are known to be
+// new and are applied without the dry-run.
+//
+// When a group fails, later groups are not attempted and their objects are
+// reported as skipped. The returned ChangeSet is always complete, one Change
+// per object in the order given, also when err is not nil.
+func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts ApplyOptions) (*ChangeSet, error) {
+	items, err := e.prepare(ctx, objs, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	cs := &ChangeSet{Changes: make([]Change, len(objs))}
+	for _, it := range items {
+		cs.Changes[it.idx] = Change{Ref: it.ref, Action: Skipped, Reason: "not attempted: an earlier group failed"}
+	}
+	fresh := map[string]bool{} // namespaces this call created: everything in them is new
+	for _, group := range groups(items) {
+		if err := e.mapDeferred(ctx, group); err != nil {
+			return cs, err
+		}
+		err := e.forEach(ctx, group, func(ctx context.Context, it *item) error {
+			ch, err := e.applyOne(ctx, it, fresh[it.ref.Namespace], opts)
+			cs.Changes[it.idx] = ch
+			return err
+		})
+		for _, it := range group {
+			if it.ref.Kind == "Namespace" && it.ref.Group == "" && cs.Changes[it.idx].Action == Created {
+				fresh[it.ref.Name] = true
+			}
+		}
+		if err != nil {
+			return cs, err
+		}
+		if err := e.establishCRDs(ctx, group); err != nil {
+			return cs, err
+		}
+	}
+	return cs, nil
+}
+
+// applyOne applies one object and says what happened to it.
+func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts ApplyOptions) (Change, error) {
+	var live *unstructured.Unstructured
+	if !knownNew {
+		var err error
+		if live, err = e.get(ctx, it); err != nil {
+			return failed(it, err)
+		}
+	}
+	if live == nil {
+		return e.create(ctx, it)
+	}
+	plan, err := e.plan(ctx, it, live)
+	if err != nil {
+		return failed(it, err)
+	}
+	switch plan.Action {
+	case Unchanged:
+		return plan, nil
+	case Recreated:
+		return e.recreate(ctx, it, live, plan, opts.RecreateTimeout)
+	}
+	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
+		return failed(it, e.applyError(it, err))
+	}
+	return plan, nil
+}
+
+// create applies an object that does not exist yet.
+func (e *Engine) create(ctx context.Context, it *item) (Change, error) {
+	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
+		return failed(it, e.applyError(it, err))
+	}
+	return createdChange(it), nil
+}
+
+func createdChange(it *item) Change {
+	after := normalize(it.obj)
+	maskSecrets(nil, after)
+	return Change{Ref: it.ref, Action: Created, Diff: objectDiff(it.ref, nil, after)}
+}
+
+// plan compares live with a dry-run apply of the desired object and returns the
+// change it would make: unchanged, configured, or recreated when an immutable
+// field changes on an object arbor may recreate.
+func (e *Engine) plan(ctx context.Context, it *item, live *unstructured.Unstructured) (Change, error) {
+	if !managed(live) {
+		return Change{}, it.errorf("%w", ErrNotManaged)
+	}
+	dry, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(true))
+	if err != nil && isImmutable(err) {
+		return e.planRecreate(it, live, err)
+	}
+	if err != nil {
+		return Change{}, e.applyError(it, err)
+	}
+	before, after := normalize(live), normalize(dry)
+	if reflect.DeepEqual(before, after) {
+		return Change{Ref: it.ref, Action: Unchanged}, nil
+	}
+	maskSecrets(before, after)
+	return Change{Ref: it.ref, Action: Configured, Fields: changedFields(before, after), Diff: objectDiff(it.ref, before, after)}, nil
+}
+
+func (e *Engine) planRecreate(it *item, live *unstructured.Unstructured, cause error) (Change, error) {
+	if !recreatable[it.ref.Kind] {
+		return Change{}, it.errorf("an immutable field changed and arbor does not recreate a %s (its data would be lost); delete it by hand to proceed: %w", it.ref.Kind, cause)
+	}
+	before, after := normalize(live), normalize(it.obj)
+	maskSecrets(before, after)
+	return Change{
+		Ref: it.ref, Action: Recreated, Fields: changedFields(before, after),
+		Diff:   objectDiff(it.ref, before, after),
+		Reason: "an immutable field changed: " + string(apierrors.ReasonForError(cause)) + ": " + cause.Error(),
+	}, nil
+}
+
+// recreate deletes live (only that very object, by UID), waits until it is
+// gone and creates the desired object.
+func (e *Engine) recreate(ctx context.Context, it *item, live *unstructured.Unstructured, plan Change, timeout time.Duration) (Change, error) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	if err := e.deleteLive(ctx, it, live); err != nil {
+		return failed(it, err)
+	}
+	if err := e.waitGone(ctx, it, live.GetUID(), timeout); err != nil {
+		return failed(it, err)
+	}
+	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
+		return failed(it, e.applyError(it, err))
+	}
+	return plan, nil
+}
+
+// deleteLive deletes exactly the live object (UID precondition), letting the
+// garbage collector remove its dependents in the background.
+func (e *Engine) deleteLive(ctx context.Context, it *item, live *unstructured.Unstructured) error {
+	uid := live.GetUID()
+	policy := metav1.DeletePropagationBackground
+	err := e.resource(it).Delete(ctx, it.ref.Name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+		PropagationPolicy: &policy,
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return it.errorf("delete: %w", err)
+	}
+	return nil
+}
+
+// get reads the live object; a missing object is (nil, nil).
+func (e *Engine) get(ctx context.Context, it *item) (*unstructured.Unstructured, error) {
+	live, err := e.resource(it).Get(ctx, it.ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, it.errorf("read live state: %w", err)
+	}
+	return live, nil
+}
+
+func (e *Engine) applyOptions(dryRun bool) metav1.ApplyOptions {
+	o := metav1.ApplyOptions{FieldManager: FieldManager, Force: e.opts.Force}
+	if dryRun {
+		o.DryRun = []string{metav1.DryRunAll}
+	}
+	return o
+}
+
+// applyError names the object and, for a conflict, the other managers and fields.
+func (e *Engine) applyError(it *item, err error) error {
+	if ce, ok := asConflict(it.ref, err); ok {
+		return ce
+	}
+	if isImmutable(err) {
+		return it.errorf("an immutable field changed: %w", err)
+	}
+	return it.errorf("apply: %w", err)
+}
+
+func failed(it *item, err error) (Change, error) {
+	return Change{Ref: it.ref, Action: Failed, Reason: err.Error()}, err
+}

@@ -1,0 +1,106 @@
+package apply
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action is what the engine did (or, for Diff, would do) to one object.
+type Action string
+
+// The actions of a Change.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Deleted    Action = "deleted"
+	Recreated  Action = "recreated" // deleted and created again: an immutable field changed
+	Failed     Action = "failed"
+	Skipped    Action = "skipped" // not touched: not arbor's, or not attempted after an earlier failure
+)
+
+// Change is the outcome for one object.
+type Change struct {
+	Ref    ObjectRef
+	Action Action
+	// Fields are the changed field paths (".spec.replicas", ".data.password"),
+	// sorted; empty for created and deleted objects.
+	Fields []string
+	// Diff is a unified diff of the object's YAML, live before desired, with
+	// Secret values masked. Empty when nothing changes.
+	Diff string
+	// Reason says why an object was skipped or recreated, or the error text of a failure.
+	Reason string
+}
+
+// ChangeSet is the outcome of one verb, one Change per object in the order given.
+type ChangeSet struct {
+	Changes []Change
+}
+
+// Changed reports whether anything was (or would be) written or deleted.
+func (cs *ChangeSet) Changed() bool {
+	if cs == nil {
+		return false
+	}
+	for _, c := range cs.Changes {
+		switch c.Action {
+		case Created, Configured, Deleted, Recreated:
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns how many changes have the action a.
+func (cs *ChangeSet) Count(a Action) int {
+	n := 0
+	if cs != nil {
+		for _, c := range cs.Changes {
+			if c.Action == a {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Summary is one line per object: "Kind/ns/name action (fields)".
+func (cs *ChangeSet) Summary() string {
+	if cs == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range cs.Changes {
+		if c.Action == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %s", c.Ref, c.Action)
+		if len(c.Fields) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(c.Fields, ", "))
+		}
+		if c.Reason != "" {
+			fmt.Fprintf(&b, ": %s", c.Reason)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// UnifiedDiff joins the diffs of every changed object.
+func (cs *ChangeSet) UnifiedDiff() string {
+	if cs == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range cs.Changes {
+		b.WriteString(c.Diff)
+	}
+	return b.String()
+}
+
+func (cs *ChangeSet) append(other *ChangeSet) {
+	if other != nil {
+		cs.Changes = append(cs.Changes, other.Changes...)
+	}
+}

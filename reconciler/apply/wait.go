@@ -1,0 +1,296 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+// WaitOptions configure Wait.
+type WaitOptions struct {
+	// Namespace is the environment namespace, as for Apply.
+	Namespace string
+	// Timeout bounds the whole wait; zero waits as long as ctx allows.
+	Timeout time.Duration
+}
+
+// ErrJobFailed marks a Job that ended in failure.
+var ErrJobFailed = errors.New("job failed")
+
+// noReadiness are kinds that are ready as soon as they exist: waiting on them
+// sends no request.
+var noReadiness = map[string]bool{
+	"Namespace": true, "ConfigMap": true, "Secret": true, "Service": true, "ServiceAccount": true,
+	"Role": true, "RoleBinding": true, "ClusterRole": true, "ClusterRoleBinding": true,
+	"PersistentVolumeClaim": true, "Ingress": true, "NetworkPolicy": true, "ResourceQuota": true,
+	"LimitRange": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "CronJob": true,
+	"EndpointSlice": true, "Endpoints": true, "IngressClass": true, "PriorityClass": true, "StorageClass": true,
+}
+
+// Wait blocks until every object is ready: a Deployment, StatefulSet or
+// DaemonSet has rolled out (its controller observed the latest generation and
+// every replica is updated and available), a Job has completed, a
+// CustomResourceDefinition is established, anything else with a Ready
+// condition has it True; other kinds are ready at once. It watches the
+// objects rather than polling. A failed Job is an error (ErrJobFailed) with
+// the Job's reason; a timeout names each object not ready and what it waits for.
+func (e *Engine) Wait(ctx context.Context, objs []*unstructured.Unstructured, opts WaitOptions) error {
+	items, err := e.prepare(ctx, objs, opts.Namespace)
+	if err != nil {
+		return err
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	if err := e.mapDeferred(ctx, items); err != nil {
+		return err
+	}
+	return e.waitItems(ctx, items)
+}
+
+func (e *Engine) waitItems(ctx context.Context, items []*item) error {
+	var todo []*item
+	for _, it := range items {
+		if !noReadiness[it.ref.Kind] {
+			todo = append(todo, it)
+		}
+	}
+	return e.forEach(ctx, todo, e.waitReady)
+}
+
+// waitReady watches one object until it is ready, failed, deleted or ctx ends.
+func (e *Engine) waitReady(ctx context.Context, it *item) error {
+	last := "not observed yet"
+	_, err := watchtools.UntilWithSync(ctx, e.listWatch(it), &unstructured.Unstructured{}, nil,
+		func(ev watch.Event) (bool, error) {
+			switch ev.Type {
+			case watch.Deleted:
+				return false, it.errorf("deleted while waiting for it to become ready")
+			case watch.Added, watch.Modified:
+				u, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					return false, nil
+				}
+				ready, msg, err := readiness(u)
+				last = msg
+				return ready, err
+			}
+			return false, nil
+		})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, watchtools.ErrWatchClosed):
+		return it.errorf("not ready: %s (%w)", last, context.Cause(ctx))
+	case errors.Is(err, ErrJobFailed):
+		return err
+	default:
+		return err
+	}
+}
+
+// listWatch lists and watches the one object of it, by name.
+func (e *Engine) listWatch(it *item) cache.ListerWatcher {
+	sel := fields.OneTermEqualSelector("metadata.name", it.ref.Name).String()
+	rc := e.resource(it)
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return rc.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return rc.Watch(ctx, o)
+		},
+	}
+}
+
+// waitGone watches until the object with uid is gone (or replaced by another
+// object of the same name).
+func (e *Engine) waitGone(ctx context.Context, it *item, uid types.UID, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var finalizers []string
+	gone := func(store cache.Store) (bool, error) {
+		for _, o := range store.List() {
+			if u, ok := o.(*unstructured.Unstructured); ok && u.GetUID() == uid {
+				finalizers = u.GetFinalizers()
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, e.listWatch(it), &unstructured.Unstructured{}, gone,
+		func(ev watch.Event) (bool, error) {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok || u.GetUID() != uid {
+				return ok, nil
+			}
+			finalizers = u.GetFinalizers()
+			return ev.Type == watch.Deleted, nil
+		})
+	if err != nil {
+		if len(finalizers) > 0 {
+			return it.errorf("still present after %s, held by finalizers %v", timeout, finalizers)
+		}
+		return it.errorf("still present after %s: %w", timeout, err)
+	}
+	return nil
+}
+
+// establishCRDs waits for the CustomResourceDefinitions of a group to be
+// established, so that the next groups can use their kinds.
+func (e *Engine) establishCRDs(ctx context.Context, group []*item) error {
+	var crds []*item
+	for _, it := range group {
+		if it.ref.Kind == "CustomResourceDefinition" {
+			crds = append(crds, it)
+		}
+	}
+	if len(crds) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return e.waitItems(ctx, crds)
+}
+
+// readiness says whether obj is ready, what it waits for, and an error when it
+// can never become ready (a failed Job, a stalled rollout).
+func readiness(obj *unstructured.Unstructured) (bool, string, error) {
+	switch obj.GetKind() {
+	case "Deployment":
+		return deploymentReady(obj)
+	case "StatefulSet":
+		return statefulSetReady(obj)
+	case "DaemonSet":
+		return daemonSetReady(obj)
+	case "Job":
+		return jobReady(obj)
+	case "CustomResourceDefinition":
+		return conditionReady(obj, "Established", true)
+	case "Pod":
+		return conditionReady(obj, "Ready", true)
+	}
+	return conditionReady(obj, "Ready", false)
+}
+
+func nested(obj *unstructured.Unstructured, path ...string) int64 {
+	v, _, _ := unstructured.NestedInt64(obj.Object, path...)
+	return v
+}
+
+func specReplicas(obj *unstructured.Unstructured) int64 {
+	v, found, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+	if !found {
+		return 1
+	}
+	return v
+}
+
+func observed(obj *unstructured.Unstructured) (bool, string) {
+	if og := nested(obj, "status", "observedGeneration"); og < obj.GetGeneration() {
+		return false, fmt.Sprintf("controller has not observed generation %d yet", obj.GetGeneration())
+	}
+	return true, ""
+}
+
+func deploymentReady(obj *unstructured.Unstructured) (bool, string, error) {
+	if ok, msg := observed(obj); !ok {
+		return false, msg, nil
+	}
+	if c := condition(obj, "Progressing"); c != nil && c["reason"] == "ProgressDeadlineExceeded" {
+		return false, "", fmt.Errorf("%s: rollout stalled: %v", refString(obj), c["message"])
+	}
+	want := specReplicas(obj)
+	updated, available, total := nested(obj, "status", "updatedReplicas"), nested(obj, "status", "availableReplicas"), nested(obj, "status", "replicas")
+	switch {
+	case updated < want:
+		return false, fmt.Sprintf("%d of %d replicas updated", updated, want), nil
+	case total > updated:
+		return false, fmt.Sprintf("%d old replicas pending termination", total-updated), nil
+	case available < updated:
+		return false, fmt.Sprintf("%d of %d updated replicas available", available, updated), nil
+	}
+	return true, "rolled out", nil
+}
+
+func statefulSetReady(obj *unstructured.Unstructured) (bool, string, error) {
+	if ok, msg := observed(obj); !ok {
+		return false, msg, nil
+	}
+	want := specReplicas(obj)
+	ready, updated := nested(obj, "status", "readyReplicas"), nested(obj, "status", "updatedReplicas")
+	if ready < want {
+		return false, fmt.Sprintf("%d of %d replicas ready", ready, want), nil
+	}
+	if strategy, _, _ := unstructured.NestedString(obj.Object, "spec", "updateStrategy", "type"); strategy == "OnDelete" {
+		return true, "ready", nil
+	}
+	cur, _, _ := unstructured.NestedString(obj.Object, "status", "currentRevision")
+	upd, _, _ := unstructured.NestedString(obj.Object, "status", "updateRevision")
+	if updated < want || cur != upd {
+		return false, fmt.Sprintf("%d of %d replicas updated", updated, want), nil
+	}
+	return true, "rolled out", nil
+}
+
+func daemonSetReady(obj *unstructured.Unstructured) (bool, string, error) {
+	if ok, msg := observed(obj); !ok {
+		return false, msg, nil
+	}
+	want := nested(obj, "status", "desiredNumberScheduled")
+	updated, available := nested(obj, "status", "updatedNumberScheduled"), nested(obj, "status", "numberAvailable")
+	if updated < want || available < want {
+		return false, fmt.Sprintf("%d of %d pods updated, %d available", updated, want, available), nil
+	}
+	return true, "rolled out", nil
+}
+
+func jobReady(obj *unstructured.Unstructured) (bool, string, error) {
+	if c := condition(obj, "Failed"); c != nil && c["status"] == "True" {
+		return false, "", fmt.Errorf("%s: %w: %v: %v", refString(obj), ErrJobFailed, c["reason"], c["message"])
+	}
+	if c := condition(obj, "Complete"); c != nil && c["status"] == "True" {
+		return true, "complete", nil
+	}
+	return false, fmt.Sprintf("%d pods active, %d succeeded, %d failed",
+		nested(obj, "status", "active"), nested(obj, "status", "succeeded"), nested(obj, "status", "failed")), nil
+}
+
+// conditionReady waits for condition typ to be True. An object without that
+// condition is ready unless the condition is required.
+func conditionReady(obj *unstructured.Unstructured, typ string, required bool) (bool, string, error) {
+	c := condition(obj, typ)
+	if c == nil {
+		return !required, "no " + typ + " condition yet", nil
+	}
+	if c["status"] == "True" {
+		return true, typ, nil
+	}
+	return false, fmt.Sprintf("condition %s is %v: %v", typ, c["status"], c["message"]), nil
+}
+
+func condition(obj *unstructured.Unstructured, typ string) map[string]any {
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
+
+func refString(obj *unstructured.Unstructured) string { return RefOf(obj).String() }

@@ -1,0 +1,154 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/arbordev/arbor/schema"
+)
+
+func configFrom(t testing.TB, tmpl, env string) *schema.Config {
+	t.Helper()
+	cfg := &schema.Config{Template: &schema.Template{}, EnvVars: &schema.EnvVars{}}
+	if err := yaml.Unmarshal([]byte(tmpl), cfg.Template); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(env), cfg.EnvVars); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestSecretsNeverInErrors renders configurations that fail around secret
+// values and checks no error carries a value.
+func TestSecretsNeverInErrors(t *testing.T) {
+	const value = "sk_live_DO_NOT_PRINT"
+	cases := map[string]struct{ tmpl, env string }{
+		"cycle through a secret": {
+			tmpl: "services: [{name: a, image: x:1}]",
+			env:  "defaults: [{key: S, value: " + value + ", secret: true}]\nmapping: {X: '${S}${Y}', Y: '${X}'}",
+		},
+		"other secret missing": {
+			tmpl: "services: [{name: a, image: x:1, envs: [{key: T, secret: true}]}]",
+			env:  "defaults: [{key: S, value: " + value + ", secret: true}]",
+		},
+		"bad key": {
+			tmpl: "services: [{name: a, image: x:1, envs: [{key: 'B AD', value: " + value + ", secret: true}]}]",
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Render(Input{Config: configFrom(t, c.tmpl, c.env), Context: Context{App: "a", Branch: "b", Secrets: map[string]string{"Z": value}}})
+			if err == nil {
+				t.Fatal("render succeeded; want an error")
+			}
+			if strings.Contains(err.Error(), value) {
+				t.Fatalf("error shows a secret value: %v", err)
+			}
+		})
+	}
+}
+
+// TestNoPanicOnOddInput renders odd but decodable inputs; each must return
+// (an environment or an error), never panic.
+func TestNoPanicOnOddInput(t *testing.T) {
+	odd := []string{
+		"{}",
+		"services: [{}]",
+		"services: [{name: a}]",
+		"services: [{name: a, image: x, ports: [{port: 0}]}]",
+		"services: [{name: a, image: x, ports: [{port: 70000}]}]",
+		"services: [{name: a, image: x, readiness_probe: {}}]",
+		"services: [{name: a, image: x, autoscale: {max_replicas: 0}}]",
+		"services: [{name: a, image: x, volumes: [{type: weird, mount_path: /x}]}]",
+		"services: [{name: a, image: x, volumes: [{name: v, type: persistent, mount_path: /x}], storage: {size: lots}}]",
+		"services: [{name: a, image: x, init: [{name: i}]}]",
+		"services: [{name: a, image: x, sidecars: [{name: s, from_services: nope}]}]",
+		"services: [{name: a, image: x}, {name: a, image: y}]",
+		"jobs: [{name: j}]",
+		"jobs: [{name: j, from_services: nope}]",
+		"cron_jobs: [{name: c, image: x}]",
+		"cron_jobs: [{name: c, image: x, schedule: '* * * * *', concurrency_policy: sometimes}]",
+		"hostnames: [{a: 'UPPER_${nope}'}]\nservices: [{name: a, image: x, ports: [{port: 80}]}]",
+		"rules: [{service: a}]",
+		"workflows: [{name: setup, order_from: [bogus]}]",
+		"workflows: [{}]",
+		"kustomize: [{path: ../outside}]",
+		"kustomize: [{path: missing}]",
+		"service_accounts: [{}]",
+		"shared_volumes: [{name: s, size: -}]",
+		"custom_links: [{name: l, url: '${nope}'}]",
+		"environment_templates: [{name: ephemeral, resources: {cpu: {limits: banana}}}]\nservices: [{name: a, image: x}]",
+	}
+	tree := fstest.MapFS{"missing/readme": {Data: []byte("x")}}
+	for i, tmpl := range odd {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			env, err := Render(Input{Config: configFrom(t, tmpl, ""), Tree: tree, Context: Context{App: "a", Branch: "b"}})
+			if err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("render panicked: %v", err)
+			}
+			if err == nil && env == nil {
+				t.Fatal("no environment and no error")
+			}
+		})
+	}
+}
+
+// TestJobNameFollowsRun checks a Job's name changes with the commit and the
+// configuration, and stays the same otherwise.
+func TestJobNameFollowsRun(t *testing.T) {
+	tmpl := "services: [{name: web, image: x:1}]\njobs: [{name: migrate, from_services: web}]"
+	name := func(commit, tmpl string) string {
+		env, err := Render(Input{Config: configFrom(t, tmpl, ""), Context: Context{App: "a", Branch: "b", Commit: commit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := env.Tasks["jobs.migrate"]
+		if len(refs) != 1 || refs[0].Kind != "Job" {
+			t.Fatalf("jobs.migrate owns %v", refs)
+		}
+		return refs[0].Name
+	}
+	a := name("c1", tmpl)
+	if b := name("c1", tmpl); a != b {
+		t.Errorf("same run, different names: %s %s", a, b)
+	}
+	if b := name("c2", tmpl); a == b {
+		t.Errorf("new commit keeps the Job name %s", a)
+	}
+	if b := name("c1", tmpl+"\ncron_jobs: [{name: seed, image: y:1, schedule: '@daily'}]"); a == b {
+		t.Errorf("new configuration keeps the Job name %s", a)
+	}
+	if !strings.HasPrefix(a, "migrate-") {
+		t.Errorf("job name %q does not start with the job's name", a)
+	}
+}
+
+// TestConcurrentKustomize renders kustomize environments from several
+// goroutines; krusty runs serialized and the results agree.
+func TestConcurrentKustomize(t *testing.T) {
+	tree := fstest.MapFS{
+		"k/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")},
+		"k/cm.yaml":            {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n")},
+	}
+	in := Input{Config: configFrom(t, "kustomize: [{path: k}]", ""), Tree: tree, Context: Context{App: "a", Branch: "b"}}
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			env, err := Render(in)
+			if err == nil && len(env.Objects) != 2 {
+				err = fmt.Errorf("got %d objects, want 2", len(env.Objects))
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

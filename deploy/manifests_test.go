@@ -86,6 +86,9 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 			want = append(want, k.group+"/"+k.resource+":"+v)
 		}
 	}
+	for _, v := range []string{"get", "create", "patch", "delete"} {
+		want = append(want, "networking.k8s.io/networkpolicies:"+v)
+	}
 	want = append(want, "/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch")
 	sort.Strings(want)
 	if got := grants(t, cr.Rules); !slices.Equal(got, want) {
@@ -144,7 +147,7 @@ func TestAdmissionPolicyMatchesTheInstall(t *testing.T) {
 			}
 		}
 		var want []string
-		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}) {
+		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, renderedKind{"networking.k8s.io", "networkpolicies", "NetworkPolicy"}) {
 			want = append(want, k.group+"/"+k.resource+" CREATE,UPDATE,DELETE")
 		}
 		sort.Strings(got)

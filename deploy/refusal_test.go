@@ -133,7 +133,11 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 		{"create a Pod in an environment", create(obj("v1", "Pod", env, "x", managed(env), map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "x", "image": "x"}}}})), byRBAC},
 		{"create a DaemonSet in an environment", create(obj("apps/v1", "DaemonSet", env, "x", managed(env), nil)), byRBAC},
 		{"create a DaemonSet in kube-system", create(obj("apps/v1", "DaemonSet", "kube-system", "x", managed("x"), nil)), byRBAC},
-		{"create a NetworkPolicy in an environment", create(obj("networking.k8s.io/v1", "NetworkPolicy", env, "x", managed(env), nil)), byRBAC},
+		{"create a ResourceQuota in an environment", create(obj("v1", "ResourceQuota", env, "x", managed(env), nil)), byRBAC},
+		{"list NetworkPolicies", func(ctx context.Context) error {
+			_, err := arbor.cs.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
+			return err
+		}, byRBAC},
 		{"mint a token for a ServiceAccount", func(ctx context.Context) error {
 			_, err := arbor.cs.CoreV1().RESTClient().Post().Namespace(env).Resource("serviceaccounts").Name("default").SubResource("token").
 				Body([]byte(`{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}`)).Do(ctx).Get()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/arbordev/arbor/internal/testcluster"
 )
 
@@ -31,5 +33,22 @@ func TestManifestsPassServerSideDryRun(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d objects pass: %v", dir, len(objs), kinds(objs))
+		checkPodSecurity(t, ctx, admin, find(t, objs, "Deployment", "arbor"))
+	}
+}
+
+// checkPodSecurity dry-runs a Pod made from the Deployment's template in
+// arbor-system, which enforces the "restricted" Pod Security Standard: the
+// API server refuses a pod that breaks it (a Deployment only gets a warning).
+func checkPodSecurity(t *testing.T, ctx context.Context, admin *client, d *unstructured.Unstructured) {
+	t.Helper()
+	tmpl, _, _ := unstructured.NestedMap(d.Object, "spec", "template")
+	pod := &unstructured.Unstructured{Object: tmpl}
+	pod.SetAPIVersion("v1")
+	pod.SetKind("Pod")
+	pod.SetNamespace(d.GetNamespace())
+	pod.SetName("arbor-pod-security-check")
+	if err := admin.create(ctx, pod, true); err != nil {
+		t.Errorf("arbor's pod does not meet the restricted Pod Security Standard of %s: %v", d.GetNamespace(), err)
 	}
 }

@@ -108,7 +108,7 @@ func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 		t.Errorf("Role arbor is in %q, want %q", role.Namespace, namespace)
 	}
 	want := []string{
-		"/secrets:get", "/secrets:list", "/secrets:watch",
+		"/secrets:get",
 		"coordination.k8s.io/leases:create",
 		"coordination.k8s.io/leases:get[arbor-leader]", "coordination.k8s.io/leases:update[arbor-leader]",
 	}

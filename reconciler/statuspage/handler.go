@@ -123,6 +123,9 @@ func rows(s Snapshot, now time.Time) (map[int][]row, []phaseCount) {
 			if !env.Created.IsZero() {
 				r.Age = humanDuration(now.Sub(env.Created))
 			}
+			if env.ExpiresAt.IsZero() && env.ExpiresAfter != "" {
+				r.Expires = env.ExpiresAfter + " after the last push"
+			}
 			if !env.ExpiresAt.IsZero() {
 				if d := env.ExpiresAt.Sub(now); d > 0 {
 					r.Expires = "in " + humanDuration(d)

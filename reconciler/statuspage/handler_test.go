@@ -98,6 +98,16 @@ func TestPageSourceErrorIsUnavailable(t *testing.T) {
 	}
 }
 
+func TestPageExpiresAfterWithoutDeadline(t *testing.T) {
+	src := SourceFunc(func(context.Context) (Snapshot, error) {
+		return Snapshot{Leader: true, Apps: []App{{Name: "a", Environments: []Environment{{Branch: "b", ExpiresAfter: "72h"}}}}}, nil
+	})
+	_, body := get(t, Handler(src, fixedOpts()), http.MethodGet)
+	if !strings.Contains(body, "72h after the last push") {
+		t.Error("page does not show expires_after when the deadline is unknown")
+	}
+}
+
 func TestPageEmptyAndStandby(t *testing.T) {
 	src := SourceFunc(func(context.Context) (Snapshot, error) {
 		return Snapshot{Apps: []App{{Name: "empty-app"}}}, nil

@@ -56,15 +56,18 @@ type Environment struct {
 	Problems  []Problem
 	Created   time.Time // zero: unknown
 	Updated   time.Time // last transition; zero: unknown
-	ExpiresAt time.Time // zero: never expires
+	ExpiresAt time.Time // zero: unknown or never; see ExpiresAfter
+	// ExpiresAfter is the template's expires_after ("72h"), shown when
+	// ExpiresAt is not known; "" with a zero ExpiresAt means never.
+	ExpiresAfter string
 }
 
 // Workflow is the progress of the workflow that runs or ran last.
 type Workflow struct {
 	Name     string // setup, patch, teardown...
 	Step     string // current (or last) step's name
-	Done     int    // steps finished
-	Total    int    // steps in the workflow
+	Done     int    // tasks (or steps) finished
+	Total    int    // tasks (or steps) in the workflow
 	Finished bool
 	Failed   bool
 }

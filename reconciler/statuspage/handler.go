@@ -70,6 +70,7 @@ type phaseCount struct {
 // row is an environment with its times already formatted against one "now".
 type row struct {
 	Environment
+	Since   string // time in the current phase
 	Age     string
 	Expires string
 	Expired bool
@@ -122,6 +123,9 @@ func rows(s Snapshot, now time.Time) (map[int][]row, []phaseCount) {
 			r := row{Environment: env, Age: "–", Expires: "never"}
 			if !env.Created.IsZero() {
 				r.Age = humanDuration(now.Sub(env.Created))
+			}
+			if !env.Updated.IsZero() {
+				r.Since = humanDuration(now.Sub(env.Updated))
 			}
 			if env.ExpiresAt.IsZero() && env.ExpiresAfter != "" {
 				r.Expires = env.ExpiresAfter + " after the last push"

@@ -32,7 +32,7 @@ func TestPageShowsEnvironments(t *testing.T) {
 		"feature/checkout-v2", "shop-feature-checkout-v2-1a2b3c",
 		`title="9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c">9b8c7d6<`, // short commit, full on hover
 		`<span class="phase busy">Progressing</span>`,
-		`<span class="phase bad">Failed</span>`,
+		`<span class="phase bad">Failed</span><span class="since">for 5m</span>`,
 		"setup 1/3", "migrate", `style="width:33%"`,
 		`href="https://web-shop-main.preview.example.com"`,
 		`https://grafana.example.com/d/shop?var-ns=shop-main`,

@@ -55,7 +55,7 @@ type Environment struct {
 	// Problems hold the last error (and any findings) of the environment.
 	Problems  []Problem
 	Created   time.Time // zero: unknown
-	Updated   time.Time // last transition; zero: unknown
+	Updated   time.Time // last phase transition; zero: unknown
 	ExpiresAt time.Time // zero: unknown or never; see ExpiresAfter
 	// ExpiresAfter is the template's expires_after ("72h"), shown when
 	// ExpiresAt is not known; "" with a zero ExpiresAt means never.

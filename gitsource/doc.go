@@ -7,6 +7,28 @@
 // or any sender that signs its requests, all coalesced per repository by a
 // Trigger.
 //
+// A daemon drives one Source per app, roughly:
+//
+//	metrics := gitsource.NewMetrics() // metrics.Register(registry) once
+//	src, err := gitsource.Open(gitsource.Options{
+//		App: "shop", Repo: repoURL, CacheDir: cacheDir, Auth: auth, Depth: 1, Metrics: metrics,
+//	})
+//	err = src.Watch(ctx) // local paths: fsnotify fires src.Trigger(); remotes: no-op
+//	hooks := gitsource.NewWebhooks(gitsource.WebhookOptions{Secret: secret, Metrics: metrics})
+//	hooks.SetSources(allSources) // mux.Handle("/hooks/", hooks)
+//	for {
+//		branches, defaultBranch, err := src.ListBranches(ctx)
+//		// err != nil (ErrNoBranches included): record it, delete nothing.
+//		err = src.Fetch(ctx, wanted) // wanted ⊆ branches; no request if nothing moved
+//		tree, err := src.Tree(ctx, wanted["main"]) // fs.FS of that commit
+//		select {
+//		case <-src.Trigger().C(): // webhook or local change
+//		case <-ticker.C: // poll_interval
+//		case <-ctx.Done():
+//			return
+//		}
+//	}
+//
 // The package never decides what to deploy or delete; it reports what git
 // says, and reports a failed or empty listing as an error so that a caller
 // that does nothing special with it deletes nothing.

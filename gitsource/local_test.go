@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"maps"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -93,7 +94,7 @@ func waitFor(ctx context.Context, t *testing.T, src *Source, what string, cond f
 		case <-ctx.Done():
 			b, _, err := src.ListBranches(context.Background())
 			t.Fatalf("no trigger showed %s before the deadline; listing now: %v, %v", what, b, err)
-		case <-src.Trigger().C():
+		case <-src.Triggers():
 		}
 		b, _, err := src.ListBranches(ctx)
 		if err == nil && cond(b) {
@@ -145,4 +146,63 @@ func TestWatchRemoteIsNoop(t *testing.T) {
 	if err := src.Watch(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLocalRepack reads a local repository, lets git repack it (deleting the
+// packs go-git had indexed), and reads again, old and new commits.
+func TestLocalRepack(t *testing.T) {
+	work := newWorkRepo(t)
+	work.git("gc", "-q")
+	first := work.git("rev-parse", "HEAD")
+	src := openLocal(t, work)
+	ctx := testCtx(t)
+	tree, err := src.Tree(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.ReadFile(tree, "dir/sub/file.txt"); err != nil {
+		t.Fatal(err)
+	}
+	second := work.commitFile("dir/sub/file.txt", "version 2\n")
+	work.git("repack", "-a", "-d", "-q") // replaces the pack read above
+	for commit, want := range map[string]string{first: "version 1\n", second: "version 2\n"} {
+		tree, err := src.Tree(ctx, commit)
+		if err != nil {
+			t.Fatalf("after repack, Tree(%s): %v", commit, err)
+		}
+		if b, err := fs.ReadFile(tree, "dir/sub/file.txt"); err != nil || string(b) != want {
+			t.Fatalf("after repack, %s: %q, %v", commit, b, err)
+		}
+	}
+	// An fs.FS taken before the repack keeps working.
+	if b, err := fs.ReadFile(tree, "bin/run.sh"); err != nil || len(b) == 0 {
+		t.Fatalf("old tree after repack: %q, %v", b, err)
+	}
+}
+
+// TestLinkedWorktree opens a linked worktree (its .git is a file): refs come
+// from the main repository, HEAD from the worktree, and commits made in the
+// worktree are seen by Watch.
+func TestLinkedWorktree(t *testing.T) {
+	work := newWorkRepo(t)
+	linked := filepath.Join(t.TempDir(), "linked")
+	work.git("worktree", "add", "-q", "-b", "side", linked)
+	src, err := Open(Options{App: "linked", Repo: linked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+	defer cancel()
+	branches, head, err := src.ListBranches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(branches) != 2 || head != "side" {
+		t.Fatalf("linked worktree: %v, %q; want main and side, HEAD side", branches, head)
+	}
+	if err := src.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := (&workRepo{tb: t, dir: linked}).commitFile("side.txt", "side\n")
+	waitFor(ctx, t, src, "a commit in the linked worktree", func(b map[string]string) bool { return b["side"] == next })
 }

@@ -24,6 +24,11 @@ type Metrics struct {
 //
 //	arbor_git_operation_duration_seconds{app,op}  histogram, op = list|fetch
 //	arbor_git_errors_total{app,op}                 counter
+//
+// Every ListBranches call is observed (local ones too), and every error it
+// returns is counted, ErrNoBranches included. Fetch is observed only when it
+// sends a request: a fetch with nothing to do records nothing.
+//
 //	arbor_webhook_deliveries_total{provider,result} counter (see Result*)
 func NewMetrics() *Metrics {
 	return &Metrics{

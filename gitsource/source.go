@@ -44,7 +44,9 @@ type Options struct {
 	// to a repository on this machine, which is read in place and watched.
 	Repo string
 	// CacheDir holds the bare caches of remote repositories, one directory
-	// per app and repository. Required unless Repo is a local path.
+	// per app and repository. Required unless Repo is a local path. A cache
+	// belongs to one Source: never open two Sources with the same App and
+	// Repo over one CacheDir at once (two daemons need two cache dirs).
 	CacheDir string
 	// Auth names the credential files; the zero value means none.
 	Auth Auth
@@ -53,7 +55,8 @@ type Options struct {
 	Depth int
 	// Metrics records operation durations and errors; nil records nothing.
 	Metrics *Metrics
-	// Logger receives watch errors; nil discards them.
+	// Logger receives warnings (watch errors, a cache recreated or not
+	// compacted); nil discards them. Credentials never reach it.
 	Logger *slog.Logger
 }
 
@@ -68,11 +71,15 @@ type Source struct {
 	log     *slog.Logger
 	trigger *Trigger
 
-	mu     sync.Mutex // guards the object store (go-git's is not concurrency-safe)
-	repo   *git.Repository
-	remote *git.Remote // nil when local
-	gitDir string      // local only: the directory holding HEAD
-	common string      // local only: the directory holding refs and packed-refs
+	mu       sync.Mutex // guards the object store (go-git's is not concurrency-safe)
+	repo     *git.Repository
+	remote   *git.Remote              // nil when local
+	cacheDir string                   // remote only: the bare cache's directory
+	maxPacks int                      // remote only: merge packs beyond this many (see compactPacks)
+	cached   map[string]plumbing.Hash // remote only: the cache's branches; nil = read from disk
+	packsMod time.Time                // local only: modification time of objects/pack when last indexed
+	gitDir   string                   // local only: the directory holding HEAD
+	common   string                   // local only: the directory holding refs and packed-refs
 }
 
 // Open prepares a Source without touching the network: for a remote it
@@ -122,6 +129,9 @@ func (s *Source) String() string { return s.loc.String() }
 // Trigger is the Source's refresh trigger, fired by Watch and by webhooks.
 // The caller's refresh loop receives from Trigger().C().
 func (s *Source) Trigger() *Trigger { return s.trigger }
+
+// Triggers is Trigger().C(): one receive per coalesced refresh request.
+func (s *Source) Triggers() <-chan struct{} { return s.trigger.C() }
 
 func (s *Source) openLocal() error {
 	repo, err := git.PlainOpenWithOptions(s.loc.path, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
@@ -192,7 +202,7 @@ func (s *Source) openCache(cacheDir string) error {
 	if err != nil {
 		return fmt.Errorf("git cache %s: %w", dir, err)
 	}
-	s.repo, s.remote = repo, remote
+	s.repo, s.remote, s.cacheDir, s.maxPacks = repo, remote, dir, defaultMaxPacks
 	return nil
 }
 
@@ -230,10 +240,13 @@ func cacheName(app string, loc location) string {
 // empty map and an error wrapping ErrNoBranches.
 func (s *Source) ListBranches(ctx context.Context) (map[string]string, string, error) {
 	start := time.Now()
+	branches, head, err := s.listBranches(ctx)
+	s.metrics.observe(s.app, OpList, start, err)
+	return branches, head, err
+}
+
+func (s *Source) listBranches(ctx context.Context) (map[string]string, string, error) {
 	refs, err := s.listRefs(ctx)
-	if s.remote != nil {
-		s.metrics.observe(s.app, OpList, start, err)
-	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -270,26 +283,7 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 }
 
 func (s *Source) localRefs() ([]*plumbing.Reference, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	iter, err := s.repo.Storer.IterReferences()
-	if err != nil {
-		return nil, err
-	}
-	var refs []*plumbing.Reference
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if r.Name().IsBranch() {
-			refs = append(refs, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if head, err := s.repo.Storer.Reference(plumbing.HEAD); err == nil {
-		refs = append(refs, head)
-	}
-	return refs, nil
+	return readLocalRefs(s.gitDir, s.common)
 }
 
 // branchesOf picks the branches out of a ref listing and works out the
@@ -303,14 +297,14 @@ func branchesOf(refs []*plumbing.Reference) (map[string]string, string) {
 		case r.Name() == plumbing.HEAD:
 			head = r
 		case r.Name().IsBranch() && r.Type() == plumbing.HashReference:
-			branches[r.Name().Short()] = r.Hash().String()
+			branches[branchName(r.Name())] = r.Hash().String()
 		}
 	}
 	if head == nil {
 		return branches, ""
 	}
 	if head.Type() == plumbing.SymbolicReference {
-		if name := head.Target().Short(); head.Target().IsBranch() && branches[name] != "" {
+		if name := branchName(head.Target()); head.Target().IsBranch() && branches[name] != "" {
 			return branches, name
 		}
 		return branches, ""
@@ -354,13 +348,26 @@ func (s *Source) Fetch(ctx context.Context, branches map[string]string) error {
 	start := time.Now()
 	err = s.fetch(ctx, specs)
 	s.metrics.observe(s.app, OpFetch, start, err)
-	return err
+	if err != nil {
+		s.cached = nil // some refs may have been written before the failure
+		return err
+	}
+	s.refreshCached(specs)
+	if err := s.compactPacks(s.maxPacks); err != nil {
+		// The fetch itself succeeded; a cache that stays unmerged only reads slower.
+		s.log.Warn("git cache: merging packs failed", "app", s.app, "err", err)
+	}
+	return nil
 }
 
 // refspecsToFetch returns a refspec for each branch whose commit is missing
 // from the cache, and points the cache's ref at the commit for the others.
 // Callers hold s.mu.
 func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, error) {
+	cached, err := s.cachedRefs()
+	if err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(branches))
 	for name := range branches {
 		names = append(names, name)
@@ -372,14 +379,15 @@ func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, 
 		if err != nil {
 			return nil, fmt.Errorf("%s@%s: %w", s.app, name, err)
 		}
-		ref := plumbing.NewBranchReferenceName(name)
-		if cur, err := s.repo.Storer.Reference(ref); err == nil && cur.Hash() == h {
+		if cached[name] == h {
 			continue
 		}
+		ref := plumbing.NewBranchReferenceName(name)
 		if s.repo.Storer.HasEncodedObject(h) == nil {
 			if err := s.repo.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
 				return nil, fmt.Errorf("%s@%s: set cached ref: %w", s.app, name, err)
 			}
+			cached[name] = h
 			continue
 		}
 		spec := config.RefSpec("+" + ref.String() + ":" + ref.String())
@@ -389,6 +397,44 @@ func (s *Source) refspecsToFetch(branches map[string]string) ([]config.RefSpec, 
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// refreshCached re-reads the cache refs a fetch wrote. Callers hold s.mu.
+func (s *Source) refreshCached(specs []config.RefSpec) {
+	for _, spec := range specs {
+		ref := plumbing.ReferenceName(spec.Src())
+		r, err := s.repo.Storer.Reference(ref)
+		if err != nil {
+			s.cached = nil
+			return
+		}
+		s.cached[branchName(ref)] = r.Hash()
+	}
+}
+
+// cachedRefs returns the cache's branches, read from disk once and then
+// kept in memory (arbor is the cache's only writer), so that a poll where
+// nothing moved reads no file. Callers hold s.mu.
+func (s *Source) cachedRefs() (map[string]plumbing.Hash, error) {
+	if s.cached != nil {
+		return s.cached, nil
+	}
+	iter, err := s.repo.Storer.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("read git cache refs: %w", err)
+	}
+	cached := make(map[string]plumbing.Hash)
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Name().IsBranch() && r.Type() == plumbing.HashReference {
+			cached[branchName(r.Name())] = r.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read git cache refs: %w", err)
+	}
+	s.cached = cached
+	return cached, nil
 }
 
 func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {
@@ -415,7 +461,11 @@ func (s *Source) Tree(ctx context.Context, commit string) (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &treeFS{mu: &s.mu, store: s.repo.Storer, root: c.TreeHash, mtime: c.Committer.When}, nil
+	t := &treeFS{mu: &s.mu, store: s.repo.Storer, root: c.TreeHash, mtime: c.Committer.When}
+	if s.remote == nil {
+		t.sync = s.syncPacks
+	}
+	return t, nil
 }
 
 // CommitTime returns the committer time of commit: when it last landed,
@@ -438,13 +488,14 @@ func (s *Source) commit(ctx context.Context, commit string) (*object.Commit, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.remote == nil {
+		s.syncPacks()
+	}
 	c, err := object.GetCommit(s.repo.Storer, h)
-	if errors.Is(err, plumbing.ErrObjectNotFound) && s.remote == nil {
-		// git may have written new packs since go-git indexed them.
-		if fsStore, ok := s.repo.Storer.(*filesystem.Storage); ok {
-			fsStore.Reindex()
-			c, err = object.GetCommit(s.repo.Storer, h)
-		}
+	if err != nil && s.remote == nil {
+		// Packs may have changed within the directory's mtime granularity.
+		s.reindex()
+		c, err = object.GetCommit(s.repo.Storer, h)
 	}
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, fmt.Errorf("%s: commit %s: %w", s.app, commit, ErrCommitNotFound)
@@ -453,6 +504,26 @@ func (s *Source) commit(ctx context.Context, commit string) (*object.Commit, err
 		return nil, fmt.Errorf("%s: commit %s: %w", s.app, commit, err)
 	}
 	return c, nil
+}
+
+// syncPacks makes go-git read a local repository's pack indexes again when
+// git has added or removed packs (commit, push, gc, repack) since they were
+// read: go-git reads them once and would otherwise look for objects in packs
+// that git has deleted. Callers hold s.mu.
+func (s *Source) syncPacks() {
+	fi, err := os.Stat(filepath.Join(s.common, "objects", "pack"))
+	if err != nil || fi.ModTime().Equal(s.packsMod) {
+		return
+	}
+	s.packsMod = fi.ModTime()
+	s.reindex()
+}
+
+// reindex drops go-git's pack indexes; the next read loads them afresh.
+func (s *Source) reindex() {
+	if store, ok := s.repo.Storer.(*filesystem.Storage); ok {
+		store.Reindex()
+	}
 }
 
 // parseHash accepts a full 40-digit hex SHA-1.
@@ -486,4 +557,10 @@ func explainAuth(err error, method transport.AuthMethod) error {
 		return fmt.Errorf("credentials rejected (check the auth files): %w", err)
 	}
 	return err
+}
+
+// branchName is a branch ref's name without "refs/heads/" (go-git's Short
+// does the same for every kind of ref, at far greater cost).
+func branchName(ref plumbing.ReferenceName) string {
+	return strings.TrimPrefix(string(ref), "refs/heads/")
 }

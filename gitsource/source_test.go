@@ -452,3 +452,44 @@ func sampleCount(t *testing.T, reg prometheus.Gatherer, name, op string) int {
 	}
 	return 0
 }
+
+func TestFileURLAndForcePush(t *testing.T) {
+	work := newWorkRepo(t)
+	bare := filepath.Join(t.TempDir(), "shop.git")
+	runGit(t, "", "clone", "-q", "--bare", work.dir, bare)
+	work.git("remote", "add", "origin", bare)
+	src, err := Open(Options{App: "shop", Repo: "file://" + bare, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Local() {
+		t.Fatal("a file:// URL must go through the cache, not be read in place")
+	}
+	ctx := testCtx(t)
+	fetchAll := func() map[string]string {
+		t.Helper()
+		branches, _, err := src.ListBranches(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Fetch(ctx, branches); err != nil {
+			t.Fatal(err)
+		}
+		return branches
+	}
+	fetchAll()
+	// Rewrite main with an unrelated history and force-push it.
+	work.git("checkout", "-q", "--orphan", "rewritten")
+	rewritten := work.commitFile("dir/sub/file.txt", "rewritten\n")
+	work.git("push", "-q", "--force", "origin", "rewritten:main")
+	if got := fetchAll()["main"]; got != rewritten {
+		t.Fatalf("main after force-push = %s, want %s", got, rewritten)
+	}
+	tree, err := src.Tree(ctx, rewritten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := fs.ReadFile(tree, "dir/sub/file.txt"); string(b) != "rewritten\n" {
+		t.Fatalf("file after force-push = %q", b)
+	}
+}

@@ -41,6 +41,15 @@ type treeFS struct {
 	store storer.EncodedObjectStorer
 	root  plumbing.Hash
 	mtime time.Time
+	sync  func() // called with mu held before each read; see Source.syncPacks
+}
+
+// lock takes the store's lock and brings its view of the packs up to date.
+func (t *treeFS) lock() {
+	t.mu.Lock()
+	if t.sync != nil {
+		t.sync()
+	}
 }
 
 // node is a resolved path: its base name and its tree entry.
@@ -54,7 +63,7 @@ func (n node) isDir() bool { return n.mode == filemode.Dir || n.mode == filemode
 
 // Open opens the file or directory at name, following symbolic links.
 func (t *treeFS) Open(name string) (fs.File, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	n, err := t.resolve("open", name, true)
 	if err != nil {
@@ -76,7 +85,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 
 // ReadFile returns the content of the file at name.
 func (t *treeFS) ReadFile(name string) ([]byte, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	n, err := t.resolve("readfile", name, true)
 	if err != nil {
@@ -94,7 +103,7 @@ func (t *treeFS) ReadFile(name string) ([]byte, error) {
 
 // ReadDir lists the directory at name, sorted by name.
 func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	n, err := t.resolve("readdir", name, true)
 	if err != nil {
@@ -122,7 +131,7 @@ func (t *treeFS) Lstat(name string) (fs.FileInfo, error) {
 
 // ReadLink returns the target of the symbolic link at name.
 func (t *treeFS) ReadLink(name string) (string, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	n, err := t.resolve("readlink", name, false)
 	if err != nil {
@@ -139,7 +148,7 @@ func (t *treeFS) ReadLink(name string) (string, error) {
 }
 
 func (t *treeFS) stat(op, name string, follow bool) (fs.FileInfo, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	n, err := t.resolve(op, name, follow)
 	if err != nil {
@@ -322,7 +331,7 @@ func (d *dirEntry) Type() fs.FileMode { return fsMode(d.n.mode).Type() }
 
 // Info describes the entry itself (a symbolic link is not followed).
 func (d *dirEntry) Info() (fs.FileInfo, error) {
-	d.fsys.mu.Lock()
+	d.fsys.lock()
 	defer d.fsys.mu.Unlock()
 	size, err := d.fsys.size(d.n)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -256,6 +258,14 @@ func parseDelivery(provider string, r *http.Request, body []byte) (repoRef, erro
 			return ref, errors.New("empty body and no ?app= query")
 		}
 		return ref, nil
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		// GitHub's and Gitea's form content type: the JSON is in "payload".
+		form, err := url.ParseQuery(string(body))
+		if err != nil || form.Get("payload") == "" {
+			return ref, errors.New("form body has no payload field")
+		}
+		body = []byte(form.Get("payload"))
 	}
 	var p payload
 	if err := json.Unmarshal(body, &p); err != nil {

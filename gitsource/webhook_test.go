@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,22 @@ func TestWebhookProviders(t *testing.T) {
 	}
 }
 
+func TestWebhookFormContentType(t *testing.T) {
+	f := newHookFixture(t)
+	body := url.Values{"payload": {githubPush}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, "/hooks/github", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+sign(body)) // over the raw form body
+	rec := httptest.NewRecorder()
+	f.hooks.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("form delivery: status %d (%s), want 202", rec.Code, rec.Body)
+	}
+	if got := f.fired(); fmt.Sprint(got) != "[shop]" {
+		t.Fatalf("form delivery fired %v", got)
+	}
+}
+
 func TestWebhookRejections(t *testing.T) {
 	f := newHookFixture(t)
 	unknown := `{"repository":{"full_name":"other/repo","clone_url":"https://elsewhere.example/other/repo.git"}}`
@@ -175,6 +192,12 @@ func TestWebhookRejections(t *testing.T) {
 	}
 	if code := f.post(t, "/hooks/github", "not json", map[string]string{"X-Hub-Signature-256": "sha256=" + sign("not json")}); code != http.StatusBadRequest {
 		t.Errorf("signed garbage: status %d, want 400", code)
+	}
+	for _, odd := range []string{`[]`, `null`, `{"repository":5}`, `{"repository":"acme/shop"}`, `{"project":[]}`, `{"repository":{"clone_url":7}}`, "\x00"} {
+		code := f.post(t, "/hooks/github", odd, map[string]string{"X-Hub-Signature-256": "sha256=" + sign(odd)})
+		if code != http.StatusBadRequest && code != http.StatusNotFound {
+			t.Errorf("signed %q: status %d, want 400 or 404", odd, code)
+		}
 	}
 	req := httptest.NewRequest(http.MethodGet, "/hooks/github", nil)
 	rec := httptest.NewRecorder()
@@ -281,4 +304,58 @@ func counterValue(t *testing.T, c prometheus.Collector) float64 {
 		}
 	}
 	return sum
+}
+
+// TestWebhookEndToEnd mounts the receiver on a real HTTP server, pushes to a
+// repository served by git http-backend, delivers a signed GitHub push
+// event, and follows the trigger to a listing that shows the push.
+func TestWebhookEndToEnd(t *testing.T) {
+	f := newRemoteFixture(t, Options{})
+	ctx := testCtx(t)
+	hooks := NewWebhooks(WebhookOptions{Secret: []byte(hookSecret)})
+	hooks.SetSources([]*Source{f.src})
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", hooks)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	next := f.work.commitFile("dir/sub/file.txt", "pushed\n")
+	f.work.git("push", "-q", "origin", "main")
+	body := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"repository":{"full_name":"shop","clone_url":%q}}`, next, f.url)
+	deliver := func(sig string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/hooks/github", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := deliver("sha256=" + sign(body+"tampered")); code != http.StatusUnauthorized {
+		t.Fatalf("tampered delivery: %d, want 401", code)
+	}
+	select {
+	case <-f.src.Triggers():
+		t.Fatal("a delivery with a bad signature triggered a refresh")
+	default:
+	}
+	if code := deliver("sha256=" + sign(body)); code != http.StatusAccepted {
+		t.Fatalf("signed delivery: %d, want 202", code)
+	}
+	select {
+	case <-f.src.Triggers():
+	case <-ctx.Done():
+		t.Fatal("no trigger after a signed delivery")
+	}
+	branches, _, err := f.src.ListBranches(ctx)
+	if err != nil || branches["main"] != next {
+		t.Fatalf("listing after the webhook: %v, %v; want main at %s", branches, err, next)
+	}
 }

@@ -72,11 +72,11 @@ type converter struct {
 // What cannot be converted is a warning; a file that is not a compose file
 // with services gives an error and a nil result.
 func FromCompose(fsys fs.FS, file string, data []byte) (*ComposeResult, Findings) {
-	doc, fs := parseDocument(file, data)
-	if doc == nil {
-		return nil, fs
+	doc, found := parseDocument(file, data)
+	if doc == nil || (doc.root != nil && doc.value == nil) {
+		return nil, found // not YAML, or too large once aliases are expanded
 	}
-	c := &converter{fsys: fsys, doc: doc, out: fs, names: map[string]string{},
+	c := &converter{fsys: fsys, doc: doc, out: found, names: map[string]string{},
 		res: &ComposeResult{Template: &Template{}, EnvVars: &EnvVars{}, positions: map[string]Position{}}}
 	var cf composeFile
 	if doc.root != nil {

@@ -68,20 +68,31 @@ func validateSchema(doc *document, sch *jsonschema.Schema, prefix string, strict
 	seen := map[string]bool{}
 	for _, leaf := range leaves(ve, nil) {
 		field := fieldPath(doc.value, leaf.InstanceLocation)
-		var fs Findings
+		var found Findings
 		switch k := leaf.ErrorKind.(type) {
 		case *kind.AdditionalProperties:
 			for _, p := range k.Properties {
-				fs = append(fs, unknownKey(doc, joinField(field, p), strict, ""))
+				found = append(found, unknownKey(doc, joinField(field, p), strict, ""))
 			}
 		case *kind.Required:
-			fs = append(fs, doc.error(field, "missing "+quoteList(k.Missing)))
+			found = append(found, doc.error(field, "missing "+quoteList(k.Missing)))
 		case *kind.Type:
-			fs = append(fs, doc.error(field, fmt.Sprintf("expected %s, found %s", typeList(k.Want), typeWord(k.Got))))
+			found = append(found, doc.error(field, fmt.Sprintf("expected %s, found %s", typeList(k.Want), typeWord(k.Got))))
+		case *kind.MinLength:
+			msg := fmt.Sprintf("must be at least %d characters long", k.Want)
+			if k.Want == 1 {
+				msg = "must not be empty"
+			}
+			found = append(found, doc.error(field, msg))
+		case *kind.Pattern:
+			// The only pattern in the schema is the one for numbers written as strings.
+			found = append(found, doc.error(field, fmt.Sprintf("%q is not a whole number", k.Got)))
+		case *kind.Enum:
+			found = append(found, doc.error(field, fmt.Sprintf("%v is not one of %s", k.Got, enumList(k.Want))))
 		default:
-			fs = append(fs, doc.error(field, leaf.ErrorKind.LocalizedString(printer)))
+			found = append(found, doc.error(field, leaf.ErrorKind.LocalizedString(printer)))
 		}
-		for _, f := range fs {
+		for _, f := range found {
 			f.Field = joinField(prefix, f.Field)
 			key := f.Field + "\x00" + f.Message
 			if !seen[key] {
@@ -189,4 +200,12 @@ func typeList(types []string) string {
 		return words[0]
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+func enumList(values []any) string {
+	words := make([]string, len(values))
+	for i, v := range values {
+		words[i] = fmt.Sprint(v)
+	}
+	return strings.Join(words, ", ")
 }

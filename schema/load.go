@@ -76,7 +76,7 @@ type loader struct {
 	findings Findings
 }
 
-func (l *loader) add(fs ...Finding) { l.findings = append(l.findings, fs...) }
+func (l *loader) add(more ...Finding) { l.findings = append(l.findings, more...) }
 
 // read returns a file's content and adds it to the configuration hash.
 // A missing file is (nil, false, nil).
@@ -102,8 +102,8 @@ func (l *loader) load(name string) error {
 	if !ok {
 		return l.loadDefault(name)
 	}
-	doc, fs := parseDocument(name, data)
-	l.add(fs...)
+	doc, parsed := parseDocument(name, data)
+	l.add(parsed...)
 	if doc == nil {
 		l.cfg.Form = FormInline
 		l.cfg.TemplateFile = name
@@ -213,8 +213,8 @@ func (l *loader) pointedTemplate(doc *document, field, p string) error {
 }
 
 func (l *loader) templateFile(name string, data []byte) error {
-	doc, fs := parseDocument(name, data)
-	l.add(fs...)
+	doc, parsed := parseDocument(name, data)
+	l.add(parsed...)
 	if doc == nil {
 		l.cfg.TemplateFile = name
 		return nil
@@ -233,11 +233,11 @@ func (l *loader) loadTemplate(doc *document, inline bool) error {
 		l.add(Finding{Position: Position{File: doc.file}, Severity: SeverityError, Message: "the application template is empty"})
 		return nil
 	}
-	fs := validateSchema(doc, templateSchema(), "", l.opts.Strict)
+	schemaFindings := validateSchema(doc, templateSchema(), "", l.opts.Strict)
 	if !inline {
-		fs = dropField(fs, envPrefix, doc, l.opts.Strict)
+		schemaFindings = dropField(schemaFindings, envPrefix, doc, l.opts.Strict)
 	}
-	l.add(fs...)
+	l.add(schemaFindings...)
 	l.add(acceptedKeyWarnings(doc, "", acceptedTopLevel)...)
 	if doc.value == nil {
 		return nil
@@ -253,9 +253,9 @@ func (l *loader) loadTemplate(doc *document, inline bool) error {
 
 // dropField replaces the schema's findings about key at the top of a template
 // file (where only the inline form may carry it) by one unknown-key finding.
-func dropField(fs Findings, key string, doc *document, strict bool) Findings {
+func dropField(in Findings, key string, doc *document, strict bool) Findings {
 	var out Findings
-	for _, f := range fs {
+	for _, f := range in {
 		if f.Field == key || strings.HasPrefix(f.Field, key+".") || strings.HasPrefix(f.Field, key+"[") {
 			continue
 		}
@@ -282,7 +282,7 @@ func (l *loader) inlineEnvVars(doc *document) error {
 		return l.envVarsFile(target, doc.index[envPrefix], true)
 	}
 	// Inline document: the schema already checked it as part of the template.
-	l.decodeEnvVars(doc, n, envPrefix)
+	l.decodeEnvVars(doc, n, "") // the document's paths already start with environment_variables
 	return nil
 }
 
@@ -301,8 +301,8 @@ func (l *loader) envVarsFile(name string, from Position, required bool) error {
 		return nil
 	}
 	l.cfg.EnvVarsFile = name
-	doc, fs := parseDocument(name, data)
-	l.add(fs...)
+	doc, parsed := parseDocument(name, data)
+	l.add(parsed...)
 	if doc == nil || doc.root == nil {
 		return nil
 	}
@@ -338,8 +338,8 @@ func (l *loader) composeFile(doc *document, p string) error {
 		l.add(doc.error("compose", fmt.Sprintf("file %s does not exist", target)))
 		return nil
 	}
-	res, fs := FromCompose(l.fsys, target, data)
-	l.add(fs...)
+	res, converted := FromCompose(l.fsys, target, data)
+	l.add(converted...)
 	if res == nil {
 		return nil
 	}
@@ -366,7 +366,7 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 
 // dedupe drops decode findings at a line that already has an error: the JSON
 // Schema says the same thing better.
-func dedupe(fs, have Findings) Findings {
+func dedupe(in, have Findings) Findings {
 	lines := map[string]bool{}
 	for _, f := range have {
 		if f.Severity == SeverityError {
@@ -374,7 +374,7 @@ func dedupe(fs, have Findings) Findings {
 		}
 	}
 	var out Findings
-	for _, f := range fs {
+	for _, f := range in {
 		if !lines[fmt.Sprintf("%s:%d", f.File, f.Line)] {
 			out = append(out, f)
 		}

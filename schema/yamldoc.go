@@ -33,7 +33,7 @@ type document struct {
 // excessive aliasing are returned as findings; doc is nil when the file could
 // not be parsed at all.
 func parseDocument(file string, data []byte) (*document, Findings) {
-	var fs Findings
+	var found Findings
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
@@ -44,7 +44,7 @@ func parseDocument(file string, data []byte) (*document, Findings) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		fs = append(fs, Finding{Position: Position{File: file, Line: extra.Line, Column: extra.Column},
+		found = append(found, Finding{Position: Position{File: file, Line: extra.Line, Column: extra.Column},
 			Severity: SeverityWarning, Message: "the file holds more than one YAML document; only the first is read"})
 	}
 	d := &document{file: file, index: map[string]Position{}, byLine: map[int]string{}}
@@ -52,15 +52,15 @@ func parseDocument(file string, data []byte) (*document, Findings) {
 		d.root = top.Content[0]
 	}
 	if d.root == nil {
-		return d, fs
+		return d, found
 	}
 	w := walker{doc: d}
 	d.value = w.convert(d.root, "", d.root.Line, d.root.Column, 0)
-	fs = append(fs, w.findings...)
+	found = append(found, w.findings...)
 	if w.budgetExceeded {
 		d.value = nil
 	}
-	return d, fs
+	return d, found
 }
 
 // walker converts a node tree to plain values while recording positions.
@@ -278,7 +278,7 @@ func (d *document) decodeErrorFindings(err error, prefix string) Findings {
 	} else {
 		msgs = []string{err.Error()}
 	}
-	var fs Findings
+	var found Findings
 	for _, msg := range msgs {
 		f := Finding{Position: Position{File: d.file}, Severity: SeverityError}
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
@@ -290,7 +290,7 @@ func (d *document) decodeErrorFindings(err error, prefix string) Findings {
 			}
 		}
 		f.Message = strings.TrimPrefix(msg, "yaml: ")
-		fs = append(fs, f)
+		found = append(found, f)
 	}
-	return fs
+	return found
 }

@@ -61,18 +61,23 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 	}
 	opts := schema.LoadOptions{Strict: o.strict, Parameters: params}
 	var all schema.Findings
+	var usage []error // directories that could not be checked; the others still are
 	for _, dir := range dirs {
-		fs, err := validateDir(dir, opts)
+		found, err := validateDir(dir, opts)
 		if err != nil {
-			return fail(exitUsage, err)
+			usage = append(usage, err)
+			continue
 		}
-		all = append(all, fs...)
+		all = append(all, found...)
 		if o.format == "text" {
-			fmt.Fprintf(stderr, "%s: %s\n", dir, summary(fs))
+			fmt.Fprintf(stderr, "%s: %s\n", dir, summary(found))
 		}
 	}
 	if err := printFindings(stdout, o.format, all); err != nil {
 		return fail(exitUsage, err)
+	}
+	if len(usage) > 0 {
+		return fail(exitUsage, errors.Join(usage...))
 	}
 	if all.HasErrors() {
 		return fail(exitNo, nil)

@@ -50,6 +50,8 @@ func TestValidate(t *testing.T) {
 		{"github", []string{bad}, validateOptions{format: "github"}, exitNo,
 			[]string{"::error file=" + filepath.ToSlash(filepath.Join(bad, ".release", "application_template.yaml")) + `,line=4,col=16,title=services[0].depends_on[0]::services[0].depends_on[0]: no service named "db"`}},
 		{"no config", []string{empty}, validateOptions{format: "text"}, exitUsage, nil},
+		{"no config among others", []string{bad, empty}, validateOptions{format: "text"}, exitUsage,
+			[]string{`no service named "db"`}},
 		{"missing dir", []string{filepath.Join(root, "nope")}, validateOptions{format: "text"}, exitUsage, nil},
 		{"bad format", []string{good}, validateOptions{format: "xml"}, exitUsage, nil},
 		{"bad param", []string{good}, validateOptions{format: "text", params: []string{"size"}}, exitUsage, nil},

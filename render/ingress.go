@@ -111,11 +111,16 @@ func hostPatterns(a *app) (map[string][]string, []string) {
 	return pats, order
 }
 
+// appHostRoutes gives an app's services their hosts: the hostnames patterns,
+// else the default pattern for each service with a node_port port.
 func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 	pats, order := hostPatterns(a)
 	var out []hostRoute
 	for _, svc := range order {
 		s, ok := a.byName[svc]
+		if !ok && a.external {
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("hostnames.%s: no service has this name", svc)
 		}
@@ -165,6 +170,7 @@ func ingressPort(s *schema.Service, anyPort bool) (int64, bool) {
 	return 0, false
 }
 
+// expandHost expands a hostname pattern and checks the result is a DNS name.
 func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 	host, err := expandVars(pattern, func(n string) (string, bool) {
 		switch n {
@@ -197,6 +203,9 @@ func (r *renderer) appRuleRoutes(a *app) ([]hostRoute, error) {
 	for i, rule := range a.t.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		s := r.findService(rule.Service)
+		if s == nil && a.external {
+			continue
+		}
 		if s == nil {
 			return nil, fmt.Errorf("%s.service: no service named %q", field, rule.Service)
 		}

@@ -92,7 +92,7 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 		pod["serviceAccountName"] = sa
 	}
 	return obj{
-		"metadata": obj{"labels": podLabels(r, LabelJob, j.Name), "annotations": obj{AnnotationEnvHash: envHash}},
+		"metadata": obj{"labels": r.podLabels(LabelJob, j.Name), "annotations": obj{AnnotationEnvHash: envHash}},
 		"spec":     pod,
 	}, nil
 }
@@ -157,6 +157,7 @@ func (r *renderer) runHashFor(a *app) string {
 
 var concurrencyPolicies = map[string]string{"allow": "Allow", "forbid": "Forbid", "replace": "Replace"}
 
+// renderCronJob writes a cron job as a CronJob named after it.
 func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*podParts) error {
 	if strings.TrimSpace(j.Schedule) == "" {
 		return fmt.Errorf("schedule is required")
@@ -168,7 +169,7 @@ func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*po
 	delete(spec, "ttlSecondsAfterFinished") // the CronJob's history limits clean up
 	cs := obj{
 		"schedule":    j.Schedule,
-		"jobTemplate": obj{"metadata": obj{"labels": podLabels(r, LabelJob, j.Name)}, "spec": spec},
+		"jobTemplate": obj{"metadata": obj{"labels": r.podLabels(LabelJob, j.Name)}, "spec": spec},
 	}
 	if j.ConcurrencyPolicy != "" {
 		p, ok := concurrencyPolicies[strings.ToLower(j.ConcurrencyPolicy)]

@@ -28,6 +28,9 @@ const (
 type app struct {
 	name     string
 	imported bool
+	// external: the template has charts or infrastructure, whose services
+	// arbor does not deploy; hosts and rules naming them are left out.
+	external bool
 	branch   string
 	commit   string
 	cfgHash  string
@@ -81,6 +84,7 @@ func Render(in Input) (env *Environment, err error) {
 	return r.env, nil
 }
 
+// run renders the environment as a list of named steps.
 func (r *renderer) run() error {
 	r.start()
 	for _, step := range []func() error{
@@ -112,16 +116,17 @@ func (r *renderer) start() {
 	}
 	envID := EnvID(c.Branch)
 	r.env = &Environment{
-		App:         name,
-		Branch:      c.Branch,
-		Commit:      commitOrUnknown(c.Commit),
-		EnvID:       envID,
-		Namespace:   Namespace(name, envID),
-		Template:    chooseTemplate(t, c),
-		AutoDeploy:  t.AutoDeploy == nil || *t.AutoDeploy,
-		Tasks:       map[string][]ObjectRef{},
-		Workflows:   map[string]Workflow{},
-		HaltOnError: map[string]bool{},
+		App:                   name,
+		Branch:                c.Branch,
+		Commit:                commitOrUnknown(c.Commit),
+		EnvID:                 envID,
+		Namespace:             Namespace(name, envID),
+		Template:              chooseTemplate(t, c),
+		AutoDeploy:            t.AutoDeploy == nil || *t.AutoDeploy,
+		ParallelizeAppImports: t.ParallelizeAppImports && len(r.in.Imports) > 0,
+		Tasks:                 map[string][]ObjectRef{},
+		Workflows:             map[string]Workflow{},
+		HaltOnError:           map[string]bool{},
 	}
 	r.env.ConfigHash = r.configHash()
 	r.runHash = shortHash(r.env.Commit+"\x00"+r.env.ConfigHash, 8)
@@ -195,7 +200,8 @@ func (r *renderer) configHash() string {
 	putMap(c.StorageClasses)
 	putMap(c.Secrets) // only a digest of them leaves this function
 	for _, im := range r.in.Imports {
-		put(im.App, im.Branch, im.Commit, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
+		// Not the commit: a new commit on an imported branch is a patch (spec §8).
+		put(im.App, im.Branch, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
 		putMap(im.Parameters)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -230,11 +236,19 @@ func (r *renderer) loadApps() error {
 		c.EnvironmentTemplate != TemplatePermanent && c.EnvironmentTemplate != TemplateEphemeral {
 		return fmt.Errorf("environment template %q is not defined in environment_templates", c.EnvironmentTemplate)
 	}
-	r.env.ExpiresAfter = ""
 	if main.envTmpl != nil {
 		r.env.ExpiresAfter = main.envTmpl.ExpiresAfter
 	}
 	r.apps = append(r.apps, main)
+	given := map[string]bool{}
+	for _, im := range r.in.Imports {
+		given[im.App] = true
+	}
+	for _, ai := range main.t.AppImports {
+		if !given[ai.Name] {
+			return fmt.Errorf("app_imports %s: the imported app was not given (is it configured in the daemon?)", ai.Name)
+		}
+	}
 	for _, im := range r.in.Imports {
 		if im.Config == nil || im.Config.Template == nil {
 			return fmt.Errorf("app_imports %s: no configuration", im.App)
@@ -248,6 +262,8 @@ func (r *renderer) loadApps() error {
 	return nil
 }
 
+// loadApp prepares one app: its environment template, parameters expanded
+// through a copy of its template and env vars, and its deployed services.
 func (r *renderer) loadApp(name string, imported bool, branch, commit string, cfg *schema.Config, tree fs.FS,
 	params, secrets map[string]string, exclude []string) (*app, error) {
 	src := cfg.Template
@@ -292,7 +308,7 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 		ev = &schema.EnvVars{}
 	}
 	a := &app{
-		name: name, imported: imported, branch: branch, commit: commit, cfgHash: configContentHash(cfg),
+		name: name, imported: imported, external: cfg.HasExternalServices(), branch: branch, commit: commit, cfgHash: configContentHash(cfg),
 		t: t, ev: ev, tree: tree, secrets: secrets, placeholders: r.in.Context.SecretPlaceholders,
 		exclude: map[string]bool{}, byName: map[string]*schema.Service{}, images: map[string]string{},
 	}
@@ -392,6 +408,7 @@ func (r *renderer) resolveImages() error {
 	return nil
 }
 
+// resolveImage gives a service its image reference (spec §3).
 func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 	built := s.HasRepo || s.Build != nil
 	img := strings.TrimSpace(s.Image)

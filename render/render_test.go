@@ -82,6 +82,9 @@ func TestNoPanicOnOddInput(t *testing.T) {
 		"service_accounts: [{}]",
 		"shared_volumes: [{name: s, size: -}]",
 		"custom_links: [{name: l, url: '${nope}'}]",
+		"services: [{name: a, image: x, sidecars: [{name: a, image: y}]}]",
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]",
 		"environment_templates: [{name: ephemeral, resources: {cpu: {limits: banana}}}]\nservices: [{name: a, image: x}]",
 	}
 	tree := fstest.MapFS{"missing/readme": {Data: []byte("x")}}
@@ -150,5 +153,87 @@ func TestConcurrentKustomize(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestImportNotGiven(t *testing.T) {
+	cfg := configFrom(t, "app_imports: [{name: backend}]\nservices: [{name: web, image: nginx:1}]", "")
+	_, err := Render(Input{Config: cfg, Context: Context{App: "front", Branch: "main"}})
+	want := "front@main: app_imports backend: the imported app was not given (is it configured in the daemon?)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+func TestPodNameClashes(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		"services: [{name: a, image: x, init: [{name: a, image: y}]}]":                                                                   `services.a: two containers are named "a"`,
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]":                     "services.a: port 80 is used twice",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]": `services.a: two volumes are named "v"`,
+	} {
+		_, err := Render(Input{Config: configFrom(t, tmpl, ""), Context: Context{App: "x", Branch: "main"}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", tmpl, err, want)
+		}
+	}
+}
+
+// TestImportedCommitIsAPatch checks a new commit on an imported branch keeps
+// the importer's configuration hash (a patch, spec §8) but gives the
+// imported app's jobs a new run.
+func TestImportedCommitIsAPatch(t *testing.T) {
+	back := configFrom(t, "services: [{name: api, image: x:1}]\njobs: [{name: migrate, from_services: api}]", "")
+	render := func(commit string) *Environment {
+		env, err := Render(Input{
+			Config:  configFrom(t, "app_imports: [{name: back}]\nservices: [{name: web, image: nginx:1}]", ""),
+			Context: Context{App: "front", Branch: "main", Commit: "f1"},
+			Imports: []Import{{App: "back", Branch: "main", Commit: commit, Config: back}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	a, b := render("b1"), render("b2")
+	if a.ConfigHash != b.ConfigHash {
+		t.Error("a new imported commit changed the configuration hash")
+	}
+	if a.Tasks["jobs.migrate"][0].Name == b.Tasks["jobs.migrate"][0].Name {
+		t.Error("a new imported commit kept the imported job's run name")
+	}
+}
+
+// TestHostsOfChartServicesLeftOut checks that hostnames and rules naming a
+// service that only a chart would deploy are left out rather than failing the
+// render: validation warns about them, and arbor does not deploy charts.
+func TestHostsOfChartServicesLeftOut(t *testing.T) {
+	tree := fstest.MapFS{".release.yaml": {Data: []byte(`
+charts:
+- name: search
+services:
+- name: web
+  image: nginx:1
+  ports: [{type: node_port, port: 80}]
+hostnames:
+- search: search-${env_id}.${domain}
+rules:
+- service: search
+  hostnames: ["web-${env_id}.${domain}"]
+  path: /search
+`)}}
+	cfg, findings, err := schema.Load(tree, schema.DefaultConfigFile, schema.LoadOptions{})
+	if err != nil || findings.HasErrors() {
+		t.Fatalf("load: %v %v", err, findings)
+	}
+	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "shop", Branch: "main", Domain: "example.com"}})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	var hosts []string
+	for _, u := range env.URLs {
+		hosts = append(hosts, u.Service+"="+u.URL)
+	}
+	if got := strings.Join(hosts, ","); got != "web=http://web-shop-main.example.com" {
+		t.Errorf("URLs = %s, want only web's default host", got)
 	}
 }

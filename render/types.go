@@ -109,6 +109,10 @@ type Environment struct {
 	Links        []schema.Link // custom_links with variables expanded
 	ExpiresAfter string        // from the environment template; "" never
 	AutoDeploy   bool
+	// ParallelizeAppImports (parallelize_app_imports) says the steps of
+	// different imported apps (Step.App) may run concurrently, each app's
+	// own steps still in order, all before the importer's steps.
+	ParallelizeAppImports bool
 }
 
 // URL is a host that reaches a service.

@@ -59,6 +59,7 @@ Daemon:    run`,
 		newVersionCmd(),
 		newValidateCmd(),
 		newInitCmd(),
+		newRenderCmd(),
 	)
 	return root
 }

@@ -60,6 +60,9 @@ Daemon:    run`,
 		newValidateCmd(),
 		newInitCmd(),
 		newRenderCmd(),
+		newDiffCmd(),
+		newApplyCmd(),
+		newDeleteCmd(),
 	)
 	return root
 }

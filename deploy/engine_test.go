@@ -136,9 +136,11 @@ func TestEngineRunsEnvironmentAsServiceAccount(t *testing.T) {
 		"Deployment", "HorizontalPodAutoscaler", "Job", "CronJob", "Ingress", "StatefulSet", "NetworkPolicy"}
 	checkKinds(t, v1.Objects, wantKinds)
 
-	// The test cluster has no volume provisioner: give the PVC a volume to bind,
-	// as a cluster's StorageClass would, so that the pods using it schedule.
-	providePV(t, ctx, admin, ns, "web-data")
+	// Without a default StorageClass (older test clusters) nothing provisions
+	// the PVC: give it a volume to bind, so that the pods using it schedule.
+	if !hasDefaultStorageClass(t, ctx, admin) {
+		providePV(t, ctx, admin, ns, "web-data")
+	}
 
 	// Create.
 	cs, err := engine.Apply(ctx, v1.Objects, apply.ApplyOptions{Namespace: ns})
@@ -220,6 +222,21 @@ func checkKinds(t *testing.T, objs []*unstructured.Unstructured, want []string) 
 			t.Errorf("the rendered environment has no %s (has %v)", k, kinds(objs))
 		}
 	}
+}
+
+// hasDefaultStorageClass reports whether a StorageClass is marked default.
+func hasDefaultStorageClass(t *testing.T, ctx context.Context, admin *client) bool {
+	t.Helper()
+	list, err := admin.cs.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list StorageClasses: %v", err)
+	}
+	for _, sc := range list.Items {
+		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // providePV creates a PersistentVolume reserved for the claim ns/claim, and

@@ -91,8 +91,12 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 	if sa != "" {
 		pod["serviceAccountName"] = sa
 	}
+	podLbl := r.podLabels(LabelJob, j.Name)
+	for k, v := range j.Labels {
+		podLbl[k] = v
+	}
 	return obj{
-		"metadata": obj{"labels": r.podLabels(LabelJob, j.Name), "annotations": obj{AnnotationEnvHash: envHash}},
+		"metadata": obj{"labels": podLbl, "annotations": obj{AnnotationEnvHash: envHash}},
 		"spec":     pod,
 	}, nil
 }
@@ -101,6 +105,11 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 func (r *renderer) jobSpec(a *app, j *schema.Job, kind string, parts map[string]*podParts) (obj, error) {
 	if j.Name == "" {
 		return nil, fmt.Errorf("name is required")
+	}
+	for _, k := range sortedKeys(j.Labels) {
+		if err := schema.CheckJobLabel(k, j.Labels[k]); err != nil {
+			return nil, fmt.Errorf("labels: %w", err)
+		}
 	}
 	pod, err := r.jobPod(a, j, kind, parts)
 	if err != nil {
@@ -136,7 +145,7 @@ func (r *renderer) renderJob(a *app, j *schema.Job, parts map[string]*podParts) 
 		return err
 	}
 	name := cutName(j.Name, 63-9) + "-" + r.runHashFor(a)
-	o := r.newObject(a, "batch/v1", "Job", name, map[string]string{LabelJob: j.Name})
+	o := r.newObject(a, "batch/v1", "Job", name, jobLabels(j))
 	o["spec"] = spec
 	task := "jobs." + j.Name
 	r.add(o, task)
@@ -146,13 +155,15 @@ func (r *renderer) renderJob(a *app, j *schema.Job, parts map[string]*podParts) 
 	return nil
 }
 
-// runHashFor is the run hash of an app's jobs: an imported app's jobs also
-// re-run when its own commit moves.
+// runHashFor is the run hash of an app's jobs: the environment's
+// configuration and the app's own commit. An imported app's jobs re-run when
+// its commit moves, not when the importer's does, and the importer's jobs
+// the other way round.
 func (r *renderer) runHashFor(a *app) string {
 	if !a.imported {
 		return r.runHash
 	}
-	return shortHash(r.runHash+"\x00"+a.commit, 8)
+	return shortHash(r.env.ConfigHash+"\x00"+a.name+"\x00"+a.commit, 8)
 }
 
 var concurrencyPolicies = map[string]string{"allow": "Allow", "forbid": "Forbid", "replace": "Replace"}
@@ -167,9 +178,13 @@ func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*po
 		return err
 	}
 	delete(spec, "ttlSecondsAfterFinished") // the CronJob's history limits clean up
+	tl := r.podLabels(LabelJob, j.Name)
+	for k, v := range j.Labels {
+		tl[k] = v
+	}
 	cs := obj{
 		"schedule":    j.Schedule,
-		"jobTemplate": obj{"metadata": obj{"labels": r.podLabels(LabelJob, j.Name)}, "spec": spec},
+		"jobTemplate": obj{"metadata": obj{"labels": tl}, "spec": spec},
 	}
 	if j.ConcurrencyPolicy != "" {
 		p, ok := concurrencyPolicies[strings.ToLower(j.ConcurrencyPolicy)]
@@ -178,8 +193,18 @@ func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*po
 		}
 		cs["concurrencyPolicy"] = p
 	}
-	o := r.newObject(a, "batch/v1", "CronJob", cutName(j.Name, 52), map[string]string{LabelJob: j.Name})
+	o := r.newObject(a, "batch/v1", "CronJob", cutName(j.Name, 52), jobLabels(&j.Job))
 	o["spec"] = cs
 	r.add(o, "")
 	return nil
+}
+
+// jobLabels are a job's own labels (ext) and arbor's job label, which wins.
+func jobLabels(j *schema.Job) map[string]string {
+	l := make(map[string]string, len(j.Labels)+1)
+	for k, v := range j.Labels {
+		l[k] = v
+	}
+	l[LabelJob] = j.Name
+	return l
 }

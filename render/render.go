@@ -258,6 +258,7 @@ func (r *renderer) loadApps() error {
 			return fmt.Errorf("app_imports %s: %w", im.App, err)
 		}
 		r.apps = append(r.apps, a)
+		r.env.Imports = append(r.env.Imports, ImportedApp{App: im.App, Branch: im.Branch, Commit: a.commit})
 	}
 	return nil
 }

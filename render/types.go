@@ -109,10 +109,21 @@ type Environment struct {
 	Links        []schema.Link // custom_links with variables expanded
 	ExpiresAfter string        // from the environment template; "" never
 	AutoDeploy   bool
+	// Imports are the imported apps as rendered, in app_imports order. Their
+	// commits are code, not configuration: a new commit on an imported branch
+	// leaves ConfigHash alone (the environment is patched, not set up again).
+	Imports []ImportedApp
 	// ParallelizeAppImports (parallelize_app_imports) says the steps of
 	// different imported apps (Step.App) may run concurrently, each app's
 	// own steps still in order, all before the importer's steps.
 	ParallelizeAppImports bool
+}
+
+// ImportedApp is an imported app at the branch and commit it was rendered at.
+type ImportedApp struct {
+	App    string `json:"app"`
+	Branch string `json:"branch"`
+	Commit string `json:"commit"`
 }
 
 // URL is a host that reaches a service.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // checker runs the semantic checks of spec §11 over a decoded configuration.
@@ -484,6 +485,11 @@ func (c *checker) job(f string, j *Job) {
 	}
 	c.serviceAccount(f+".service_account_name", j.ServiceAccountName)
 	c.envs(f+".envs", j.Envs)
+	for _, k := range sortedLabelKeys(j.Labels) {
+		if err := CheckJobLabel(k, j.Labels[k]); err != nil {
+			c.errorf(f+".labels."+k, "%v", err)
+		}
+	}
 }
 
 var cronMacros = map[string]bool{"@yearly": true, "@annually": true, "@monthly": true, "@weekly": true, "@daily": true, "@midnight": true, "@hourly": true}
@@ -855,4 +861,35 @@ func externalKeys(cfg *Config) string {
 		}
 	}
 	return strings.Join(keys, " or ")
+}
+
+// reservedLabels are the label keys arbor sets itself; a job's labels (ext)
+// may not override them, or arbor would lose track of its own objects.
+var reservedLabels = map[string]bool{
+	"app.kubernetes.io/managed-by": true, "arbor.dev/app": true, "arbor.dev/env": true,
+	"arbor.dev/job": true, "arbor.dev/service": true, "arbor.dev/imported-from": true,
+}
+
+// CheckJobLabel reports a job label (ext) that Kubernetes would refuse or
+// that would override one of arbor's own labels.
+func CheckJobLabel(key, value string) error {
+	if reservedLabels[key] {
+		return fmt.Errorf("label %s is set by arbor and cannot be overridden", key)
+	}
+	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
+		return fmt.Errorf("label key %q: %s", key, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+		return fmt.Errorf("label %s value %q: %s", key, value, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func sortedLabelKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

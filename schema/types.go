@@ -241,6 +241,9 @@ type Job struct {
 	HaltOnError        bool        `yaml:"halt_on_error,omitempty" json:"halt_on_error,omitempty"`
 	ServiceAccountName string      `yaml:"service_account_name,omitempty" json:"service_account_name,omitempty"`
 	BackoffLimit       *Int        `yaml:"backoff_limit,omitempty" json:"backoff_limit,omitempty"`
+	// Labels (ext) are extra labels on the Job and its pods; arbor's own
+	// label keys are refused.
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 }
 
 // CronJob is a job run on a schedule.

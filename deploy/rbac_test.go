@@ -1,0 +1,236 @@
+package deploy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/arbordev/arbor/internal/testcluster"
+)
+
+// arborManager is the field manager arbor writes with.
+const arborManager = "arbor"
+
+// environment returns the objects of one environment in namespace ns, one of
+// every kind arbor renders (and a StatefulSet, as kustomize output may hold), labelled as arbor labels them. version changes the
+// content so that applying twice is an update.
+func environment(ns, version string) []*unstructured.Unstructured {
+	l := managed(ns)
+	podLabels := map[string]any{"arbor.dev/service": "web"}
+	for k, v := range l {
+		podLabels[k] = v
+	}
+	podSpec := map[string]any{
+		"serviceAccountName": "web",
+		"containers": []any{map[string]any{
+			"name": "web", "image": "registry.example.com/shop/web:" + version,
+			"envFrom": []any{map[string]any{"configMapRef": map[string]any{"name": "env"}}, map[string]any{"secretRef": map[string]any{"name": "env"}}},
+		}},
+	}
+	jobSpec := map[string]any{
+		"backoffLimit": int64(0), "ttlSecondsAfterFinished": int64(600),
+		"template": map[string]any{"spec": map[string]any{"restartPolicy": "Never", "containers": []any{map[string]any{"name": "migrate", "image": "registry.example.com/shop/web:" + version, "command": []any{"true"}}}}},
+	}
+	return []*unstructured.Unstructured{
+		obj("v1", "Namespace", "", ns, l, nil),
+		obj("v1", "ServiceAccount", ns, "web", l, nil),
+		obj("v1", "ConfigMap", ns, "env", l, map[string]any{"data": map[string]any{"RELEASE_COMMIT_SHA": version}}),
+		obj("v1", "Secret", ns, "env", l, map[string]any{"stringData": map[string]any{"DB_PASSWORD": "not-a-real-secret-" + version}}),
+		obj("v1", "PersistentVolumeClaim", ns, "data", l, map[string]any{"spec": map[string]any{
+			"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}}}),
+		obj("v1", "Service", ns, "web", l, map[string]any{"spec": map[string]any{
+			"selector": map[string]any{"arbor.dev/service": "web"},
+			"ports":    []any{map[string]any{"name": "http", "port": int64(80), "targetPort": int64(8080)}}}}),
+		obj("apps/v1", "Deployment", ns, "web", l, map[string]any{"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": map[string]any{"arbor.dev/service": "web"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": podLabels}, "spec": podSpec}}}),
+		// A StatefulSet, as a kustomize directory of the branch may hold.
+		obj("apps/v1", "StatefulSet", ns, "db", l, map[string]any{"spec": map[string]any{
+			"replicas": int64(1), "serviceName": "db",
+			"selector": map[string]any{"matchLabels": map[string]any{"arbor.dev/service": "db"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"arbor.dev/service": "db"}},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "db", "image": "postgres:17"}}}}}}),
+		obj("autoscaling/v2", "HorizontalPodAutoscaler", ns, "web", l, map[string]any{"spec": map[string]any{
+			"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+			"minReplicas":    int64(1), "maxReplicas": int64(3),
+			"metrics": []any{map[string]any{"type": "Resource", "resource": map[string]any{"name": "cpu", "target": map[string]any{"type": "Utilization", "averageUtilization": int64(80)}}}}}}),
+		obj("batch/v1", "Job", ns, "migrate-"+version, l, map[string]any{"spec": jobSpec}),
+		obj("batch/v1", "CronJob", ns, "nightly", l, map[string]any{"spec": map[string]any{
+			"schedule": "0 3 * * *", "concurrencyPolicy": "Forbid", "jobTemplate": map[string]any{"spec": jobSpec}}}),
+		obj("networking.k8s.io/v1", "Ingress", ns, "ingress", l, map[string]any{"spec": map[string]any{
+			"rules": []any{map[string]any{"host": "web-" + ns + ".preview.example.com", "http": map[string]any{"paths": []any{map[string]any{
+				"path": "/", "pathType": "Prefix",
+				"backend": map[string]any{"service": map[string]any{"name": "web", "port": map[string]any{"number": int64(80)}}}}}}}}}}),
+	}
+}
+
+// TestServiceAccountCanRunEnvironments proves the install's permissions are
+// enough: authenticated only by a TokenRequest token of the arbor
+// ServiceAccount, it creates, updates and deletes an environment with one object
+// of every kind arbor renders, reads them cluster-wide as its watch cache does,
+// emits events, holds its Lease and reads its secrets_from Secret.
+func TestServiceAccountCanRunEnvironments(t *testing.T) {
+	adminCfg := testcluster.Config(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	admin := newClient(t, adminCfg)
+	install(t, ctx, admin, dirInstall)
+	_, arborCfg := serviceAccountKubeconfig(t, ctx, admin, adminCfg)
+	arbor := newClient(t, arborCfg)
+	waitInForce(t, ctx, arbor)
+
+	ns := testcluster.Name("rbactest")
+	t.Cleanup(func() { _ = admin.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+
+	// Create, then update.
+	for _, version := range []string{"v1", "v2"} {
+		for _, o := range environment(ns, version) {
+			if _, err := arbor.apply(ctx, o, arborManager, false); err != nil {
+				t.Fatalf("as arbor, apply %s (%s): %v", o.GetKind(), version, err)
+			}
+		}
+	}
+	cm, err := arbor.cs.CoreV1().ConfigMaps(ns).Get(ctx, "env", metav1.GetOptions{})
+	if err != nil || cm.Data["RELEASE_COMMIT_SHA"] != "v2" {
+		t.Fatalf("as arbor, the updated ConfigMap reads %v, %v", cm, err)
+	}
+
+	// A dry-run apply is how arbor diffs.
+	for _, o := range environment(ns, "v3") {
+		if _, err := arbor.apply(ctx, o, arborManager, true); err != nil {
+			t.Errorf("as arbor, dry-run apply %s: %v", o.GetKind(), err)
+		}
+	}
+
+	// The watch cache lists and watches every kind across all namespaces.
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor"}
+	for _, o := range environment(ns, "v2") {
+		r, err := arbor.resource(obj(o.GetAPIVersion(), o.GetKind(), "", "", nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := r.List(ctx, sel)
+		if err != nil {
+			t.Errorf("as arbor, list %s in all namespaces: %v", o.GetKind(), err)
+			continue
+		}
+		if !containsName(list, o.GetNamespace(), o.GetName()) {
+			t.Errorf("as arbor, list %s in all namespaces lacks %s/%s", o.GetKind(), ns, o.GetName())
+		}
+		w, err := r.Watch(ctx, sel)
+		if err != nil {
+			t.Errorf("as arbor, watch %s in all namespaces: %v", o.GetKind(), err)
+			continue
+		}
+		w.Stop()
+	}
+
+	// Events about the environment.
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: "web.", Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", Namespace: ns, Name: "web", APIVersion: "apps/v1"},
+		Reason:         "Applied", Message: "rbactest", Type: corev1.EventTypeNormal, Source: corev1.EventSource{Component: "arbor"},
+	}
+	if _, err := arbor.cs.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Errorf("as arbor, create an Event: %v", err)
+	}
+
+	checkLeaderLease(t, ctx, arbor)
+	checkSecretsFrom(t, ctx, admin, arbor)
+
+	// Prune: a Job of an old run and an object no longer rendered.
+	for _, o := range []*unstructured.Unstructured{
+		obj("batch/v1", "Job", ns, "migrate-v1", nil, nil),
+		obj("autoscaling/v2", "HorizontalPodAutoscaler", ns, "web", nil, nil),
+	} {
+		if err := arbor.delete(ctx, o, false); err != nil {
+			t.Errorf("as arbor, prune %s/%s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+
+	// Delete the environment: its namespace, which the namespace controller empties.
+	if err := arbor.delete(ctx, obj("v1", "Namespace", "", ns, nil, nil), false); err != nil {
+		t.Fatalf("as arbor, delete namespace %s: %v", ns, err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := arbor.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("namespace %s still exists 2 minutes after arbor deleted it", ns)
+	}
+}
+
+func containsName(list *unstructured.UnstructuredList, ns, name string) bool {
+	for _, i := range list.Items {
+		if i.GetNamespace() == ns && i.GetName() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLeaderLease: arbor can take and renew its Lease, and no other.
+func checkLeaderLease(t *testing.T, ctx context.Context, arbor *client) {
+	t.Helper()
+	leases := arbor.cs.CoordinationV1().Leases(namespace)
+	holder := "rbactest"
+	l, err := leases.Get(ctx, "arbor-leader", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l, err = leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: "arbor-leader"},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: ptr(int32(1))},
+		}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatalf("as arbor, get or create Lease arbor-leader: %v", err)
+	}
+	l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("as arbor, renew Lease arbor-leader: %v", err)
+	}
+	other, err := leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{GenerateName: "other-"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatalf("as arbor, dry-run create a Lease: %v", err)
+	}
+	other.Name = "kube-scheduler"
+	if _, err := leases.Update(ctx, other, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) {
+		t.Errorf("as arbor, update another Lease: got %v, want Forbidden", err)
+	}
+	if _, err := arbor.cs.CoordinationV1().Leases("kube-system").Get(ctx, "kube-scheduler", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("as arbor, read a Lease in kube-system: got %v, want Forbidden", err)
+	}
+}
+
+// checkSecretsFrom: arbor reads a Secret in its own namespace, and cannot write there.
+func checkSecretsFrom(t *testing.T, ctx context.Context, admin, arbor *client) {
+	t.Helper()
+	name := testcluster.Name("arbor-secrets-rbactest")
+	_, err := admin.cs.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		StringData: map[string]string{"DB_PASSWORD": "from-secrets-from"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.cs.CoreV1().Secrets(namespace).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	s, err := arbor.cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || string(s.Data["DB_PASSWORD"]) != "from-secrets-from" {
+		t.Errorf("as arbor, read its secrets_from Secret: %v", err)
+	}
+	err = arbor.delete(ctx, obj("v1", "Secret", namespace, name, nil, nil), true)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "arbor may not write to namespace arbor-system") {
+		t.Errorf("as arbor, delete a Secret in its own namespace: got %v, want Forbidden by the admission policy", err)
+	}
+}

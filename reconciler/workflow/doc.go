@@ -1,0 +1,11 @@
+// Package workflow carries the lifecycle of an environment beyond a plain
+// apply (spec §6–§8): it runs one stage of a rendered environment — setup,
+// patch, teardown or another named workflow — step by step through the apply
+// engine, reporting each task's progress; it decides which stage a change
+// calls for; it chooses the branch of each imported app and indexes which
+// environments import which branch; it decides when an environment has
+// expired; and it records deploy requests for apps with auto_deploy: false.
+//
+// The package knows nothing of git: callers (the daemon) give it rendered
+// environments, branch listings and commit times.
+package workflow

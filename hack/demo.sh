@@ -100,7 +100,8 @@ show() {
 	kubectl get namespaces -l "arbor.dev/app=$APP" | sed 's/^/    /'
 }
 
-# kwok's cluster has no storage provisioner: bind each claim of the demo's
+# A cluster without a default StorageClass (hack/cluster.sh before its
+# hostPath provisioner) binds no claim: bind each claim of the demo's
 # environments to a hostPath volume, as a provisioner would.
 bind_volumes() {
 	while kill -0 "$ARBOR_PID" 2>/dev/null; do
@@ -123,7 +124,9 @@ PV
 		sleep 2
 	done
 }
-bind_volumes &
+if ! kubectl get storageclass standard >/dev/null 2>&1; then
+	bind_volumes &
+fi
 
 wait_for curl -fs "$API/readyz" -o /dev/null
 say "Environments appearing"

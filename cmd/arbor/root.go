@@ -57,6 +57,7 @@ Daemon:    run`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newRunCmd(),
 		newValidateCmd(),
 		newInitCmd(),
 		newDeployCmd(),

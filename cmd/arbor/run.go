@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/reconciler/config"
+)
+
+type runFlags struct {
+	cluster   clusterFlags
+	config    string
+	logFormat string
+	logLevel  string
+	cacheDir  string
+	identity  string
+	lease     reconciler.LeaseTiming
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the daemon: an environment for every branch of the configured repositories",
+		Long: `run follows the repositories named in the daemon configuration: every branch with a
+valid .release.yaml gets an environment, updated on every push and deleted when the
+branch goes. It serves /metrics, /healthz, /readyz, the status API (/api/v1/...) and the
+webhook receivers (/hooks/...) on server.listen. Replicas elect a leader with a Lease in
+arbor's namespace; only the leader acts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
+		},
+	}
+	f.cluster.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "the daemon configuration file (required)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where remote repositories are cached (default: the user cache directory, /arbor/git)")
+	fl.StringVar(&f.identity, "identity", "", "this replica's name in the leader lease (default: hostname and a random suffix)")
+	fl.DurationVar(&f.lease.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader lease lasts without renewal")
+	fl.DurationVar(&f.lease.RenewDeadline, "lease-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up")
+	fl.DurationVar(&f.lease.RetryPeriod, "lease-retry-period", 2*time.Second, "how often replicas try to acquire or renew the lease")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	}
+}
+
+func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	klog.SetSlogLogger(log) // client-go's own logs (leader election, watches) in the same format
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	restCfg, err := daemonRESTConfig(f.cluster, cfg.Clusters[config.DefaultCluster])
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := reconciler.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	restCfg.Wrap(metrics.WrapTransport)
+	if restCfg.QPS == 0 {
+		restCfg.QPS, restCfg.Burst = 200, 400
+	}
+	cacheDir, err := gitCacheDir(f.cacheDir)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	parts, err := reconciler.Wire(ctx, reconciler.WireOptions{
+		Config: cfg, REST: restCfg, Registry: reg, Metrics: metrics, CacheDir: cacheDir, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	meta, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	parts.Options.Kube, parts.Options.Metadata = cs, meta
+	rec, err := reconciler.New(parts.Options)
+	if err != nil {
+		return err
+	}
+	srv, err := serve(cfg.Server.Listen, rec.Handler(reg, parts.Hooks), log)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	defer shutdown(ctx, srv, log)
+
+	log.Info("arbor starting", "version", version, "apps", len(cfg.Apps), "listen", srv.Addr, "namespace", cfg.Namespace)
+	if err := rec.Start(ctx); err != nil {
+		return err
+	}
+	id := f.identity
+	if id == "" {
+		id = identity()
+	}
+	err = reconciler.RunWithLease(ctx, cs, cfg.Namespace, id, f.lease, log, func(ctx context.Context) {
+		if err := rec.Lead(ctx); err != nil && ctx.Err() == nil {
+			log.Error("reconciler stopped", "error", err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("arbor stopped")
+	return nil
+}
+
+// daemonRESTConfig picks the cluster: --kubeconfig/--context, else the
+// config's cluster entry, else in-cluster when in a pod, else KUBECONFIG and
+// ~/.kube/config as kubectl does.
+func daemonRESTConfig(flags clusterFlags, cl config.Cluster) (*rest.Config, error) {
+	path, ctxName := flags.kubeconfig, flags.context
+	if path == "" {
+		path = cl.Kubeconfig
+	}
+	if ctxName == "" {
+		ctxName = cl.Context
+	}
+	if path == "" && ctxName == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		if c, err := rest.InClusterConfig(); err == nil {
+			return c, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: ctxName}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes configuration: %w", err)
+	}
+	return c, nil
+}
+
+func gitCacheDir(dir string) (string, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "arbor", "git")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("--cache-dir: %w", err)
+	}
+	return dir, nil
+}
+
+func identity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return strings.Trim(host+"-"+hex.EncodeToString(b), "-")
+}
+
+// serve listens at once (so a bad address is an error now) and serves in the background.
+func serve(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err)
+		}
+	}()
+	return srv, nil
+}
+
+func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {
+	// ctx is done by now; give in-flight requests a moment.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("http server shutdown", "error", err)
+	}
+}

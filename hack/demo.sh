@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# demo.sh shows arbor's main job on this machine, from a fresh clone:
+#
+#   1. builds bin/arbor and starts the local cluster (hack/cluster.sh up),
+#   2. makes a local git repository from examples/shop with three branches,
+#   3. starts `arbor run` against both and shows the environments appearing,
+#   4. deletes one branch and shows its environment disappearing,
+#   5. stops arbor.
+#
+# `make demo` runs it. Environment: ARBOR_DEMO_PORT (default 8088),
+# ARBOR_DEMO_KEEP=1 leaves the environments in place afterwards.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PORT=${ARBOR_DEMO_PORT:-8088}
+APP=shop
+EXAMPLE=$ROOT/examples/$APP
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/arbor-demo.XXXXXX")
+API=http://127.0.0.1:$PORT
+ARBOR_PID=
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+cleanup() {
+	if [[ -n $ARBOR_PID ]] && kill -0 "$ARBOR_PID" 2>/dev/null; then
+		kill -TERM "$ARBOR_PID" 2>/dev/null || true
+		wait "$ARBOR_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+[[ -d $EXAMPLE ]] || die "examples/$APP is missing"
+for tool in git curl kubectl; do
+	command -v "$tool" >/dev/null || die "$tool is needed"
+done
+
+say "Building arbor and starting the local cluster"
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o bin/arbor ./cmd/arbor)
+KUBECONFIG=$("$ROOT/hack/cluster.sh" up | tail -n1 | sed 's/^export KUBECONFIG=//')
+export KUBECONFIG
+kubectl get --raw /readyz >/dev/null || die "the cluster is not ready"
+
+say "A git repository from examples/$APP, with three branches"
+REPO=$WORK/$APP
+mkdir -p "$REPO"
+cp -R "$EXAMPLE"/. "$REPO"/
+git() { command git -C "$REPO" -c user.name=demo -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
+git init -q
+git add -A
+git commit -qm "shop: first version"
+for b in feature/checkout feature/search; do
+	git branch "$b"
+done
+git branch --list | sed 's/^/  /'
+
+say "Starting arbor run"
+kubectl create namespace arbor-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# examples/shop reads POSTGRES_PASSWORD from the Secret named by secrets_from.
+kubectl -n arbor-system create secret generic shop-secrets --from-literal=POSTGRES_PASSWORD=demo-only \
+	--dry-run=client -o yaml | kubectl apply -f - >/dev/null
+cat >"$WORK/arbor.yaml" <<EOF
+apps:
+- name: $APP
+  repo: $REPO
+  poll_interval: 30s
+  secrets_from: shop-secrets
+defaults:
+  domain: demo.localhost
+server:
+  listen: 127.0.0.1:$PORT
+namespace: arbor-system
+EOF
+sed 's/^/  /' "$WORK/arbor.yaml"
+"$ROOT/bin/arbor" run --config "$WORK/arbor.yaml" --kubeconfig "$KUBECONFIG" \
+	--cache-dir "$WORK/cache" --lease-duration 4s --lease-renew-deadline 3s --lease-retry-period 1s \
+	>"$WORK/arbor.log" 2>&1 &
+ARBOR_PID=$!
+echo "  arbor is pid $ARBOR_PID; its log is $WORK/arbor.log"
+
+# wait_for CMD... runs CMD every second until it succeeds, for at most 180 seconds.
+wait_for() {
+	local i
+	for ((i = 0; i < 180; i++)); do
+		if "$@"; then return 0; fi
+		kill -0 "$ARBOR_PID" 2>/dev/null || { tail -n 30 "$WORK/arbor.log" >&2; die "arbor exited"; }
+		sleep 1
+	done
+	tail -n 30 "$WORK/arbor.log" >&2
+	die "timed out waiting for: $*"
+}
+
+environments() { curl -fsS "$API/api/v1/apps/$APP/environments"; }
+ready_count() { environments | grep -c '"phase": "Ready"' || true; }
+all_ready() { [[ $(ready_count) -eq $1 ]]; }
+show() {
+	echo "  status API ($API/api/v1/apps/$APP/environments):"
+	environments | grep -E '"(branch|phase|namespace|commit)"' | sed -E 's/^ +/    /'
+	echo "  kubectl get namespaces -l arbor.dev/app=$APP:"
+	kubectl get namespaces -l "arbor.dev/app=$APP" | sed 's/^/    /'
+}
+
+# kwok's cluster has no storage provisioner: bind each claim of the demo's
+# environments to a hostPath volume, as a provisioner would.
+bind_volumes() {
+	while kill -0 "$ARBOR_PID" 2>/dev/null; do
+		kubectl get pvc -A -l "arbor.dev/app=$APP" --no-headers \
+			-o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase,SIZE:.spec.resources.requests.storage 2>/dev/null |
+			while read -r ns name phase size; do
+				[[ $phase == Pending ]] || continue
+				kubectl apply -f - >/dev/null 2>&1 <<PV || true
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: demo-$ns-$name, labels: {arbor-demo: "true"}}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  hostPath: {path: /tmp/arbor-demo-volumes/$ns-$name}
+  claimRef: {namespace: $ns, name: $name}
+PV
+			done
+		sleep 2
+	done
+}
+bind_volumes &
+
+wait_for curl -fs "$API/readyz" -o /dev/null
+say "Environments appearing"
+wait_for all_ready 3
+show
+
+say "Deleting branch feature/search"
+git branch -D feature/search
+wait_for bash -c "! kubectl get namespaces -l arbor.dev/app=$APP -o name | grep -q search"
+wait_for all_ready 2
+show
+
+say "Stopping arbor"
+kill -TERM "$ARBOR_PID"
+wait "$ARBOR_PID" || true
+ARBOR_PID=
+tail -n 3 "$WORK/arbor.log" | sed 's/^/  /'
+
+if [[ ${ARBOR_DEMO_KEEP:-} != 1 ]]; then
+	say "Removing the demo environments"
+	kubectl delete namespaces -l "arbor.dev/app=$APP" --wait=false | sed 's/^/  /'
+	kubectl delete pv -l arbor-demo=true --wait=false >/dev/null 2>&1 || true
+fi
+echo
+echo "Done. The repository, configuration and log are in $WORK."

@@ -1,0 +1,292 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/arbordev/arbor/render"
+)
+
+// watchedKinds are the kinds arbor renders, watched (metadata only) to spot
+// drift and to tell an unchanged environment from the cache alone. Objects
+// of other kinds (from kustomize directories) are applied and pruned like the
+// rest but their hand edits are only undone on the next change of the branch.
+var watchedKinds = map[schema.GroupKind]schema.GroupVersionResource{
+	{Kind: "Namespace"}:                                     {Version: "v1", Resource: "namespaces"},
+	{Kind: "ConfigMap"}:                                     {Version: "v1", Resource: "configmaps"},
+	{Kind: "Secret"}:                                        {Version: "v1", Resource: "secrets"},
+	{Kind: "Service"}:                                       {Version: "v1", Resource: "services"},
+	{Kind: "ServiceAccount"}:                                {Version: "v1", Resource: "serviceaccounts"},
+	{Kind: "PersistentVolumeClaim"}:                         {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Group: "apps", Kind: "Deployment"}:                     {Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "apps", Kind: "StatefulSet"}:                    {Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "batch", Kind: "Job"}:                           {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Kind: "CronJob"}:                       {Group: "batch", Version: "v1", Resource: "cronjobs"},
+	{Group: "networking.k8s.io", Kind: "Ingress"}:           {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+}
+
+const indexApp = "app"
+
+// clusterCache is the daemon's view of the cluster: arbor's objects
+// (metadata only), the environments' namespaces indexed by app, and their
+// state records.
+type clusterCache struct {
+	log       *slog.Logger
+	objects   map[schema.GroupKind]toolscache.SharedIndexInformer
+	states    toolscache.SharedIndexInformer
+	metaInf   metadatainformer.SharedInformerFactory
+	typedInf  informers.SharedInformerFactory
+	onChange  func(namespace string)
+	hasSynced []toolscache.InformerSynced
+}
+
+func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog.Logger, onChange func(string)) (*clusterCache, error) {
+	managed := labels.Set{render.LabelManagedBy: render.ManagedByValue}.String()
+	c := &clusterCache{log: log, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{}}
+	c.metaInf = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
+		o.LabelSelector = managed
+	})
+	for gk, gvr := range watchedKinds {
+		inf := c.metaInf.ForResource(gvr).Informer()
+		if gk.Kind == "Namespace" {
+			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex}); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := inf.AddEventHandler(c.handler(gk.Kind == "Namespace")); err != nil {
+			return nil, err
+		}
+		c.objects[gk] = inf
+		c.hasSynced = append(c.hasSynced, inf.HasSynced)
+	}
+	c.typedInf = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = managed
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", StateConfigMap).String()
+	}))
+	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
+	if _, err := c.states.AddEventHandler(c.handler(false)); err != nil {
+		return nil, err
+	}
+	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
+	return c, nil
+}
+
+func appIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, nil
+	}
+	if app := m.GetLabels()[render.LabelApp]; app != "" {
+		return []string{app}, nil
+	}
+	return nil, nil
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	switch o := obj.(type) {
+	case metav1.Object:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("unexpected object %T", obj)
+	}
+}
+
+// handler reports every add, real update and delete as a change of the
+// object's environment namespace.
+func (c *clusterCache) handler(isNamespace bool) toolscache.ResourceEventHandler {
+	report := func(obj any) {
+		m, err := metaOf(obj)
+		if err != nil {
+			return
+		}
+		ns := m.GetNamespace()
+		if isNamespace {
+			ns = m.GetName()
+		}
+		if ns != "" {
+			c.onChange(ns)
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: report,
+		UpdateFunc: func(old, cur any) {
+			o, err1 := metaOf(old)
+			n, err2 := metaOf(cur)
+			if err1 == nil && err2 == nil && o.GetResourceVersion() == n.GetResourceVersion() {
+				return
+			}
+			report(cur)
+		},
+		DeleteFunc: report,
+	}
+}
+
+// start runs the informers and waits for their first listing.
+func (c *clusterCache) start(ctx context.Context) error {
+	c.metaInf.Start(ctx.Done())
+	c.typedInf.Start(ctx.Done())
+	if !toolscache.WaitForCacheSync(ctx.Done(), c.hasSynced...) {
+		return fmt.Errorf("cluster cache: %w", ctx.Err())
+	}
+	return nil
+}
+
+// synced reports whether every informer finished its first listing.
+func (c *clusterCache) synced() bool {
+	for _, s := range c.hasSynced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+// envRecord is an environment as the cluster shows it.
+type envRecord struct {
+	Namespace string
+	App       string
+	EnvID     string
+	Branch    string
+	Deleting  bool
+	Keep      bool
+	State     *envState // nil when the namespace has no (readable) record yet
+}
+
+// envs returns the environments of app: namespaces carrying arbor's labels for it.
+func (c *clusterCache) envs(app string) []*envRecord {
+	objs, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetIndexer().ByIndex(indexApp, app)
+	if err != nil {
+		return nil
+	}
+	out := make([]*envRecord, 0, len(objs))
+	for _, o := range objs {
+		if rec := c.record(o); rec != nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// env returns the environment of app@branch, or nil.
+func (c *clusterCache) env(app, branch string) *envRecord {
+	for _, rec := range c.envs(app) {
+		if rec.Branch == branch {
+			return rec
+		}
+	}
+	return nil
+}
+
+// envOfNamespace returns the environment living in ns, or nil.
+func (c *clusterCache) envOfNamespace(ns string) *envRecord {
+	o, ok, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetStore().GetByKey(ns)
+	if err != nil || !ok {
+		return nil
+	}
+	return c.record(o)
+}
+
+func (c *clusterCache) record(o any) *envRecord {
+	m, err := metaOf(o)
+	if err != nil {
+		return nil
+	}
+	l := m.GetLabels()
+	if l[render.LabelManagedBy] != render.ManagedByValue || l[render.LabelApp] == "" {
+		return nil
+	}
+	rec := &envRecord{
+		Namespace: m.GetName(),
+		App:       l[render.LabelApp],
+		EnvID:     l[render.LabelEnv],
+		Branch:    m.GetAnnotations()[render.AnnotationBranch],
+		Deleting:  m.GetDeletionTimestamp() != nil,
+		Keep:      m.GetAnnotations()[render.AnnotationKeep] == "true",
+	}
+	rec.State = c.state(rec.Namespace)
+	if rec.Branch == "" && rec.State != nil {
+		rec.Branch = rec.State.Branch
+	}
+	if rec.Branch == "" {
+		return nil // not enough to know which branch it serves; never touched
+	}
+	return rec
+}
+
+func (c *clusterCache) state(ns string) *envState {
+	o, ok, err := c.states.GetStore().GetByKey(ns + "/" + StateConfigMap)
+	if err != nil || !ok {
+		return nil
+	}
+	st, err := decodeState(o.(*corev1.ConfigMap))
+	if err != nil {
+		c.log.Warn("unreadable environment state", "namespace", ns, "error", err)
+		return nil
+	}
+	return st
+}
+
+// allStates returns every environment record in the cache.
+func (c *clusterCache) allStates() []*envState {
+	var out []*envState
+	for _, o := range c.states.GetStore().List() {
+		if st, err := decodeState(o.(*corev1.ConfigMap)); err == nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// fingerprint returns the object's generation (g), or its resourceVersion
+// (r) for kinds whose generation does not move; ok is false when the object
+// is not in the cache or its kind is not watched.
+func (c *clusterCache) fingerprint(ref render.ObjectRef) (fp string, watched, ok bool) {
+	inf, watched := c.objects[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]
+	if !watched {
+		return "", false, false
+	}
+	key := ref.Name
+	if ref.Namespace != "" {
+		key = ref.Namespace + "/" + ref.Name
+	}
+	o, exists, err := inf.GetStore().GetByKey(key)
+	if err != nil || !exists {
+		return "", true, false
+	}
+	m, err := metaOf(o)
+	if err != nil {
+		return "", true, false
+	}
+	if m.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
+		return "", true, false
+	}
+	if g := m.GetGeneration(); g > 0 {
+		return "g" + strconv.FormatInt(g, 10), true, true
+	}
+	return "r" + m.GetResourceVersion(), true, true
+}
+
+func refKey(r render.ObjectRef) string {
+	return r.Group + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// syncTimeout bounds the wait for the first listing at start.
+const syncTimeout = 2 * time.Minute

@@ -1,0 +1,135 @@
+// Package config reads the daemon configuration of `arbor run --config FILE`:
+// which repositories to follow, how to reach them, the defaults every
+// environment is rendered with, which clusters to act on, and how the daemon
+// serves its HTTP endpoints.
+//
+// Decoding is strict: an unknown key, a value of the wrong type and a value
+// that does not make sense are all errors, each reported as
+// FILE:LINE: field: message.
+package config
+
+import (
+	"time"
+)
+
+// Defaults applied by Load when a key is absent.
+const (
+	DefaultPath         = ".release.yaml"
+	DefaultPollInterval = time.Minute
+	DefaultListen       = ":8080"
+	DefaultNamespace    = "arbor-system"
+	DefaultConcurrency  = 16
+	DefaultCluster      = "default"
+)
+
+// Webhook providers a secret can be configured for.
+var Providers = []string{"github", "gitlab", "gitea", "generic"}
+
+// Config is the whole daemon configuration.
+type Config struct {
+	Apps     []App              `yaml:"apps"`
+	Defaults Defaults           `yaml:"defaults"`
+	Clusters map[string]Cluster `yaml:"clusters"`
+	Server   Server             `yaml:"server"`
+	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
+	Namespace string `yaml:"namespace"`
+	// Concurrency bounds how many environments are reconciled at once.
+	Concurrency int `yaml:"concurrency"`
+	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
+	// objects from repositories (DESIGN.md "Safety rules"); both default to false.
+	AllowClusterScoped     bool `yaml:"allow_cluster_scoped"`
+	AllowForeignNamespaces bool `yaml:"allow_foreign_namespaces"`
+
+	// File is the path the configuration was read from.
+	File string `yaml:"-"`
+}
+
+// App is one repository whose branches become environments.
+type App struct {
+	// Name is a DNS label, unique in the file; it prefixes every namespace of the app.
+	Name string `yaml:"name"`
+	// Repo is a URL (https, http, ssh, git, file, or scp-like user@host:path)
+	// or a local path; a relative path is relative to the configuration file.
+	Repo string `yaml:"repo"`
+	// Path is where .release.yaml is found in each branch.
+	Path         string            `yaml:"path"`
+	PollInterval Duration          `yaml:"poll_interval"`
+	Auth         Auth              `yaml:"auth"`
+	Branches     BranchFilter      `yaml:"branches"`
+	Parameters   map[string]string `yaml:"parameters"`
+	// SecretsFrom names a Secret in arbor's namespace holding the values of
+	// secret environment variables that have no value in git.
+	SecretsFrom string `yaml:"secrets_from"`
+	// Cluster names an entry of clusters; "" means the default cluster.
+	Cluster string `yaml:"cluster"`
+}
+
+// Auth names files holding a repository's credentials. Values are read when
+// used, never logged.
+type Auth struct {
+	UsernameFile string `yaml:"username_file"`
+	PasswordFile string `yaml:"password_file"`
+	TokenFile    string `yaml:"token_file"`
+	SSHKeyFile   string `yaml:"ssh_key_file"`
+	// SSHPassphraseFile holds the passphrase of an encrypted ssh key.
+	SSHPassphraseFile string `yaml:"ssh_passphrase_file"`
+	KnownHostsFile    string `yaml:"known_hosts_file"`
+}
+
+// Empty reports whether no credential is configured.
+func (a Auth) Empty() bool { return a == Auth{} }
+
+// BranchFilter chooses branches by glob: `*` matches within one path segment,
+// `**` across segments. No include list means every branch.
+type BranchFilter struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// Defaults are the settings environments get when their template sets none.
+type Defaults struct {
+	Domain        string `yaml:"domain"`
+	IngressClass  string `yaml:"ingress_class"`
+	ImageRegistry string `yaml:"image_registry"`
+	ImageTag      string `yaml:"image_tag"`
+	// StorageClasses maps a service's storage.type to a StorageClass name.
+	StorageClasses map[string]string `yaml:"storage_classes"`
+}
+
+// Cluster says how to reach one cluster. With both fields empty arbor uses
+// its in-cluster configuration when running in a pod, and otherwise
+// $KUBECONFIG and ~/.kube/config as kubectl does.
+type Cluster struct {
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+}
+
+// Server configures arbor's HTTP endpoints.
+type Server struct {
+	Listen string `yaml:"listen"`
+	// WebhookSecretFile holds the secret for every provider without its own.
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
+	// WebhookSecretFiles holds a secret file per provider (github, gitlab, gitea, generic).
+	WebhookSecretFiles map[string]string `yaml:"webhook_secret_files"`
+}
+
+// WebhookSecretFileFor returns the secret file for a provider, "" when none.
+func (s Server) WebhookSecretFileFor(provider string) string {
+	if f := s.WebhookSecretFiles[provider]; f != "" {
+		return f
+	}
+	return s.WebhookSecretFile
+}
+
+// App returns the app named name.
+func (c *Config) App(name string) (App, bool) {
+	for _, a := range c.Apps {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// Duration is a time.Duration written as Go writes it ("90s", "1m30s").
+type Duration struct{ time.Duration }

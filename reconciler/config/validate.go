@@ -1,0 +1,249 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+func (c *Config) setDefaults() {
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if a.Path == "" {
+			a.Path = DefaultPath
+		}
+		if a.PollInterval.Duration == 0 {
+			a.PollInterval.Duration = DefaultPollInterval
+		}
+		if a.Cluster == "" {
+			a.Cluster = DefaultCluster
+		}
+	}
+	if c.Server.Listen == "" {
+		c.Server.Listen = DefaultListen
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Clusters == nil {
+		c.Clusters = map[string]Cluster{}
+	}
+	if _, ok := c.Clusters[DefaultCluster]; !ok {
+		c.Clusters[DefaultCluster] = Cluster{}
+	}
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	scpLike      = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
+)
+
+// maxAppName leaves room in a 63-character namespace for "-" and an env id.
+const maxAppName = 20
+
+// validate checks meaning once decoding succeeded; relative paths become
+// relative to the configuration file.
+func (d *decoder) validate(c *Config) {
+	base := filepath.Dir(d.file)
+	if len(c.Apps) == 0 {
+		d.fail("apps", "at least one app is required")
+	}
+	names := map[string]int{}
+	for i := range c.Apps {
+		field := fmt.Sprintf("apps[%d]", i)
+		d.app(&c.Apps[i], field, base, c)
+		if j, dup := names[c.Apps[i].Name]; dup && c.Apps[i].Name != "" {
+			d.fail(field+".name", "%q is already the name of apps[%d]", c.Apps[i].Name, j)
+		}
+		names[c.Apps[i].Name] = i
+	}
+	d.defaults(c.Defaults)
+	for name, cl := range c.Clusters {
+		field := "clusters." + name
+		if !dnsLabel.MatchString(name) {
+			d.fail(field, "cluster name must be a DNS label (lower-case letters, digits and '-')")
+		}
+		if cl.Kubeconfig != "" {
+			cl.Kubeconfig = d.file0(base, cl.Kubeconfig, field+".kubeconfig")
+			c.Clusters[name] = cl
+		}
+	}
+	d.server(&c.Server, base)
+	if !dnsLabel.MatchString(c.Namespace) || len(c.Namespace) > 63 {
+		d.fail("namespace", "%q is not a DNS label", c.Namespace)
+	}
+	if c.Concurrency < 1 {
+		d.fail("concurrency", "must be at least 1, got %d", c.Concurrency)
+	}
+}
+
+func (d *decoder) app(a *App, field, base string, c *Config) {
+	switch {
+	case a.Name == "":
+		d.fail(field+".name", "required")
+	case len(a.Name) > maxAppName || !dnsLabel.MatchString(a.Name):
+		d.fail(field+".name", "%q must be a DNS label of at most %d characters (lower-case letters, digits and '-')", a.Name, maxAppName)
+	}
+	remote := d.repo(a, field, base)
+	if p := a.Path; path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+		d.fail(field+".path", "%q must be a clean path inside the repository, like .release.yaml", p)
+	}
+	if a.PollInterval.Duration < time.Second {
+		d.fail(field+".poll_interval", "must be at least 1s, got %s", a.PollInterval.Duration)
+	}
+	d.auth(&a.Auth, field+".auth", base, a.Repo, remote)
+	d.globs(a.Branches.Include, field+".branches.include")
+	d.globs(a.Branches.Exclude, field+".branches.exclude")
+	if a.SecretsFrom != "" && (len(a.SecretsFrom) > 253 || !dnsSubdomain.MatchString(a.SecretsFrom)) {
+		d.fail(field+".secrets_from", "%q is not a valid Secret name", a.SecretsFrom)
+	}
+	if _, ok := c.Clusters[a.Cluster]; !ok {
+		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
+	}
+}
+
+// repo checks the repository and reports whether it is remote. A local path is
+// made absolute and must be a directory.
+func (d *decoder) repo(a *App, field, base string) bool {
+	field += ".repo"
+	if a.Repo == "" {
+		d.fail(field, "required: a URL or a local path")
+		return false
+	}
+	if scpLike.MatchString(a.Repo) {
+		return true
+	}
+	if u, err := url.Parse(a.Repo); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
+		switch u.Scheme {
+		case "https", "http", "ssh", "git":
+			if u.Host == "" {
+				d.fail(field, "%q has no host", a.Repo)
+			}
+			return true
+		case "file":
+			a.Repo = u.Path
+		default:
+			d.fail(field, "unsupported scheme %q: use https, http, ssh, git, file or a local path", u.Scheme)
+			return true
+		}
+	}
+	p := a.Repo
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		d.fail(field, "local repository %s: %v", p, unwrapPathError(err))
+	case !st.IsDir():
+		d.fail(field, "local repository %s is not a directory", p)
+	}
+	a.Repo = p
+	return false
+}
+
+func (d *decoder) auth(a *Auth, field, base, repo string, remote bool) {
+	if a.Empty() {
+		return
+	}
+	if !remote {
+		d.fail(field, "a local repository takes no credentials")
+		return
+	}
+	ssh := strings.HasPrefix(repo, "ssh://") || scpLike.MatchString(repo)
+	https := a.UsernameFile != "" || a.PasswordFile != "" || a.TokenFile != ""
+	switch {
+	case ssh && https:
+		d.fail(field, "an ssh repository takes ssh_key_file and known_hosts_file, not username, password or token files")
+	case !ssh && (a.SSHKeyFile != "" || a.KnownHostsFile != "" || a.SSHPassphraseFile != ""):
+		d.fail(field, "ssh_key_file and known_hosts_file need an ssh repository (ssh:// or user@host:path)")
+	case a.TokenFile != "" && a.PasswordFile != "":
+		d.fail(field+".token_file", "give token_file or password_file, not both")
+	case a.PasswordFile != "" && a.UsernameFile == "":
+		d.fail(field+".username_file", "required with password_file")
+	case a.UsernameFile != "" && a.PasswordFile == "" && a.TokenFile == "":
+		d.fail(field+".password_file", "required with username_file (or give token_file)")
+	case a.SSHKeyFile != "" && a.KnownHostsFile == "":
+		d.fail(field+".known_hosts_file", "required with ssh_key_file: arbor does not trust unknown host keys")
+	}
+	a.UsernameFile = d.file0(base, a.UsernameFile, field+".username_file")
+	a.PasswordFile = d.file0(base, a.PasswordFile, field+".password_file")
+	a.TokenFile = d.file0(base, a.TokenFile, field+".token_file")
+	a.SSHKeyFile = d.file0(base, a.SSHKeyFile, field+".ssh_key_file")
+	a.KnownHostsFile = d.file0(base, a.KnownHostsFile, field+".known_hosts_file")
+	a.SSHPassphraseFile = d.file0(base, a.SSHPassphraseFile, field+".ssh_passphrase_file")
+}
+
+// file0 makes p absolute against base and checks that it is a readable file;
+// "" stays "".
+func (d *decoder) file0(base, p, field string) string {
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		d.fail(field, "%s: %v", p, unwrapPathError(err))
+	case st.IsDir():
+		d.fail(field, "%s is a directory, not a file", p)
+	}
+	return p
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (d *decoder) globs(globs []string, field string) {
+	for i, g := range globs {
+		if err := checkGlob(g); err != nil {
+			d.fail(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
+	}
+}
+
+func (d *decoder) defaults(df Defaults) {
+	if df.Domain != "" && !dnsSubdomain.MatchString(strings.ToLower(df.Domain)) {
+		d.fail("defaults.domain", "%q is not a DNS name", df.Domain)
+	}
+	if df.IngressClass != "" && !dnsSubdomain.MatchString(df.IngressClass) {
+		d.fail("defaults.ingress_class", "%q is not a valid IngressClass name", df.IngressClass)
+	}
+	for k, v := range df.StorageClasses {
+		if !dnsSubdomain.MatchString(v) {
+			d.fail("defaults.storage_classes."+k, "%q is not a valid StorageClass name", v)
+		}
+	}
+}
+
+func (d *decoder) server(s *Server, base string) {
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
+		d.fail("server.listen", "%q must be host:port or :port, like :8080", s.Listen)
+	}
+	s.WebhookSecretFile = d.file0(base, s.WebhookSecretFile, "server.webhook_secret_file")
+	for p, f := range s.WebhookSecretFiles {
+		field := "server.webhook_secret_files." + p
+		if !slices.Contains(Providers, p) {
+			d.fail(field, "unknown provider; use one of %s", strings.Join(Providers, ", "))
+			continue
+		}
+		s.WebhookSecretFiles[p] = d.file0(base, f, field)
+	}
+}

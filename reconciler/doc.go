@@ -1,0 +1,16 @@
+// Package reconciler is arbor's daemon loop: for every configured app it
+// lists the repository's branches, decides which environments should exist,
+// and brings each one to its branch's newest commit through the apply engine,
+// one worker per environment at a time and a bounded number at once. It
+// deletes an environment only after a successful, non-empty listing without
+// its branch, and only namespaces arbor created for that app.
+//
+// The cluster and git are the only state: each environment's record lives in
+// a ConfigMap in its namespace, read back from a watch-based cache on start.
+// The same cache (label-selected metadata informers over the kinds arbor
+// renders) makes a no-op resync free of API requests and brings back objects
+// edited or deleted by hand.
+//
+// The package also serves the daemon's operations endpoints: metrics, health,
+// readiness and the JSON status API.
+package reconciler

@@ -1,0 +1,390 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// Results of a reconcile, the result label of arbor_reconcile_duration_seconds.
+const (
+	resultUnchanged = "unchanged"
+	resultApplied   = "applied"
+	resultDeleted   = "deleted"
+	resultInvalid   = "invalid"
+	resultError     = "error"
+)
+
+// reconcile brings one environment to its branch's newest commit, or removes
+// it when its branch is gone.
+func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
+	start := time.Now()
+	result := resultUnchanged
+	defer func() {
+		if err != nil {
+			result = resultError
+		}
+		r.opts.Metrics.reconcileDuration.WithLabelValues(key.App, result).Observe(time.Since(start).Seconds())
+	}()
+	a := r.apps[key.App]
+	lst := a.current()
+	if lst == nil {
+		return nil // no successful listing yet: nothing is decided without one
+	}
+	rec := r.cache.env(key.App, key.Branch)
+	commit, listed := lst.Branches[key.Branch]
+	if !listed || !a.cfg.Branches.Allows(key.Branch) {
+		result = resultDeleted
+		return r.remove(ctx, key, rec)
+	}
+	if rec != nil && rec.Deleting {
+		return fmt.Errorf("%s: namespace %s is still terminating", key, rec.Namespace)
+	}
+	settings := r.settingsHash(a)
+	switch r.check(key, rec, commit, settings) {
+	case verdictUpToDate:
+		return nil
+	case verdictAdopt:
+		return r.adopt(ctx, rec)
+	case verdictKnownInvalid:
+		return nil
+	}
+	env, findings, err := r.build(ctx, a, key.Branch, commit, lst.Default)
+	switch {
+	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut):
+		result = resultDeleted
+		return r.remove(ctx, key, rec)
+	case findings.HasErrors():
+		result = resultInvalid
+		return r.invalid(ctx, key, rec, commit, settings, findings)
+	case err != nil:
+		r.fail(ctx, key, rec, commit, err)
+		return err
+	}
+	result = resultApplied
+	return r.deploy(ctx, key, rec, env, settings)
+}
+
+type verdict int
+
+const (
+	verdictChanged      verdict = iota // build and apply
+	verdictUpToDate                    // nothing to do
+	verdictAdopt                       // applied and ready; record the objects' fingerprints
+	verdictKnownInvalid                // the branch's commit is already known to be invalid
+)
+
+// check decides from the cache alone, with no API request, whether the
+// environment needs work: same commit and settings as last applied, ready,
+// and every watched object present and untouched since arbor last saw it.
+func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) verdict {
+	if rec == nil || rec.State == nil || rec.State.SettingsHash != settings {
+		if r.status.knownInvalid(key, commit, settings) {
+			return verdictKnownInvalid
+		}
+		return verdictChanged
+	}
+	st := rec.State
+	if st.Phase == PhaseInvalid && st.InvalidCommit == commit {
+		return verdictKnownInvalid
+	}
+	if st.Phase != PhaseReady || st.Commit != commit {
+		return verdictChanged
+	}
+	adopt := st.Fingerprints == nil
+	for _, ref := range st.Inventory {
+		fp, watched, ok := r.cache.fingerprint(ref)
+		switch {
+		case !watched:
+			continue
+		case !ok:
+			return verdictChanged // deleted by hand, or lost arbor's label
+		case !adopt && st.Fingerprints[refKey(ref)] != fp:
+			return verdictChanged // edited since arbor last applied it
+		}
+	}
+	if adopt {
+		return verdictAdopt
+	}
+	return verdictUpToDate
+}
+
+// adopt records the fingerprints of a freshly applied environment, so that
+// later resyncs can tell a hand edit from arbor's own writes.
+func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
+	st := *rec.State
+	st.Fingerprints = map[string]string{}
+	for _, ref := range st.Inventory {
+		if fp, _, ok := r.cache.fingerprint(ref); ok {
+			st.Fingerprints[refKey(ref)] = fp
+		}
+	}
+	return r.save(ctx, &st)
+}
+
+var errFilteredOut = errors.New("branch excluded by the template's branches filter")
+
+// build loads the branch's configuration and renders its environment,
+// reusing the last render when commit, configuration and settings match.
+func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, defaultBranch string) (*render.Environment, schema.Findings, error) {
+	key := envKey{App: a.cfg.Name, Branch: branch}
+	tree, err := a.src.Tree(ctx, commit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", key, err)
+	}
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	if err != nil || findings.HasErrors() {
+		return nil, findings, err
+	}
+	if f := cfg.Template.Branches; f != nil && !config.MatchBranch(f.Include, f.Exclude, branch) {
+		return nil, nil, errFilteredOut
+	}
+	settings := r.settingsHash(a)
+	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
+		return env, findings, nil
+	}
+	secrets, err := r.secrets(ctx, a)
+	if err != nil {
+		return nil, findings, fmt.Errorf("%s: %w", key, err)
+	}
+	d := r.opts.Config.Defaults
+	env, err := r.opts.Render(render.Input{
+		Config: cfg,
+		Tree:   tree,
+		Context: render.Context{
+			App: a.cfg.Name, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
+			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
+			StorageClasses:         d.StorageClasses,
+			Secrets:                secrets,
+			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
+			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+		},
+	})
+	if err != nil {
+		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
+	}
+	r.renders.put(key, commit, cfg.Hash, settings, env)
+	return env, findings, nil
+}
+
+// secrets reads the app's secrets_from Secret; values never leave render's input.
+func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, error) {
+	if a.cfg.SecretsFrom == "" {
+		return nil, nil
+	}
+	s, err := r.opts.Kube.CoreV1().Secrets(r.opts.Config.Namespace).Get(ctx, a.cfg.SecretsFrom, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
+	}
+	out := make(map[string]string, len(s.Data))
+	for k, v := range s.Data {
+		out[k] = string(v)
+	}
+	return out, nil
+}
+
+// deploy applies the environment, waits for it, prunes what the previous
+// inventory held and the new one does not, and records the outcome. The
+// record is written ahead of the apply with the union of both inventories,
+// so a daemon killed mid-apply leaves nothing it cannot find again.
+func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env *render.Environment, settings string) error {
+	var prev []render.ObjectRef
+	if rec != nil && rec.State != nil {
+		prev = rec.State.Inventory
+	}
+	st := stateOf(env, settings, PhaseDeploying)
+	st.Inventory = union(prev, st.Inventory)
+	r.status.set(key, st)
+	if rec == nil || rec.State == nil {
+		if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
+			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	if err := r.save(ctx, st); err != nil {
+		return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+	}
+	if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects); err != nil {
+		return r.failed(ctx, key, st, fmt.Errorf("%s: apply: %w", key, err))
+	}
+	if err := r.opts.Engine.Wait(ctx, env.Namespace, env.Objects); err != nil {
+		return r.failed(ctx, key, st, fmt.Errorf("%s: wait: %w", key, err))
+	}
+	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {
+		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
+	}
+	done := stateOf(env, settings, PhaseReady)
+	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit), "namespace", env.Namespace)
+	return r.save(ctx, done)
+}
+
+// failed records a failed deploy (keeping the write-ahead inventory) and returns err.
+func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err error) error {
+	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
+	r.status.set(key, st)
+	if ctx.Err() == nil {
+		if serr := r.save(ctx, st); serr != nil && !apierrors.IsNotFound(serr) {
+			r.log.Warn("could not record failure", "app", key.App, "branch", key.Branch, "error", serr)
+		}
+	}
+	return err
+}
+
+// fail records an error that happened before anything was applied.
+func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commit string, err error) {
+	st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
+	if rec != nil && rec.State != nil {
+		cp := *rec.State
+		st = &cp
+	}
+	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
+	r.status.set(key, st)
+	if st.Namespace != "" && ctx.Err() == nil {
+		_ = r.save(ctx, st)
+	}
+}
+
+// invalid records an invalid configuration; the running environment stays.
+func (r *Reconciler) invalid(ctx context.Context, key envKey, rec *envRecord, commit, settings string, findings schema.Findings) error {
+	errs := findings.Errors()
+	errs.Sort()
+	st := &envState{App: key.App, Branch: key.Branch}
+	if rec != nil && rec.State != nil {
+		cp := *rec.State
+		st = &cp
+	}
+	st.Phase, st.InvalidCommit, st.Findings = PhaseInvalid, commit, errs
+	st.LastError = fmt.Sprintf("%s: commit %s: invalid configuration: %s", key, short(commit), errs.Error())
+	st.LastTransition = time.Now().UTC()
+	st.SettingsHash = settings
+	r.status.set(key, st)
+	r.log.Warn("invalid configuration; the last good environment keeps running", "app", key.App, "branch", key.Branch,
+		"commit", short(commit), "findings", errs.Error())
+	if st.Namespace == "" {
+		return nil // never deployed: nothing in the cluster to record it in
+	}
+	return r.save(ctx, st)
+}
+
+// remove deletes an environment whose branch is gone (after a successful
+// listing) — only a namespace arbor created for this app.
+func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) error {
+	if rec == nil {
+		r.status.forget(key)
+		return nil
+	}
+	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
+		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
+	}
+	var inv []render.ObjectRef
+	if rec.State != nil {
+		inv = rec.State.Inventory
+	}
+	st := &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID, Phase: PhaseDeleting, LastTransition: time.Now().UTC()}
+	r.status.set(key, st)
+	r.log.Info("branch gone; deleting its environment", "app", key.App, "branch", key.Branch, "namespace", rec.Namespace)
+	if err := r.opts.Engine.Delete(ctx, rec.Namespace, inv); err != nil {
+		return fmt.Errorf("%s: delete: %w", key, err)
+	}
+	r.status.forget(key)
+	r.renders.forget(key)
+	return nil
+}
+
+func protectedNamespace(ns string) bool {
+	switch ns {
+	case "", "default", "kube-system", "kube-public", "kube-node-lease":
+		return true
+	}
+	return false
+}
+
+func (r *Reconciler) save(ctx context.Context, st *envState) error {
+	r.status.set(envKey{App: st.App, Branch: st.Branch}, st)
+	return saveState(ctx, r.opts.Kube, st)
+}
+
+// stateOf is the record of a rendered environment.
+func stateOf(env *render.Environment, settings, phase string) *envState {
+	inv := make([]render.ObjectRef, len(env.Objects))
+	for i, o := range env.Objects {
+		inv[i] = refOf(o)
+	}
+	return &envState{
+		App: env.App, Branch: env.Branch, EnvID: env.EnvID, Namespace: env.Namespace,
+		Commit: env.Commit, ConfigHash: env.ConfigHash, SettingsHash: settings, Template: env.Template,
+		Inventory: inv, Phase: phase, LastTransition: time.Now().UTC(),
+		URLs: env.URLs, Links: env.Links, ExpiresAfter: env.ExpiresAfter,
+	}
+}
+
+func refOf(u *unstructured.Unstructured) render.ObjectRef {
+	gvk := u.GroupVersionKind()
+	return render.ObjectRef{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+func union(a, b []render.ObjectRef) []render.ObjectRef {
+	out := slices.Clone(b)
+	for _, r := range a {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
+
+// renderCache keeps each environment's last render, keyed by commit,
+// configuration hash and settings, so drift repairs and retries do not render again.
+type renderCache struct {
+	mu sync.Mutex
+	m  map[envKey]renderEntry
+}
+
+type renderEntry struct {
+	id  string
+	env *render.Environment
+}
+
+func newRenderCache() *renderCache { return &renderCache{m: map[envKey]renderEntry{}} }
+
+func (c *renderCache) get(key envKey, commit, configHash, settings string) *render.Environment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok && e.id == commit+"/"+configHash+"/"+settings {
+		return e.env
+	}
+	return nil
+}
+
+func (c *renderCache) put(key envKey, commit, configHash, settings string, env *render.Environment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, env: env}
+}
+
+func (c *renderCache) forget(key envKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}

@@ -1,0 +1,100 @@
+package reconciler
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the reconciler's Prometheus collectors.
+type Metrics struct {
+	reconcileDuration *prometheus.HistogramVec
+	environments      *prometheus.GaugeVec
+	apiRequests       *prometheus.CounterVec
+	listingErrors     *prometheus.CounterVec
+	leader            prometheus.Gauge
+}
+
+// NewMetrics creates the collectors and registers them with reg:
+//
+//	arbor_reconcile_duration_seconds{app,result}  histogram; result = unchanged|applied|deleted|invalid|error
+//	arbor_environments{app,phase}                 gauge
+//	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see APIRequestCounter)
+//	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
+//	arbor_leader                                  gauge: 1 while this replica leads
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "arbor_reconcile_duration_seconds",
+			Help:    "Duration of one environment's reconcile, by app and result.",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"app", "result"}),
+		environments: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_environments",
+			Help: "Environments by app and phase.",
+		}, []string{"app", "phase"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_api_requests_total",
+			Help: "Requests sent to the Kubernetes API server, by verb.",
+		}, []string{"verb"}),
+		listingErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_listing_errors_total",
+			Help: "Failed or empty branch listings, by app; nothing is deleted after one.",
+		}, []string{"app"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "arbor_leader",
+			Help: "1 while this replica holds the leader lease.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// WrapTransport counts every request to the API server by verb; set it as
+// rest.Config.WrapTransport (cfg.Wrap).
+func (m *Metrics) WrapTransport(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		m.apiRequests.WithLabelValues(Verb(req)).Inc()
+		return rt.RoundTrip(req)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Verb names a request the way the metric counts it: get, watch, create,
+// update, patch, apply, delete, each with a "-dryrun" suffix for dry runs.
+func Verb(req *http.Request) string {
+	q := req.URL.Query()
+	var v string
+	switch req.Method {
+	case http.MethodGet:
+		v = "get"
+		if q.Get("watch") == "true" || q.Get("watch") == "1" {
+			v = "watch"
+		}
+	case http.MethodPost:
+		v = "create"
+	case http.MethodPut:
+		v = "update"
+	case http.MethodPatch:
+		v = "patch"
+		if strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
+			v = "apply"
+		}
+	case http.MethodDelete:
+		v = "delete"
+	default:
+		v = strings.ToLower(req.Method)
+	}
+	if q.Get("dryRun") != "" {
+		v += "-dryrun"
+	}
+	return v
+}

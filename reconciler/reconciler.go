@@ -1,0 +1,271 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/arbordev/arbor/reconciler/config"
+)
+
+// Options are the parts a Reconciler is made of.
+type Options struct {
+	Config   *config.Config
+	Sources  map[string]Source // by app name, one per configured app
+	Load     Loader
+	Render   Renderer
+	Engine   Engine
+	Kube     kubernetes.Interface
+	Metadata metadata.Interface
+	Metrics  *Metrics
+	Log      *slog.Logger
+	// RetryBase and RetryMax bound the backoff of a failing environment
+	// (5ms and 5m when zero).
+	RetryBase, RetryMax time.Duration
+}
+
+// envKey names an environment: an app's branch.
+type envKey struct{ App, Branch string }
+
+func (k envKey) String() string { return k.App + "@" + k.Branch }
+
+// Reconciler runs the daemon loop. Start its cache on every replica; Lead
+// only on the replica holding the lease.
+type Reconciler struct {
+	opts    Options
+	log     *slog.Logger
+	apps    map[string]*appRunner
+	order   []string // app names in config order
+	cache   *clusterCache
+	queue   workqueue.TypedRateLimitingInterface[envKey]
+	status  *statusStore
+	renders *renderCache
+	leading atomic.Bool
+}
+
+// New builds a Reconciler; nothing runs until Start.
+func New(opts Options) (*Reconciler, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.RetryBase == 0 {
+		opts.RetryBase = 5 * time.Millisecond
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = 5 * time.Minute
+	}
+	r := &Reconciler{
+		opts:    opts,
+		log:     opts.Log,
+		apps:    map[string]*appRunner{},
+		status:  newStatusStore(),
+		renders: newRenderCache(),
+	}
+	for _, a := range opts.Config.Apps {
+		src, ok := opts.Sources[a.Name]
+		if !ok {
+			return nil, fmt.Errorf("app %s: no source", a.Name)
+		}
+		r.apps[a.Name] = &appRunner{cfg: a, src: src}
+		r.order = append(r.order, a.Name)
+	}
+	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Log, r.namespaceChanged)
+	if err != nil {
+		return nil, err
+	}
+	r.cache = c
+	return r, nil
+}
+
+// Start runs the watch-based cache and waits for its first listing.
+func (r *Reconciler) Start(ctx context.Context) error {
+	return r.cache.start(ctx)
+}
+
+// Ready reports whether the cache is synced and, when leading, every app has
+// had its first listing attempt.
+func (r *Reconciler) Ready() bool {
+	if !r.cache.synced() {
+		return false
+	}
+	if !r.leading.Load() {
+		return true
+	}
+	for _, a := range r.apps {
+		if !a.attempted.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// Leading reports whether this replica acts.
+func (r *Reconciler) Leading() bool { return r.leading.Load() }
+
+// Lead acts until ctx ends: polls every app and runs the workers. Call it
+// only while holding the lease, after Start.
+func (r *Reconciler) Lead(ctx context.Context) error {
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[envKey](r.opts.RetryBase, r.opts.RetryMax)
+	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[envKey]{Name: "environments"})
+	r.leading.Store(true)
+	r.opts.Metrics.leader.Set(1)
+	defer func() {
+		r.leading.Store(false)
+		r.opts.Metrics.leader.Set(0)
+	}()
+	go func() {
+		<-ctx.Done()
+		r.queue.ShutDown()
+	}()
+	var g errgroup.Group
+	for _, name := range r.order {
+		a := r.apps[name]
+		g.Go(func() error { r.pollApp(ctx, a); return nil })
+	}
+	for range max(1, r.opts.Config.Concurrency) {
+		g.Go(func() error {
+			for r.processNext(ctx) {
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return ctx.Err()
+}
+
+// namespaceChanged is the cache's callback: something in ns changed.
+func (r *Reconciler) namespaceChanged(ns string) {
+	if !r.leading.Load() {
+		return
+	}
+	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil {
+		r.queue.Add(envKey{App: rec.App, Branch: rec.Branch})
+	}
+}
+
+func (r *Reconciler) processNext(ctx context.Context) bool {
+	key, quit := r.queue.Get()
+	if quit {
+		return false
+	}
+	defer r.queue.Done(key)
+	if err := r.reconcile(ctx, key); err != nil && ctx.Err() == nil {
+		r.log.Warn("reconcile failed; will retry", "app", key.App, "branch", key.Branch, "error", err,
+			"retry", r.queue.NumRequeues(key)+1)
+		r.queue.AddRateLimited(key)
+		return true
+	}
+	r.queue.Forget(key)
+	return true
+}
+
+// appRunner is one app: its config, its repository and its last listing.
+type appRunner struct {
+	cfg       config.App
+	src       Source
+	attempted atomic.Bool
+
+	mu       sync.Mutex
+	listing  *listing // last successful listing; nil until one
+	lastErr  error
+	lastTime time.Time
+}
+
+// listing is a successful, non-empty branch listing.
+type listing struct {
+	Branches map[string]string
+	Default  string
+	At       time.Time
+}
+
+func (a *appRunner) current() *listing {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.listing
+}
+
+// pollApp refreshes the app at every poll interval and on every trigger.
+func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
+	t := time.NewTicker(a.cfg.PollInterval.Duration)
+	defer t.Stop()
+	for {
+		r.refresh(ctx, a)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.src.Triggers():
+		}
+	}
+}
+
+// refresh lists the branches, fetches what moved, and queues every
+// environment of the app: the listed branches and those found in the cluster.
+// A failed or empty listing keeps the previous one and queues nothing.
+func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
+	defer a.attempted.Store(true)
+	branches, def, err := a.src.ListBranches(ctx)
+	if err == nil && len(branches) == 0 {
+		err = errors.New("repository lists no branches")
+	}
+	if err == nil {
+		err = a.src.Fetch(ctx, branches)
+	}
+	a.mu.Lock()
+	a.lastTime, a.lastErr = time.Now(), err
+	if err == nil {
+		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime}
+	}
+	a.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			r.opts.Metrics.listingErrors.WithLabelValues(a.cfg.Name).Inc()
+			r.log.Warn("branch listing failed; nothing will be deleted", "app", a.cfg.Name, "error", err)
+		}
+		return
+	}
+	for _, b := range sortedKeys(branches) {
+		r.queue.Add(envKey{App: a.cfg.Name, Branch: b})
+	}
+	for _, rec := range r.cache.envs(a.cfg.Name) {
+		r.queue.Add(envKey{App: a.cfg.Name, Branch: rec.Branch})
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// settingsHash identifies the daemon-side inputs of an app's renders: a
+// change of parameters or defaults re-renders every environment.
+func (r *Reconciler) settingsHash(a *appRunner) string {
+	c := r.opts.Config
+	b, _ := json.Marshal(struct {
+		Path                   string
+		Parameters             map[string]string
+		Defaults               config.Defaults
+		SecretsFrom            string
+		AllowClusterScoped     bool
+		AllowForeignNamespaces bool
+	}{a.cfg.Path, a.cfg.Parameters, c.Defaults, a.cfg.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

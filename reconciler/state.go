@@ -1,0 +1,135 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// StateConfigMap is the name of the ConfigMap holding an environment's record
+// in its namespace.
+const StateConfigMap = "arbor-environment"
+
+// fieldManager is arbor's one server-side apply field manager.
+const fieldManager = "arbor"
+
+// Phases of an environment.
+const (
+	PhasePending   = "Pending"   // desired, not applied yet
+	PhaseDeploying = "Deploying" // being applied or waited for
+	PhaseReady     = "Ready"     // the branch's newest valid commit is applied and ready
+	PhaseFailed    = "Failed"    // the last apply or wait failed; retried with backoff
+	PhaseInvalid   = "Invalid"   // the newest commit's configuration is invalid; the last good one keeps running
+	PhaseDeleting  = "Deleting"  // the branch is gone; the environment is being removed
+)
+
+// envState is an environment's record, kept in its namespace so that a
+// restarted daemon, or a standby replica, knows it.
+type envState struct {
+	App          string             `json:"app"`
+	Branch       string             `json:"branch"`
+	EnvID        string             `json:"envID"`
+	Namespace    string             `json:"namespace"`
+	Commit       string             `json:"commit"` // last applied commit
+	ConfigHash   string             `json:"configHash,omitempty"`
+	SettingsHash string             `json:"settingsHash,omitempty"` // daemon-side inputs of the render
+	Template     string             `json:"template,omitempty"`
+	Inventory    []render.ObjectRef `json:"inventory,omitempty"`
+	// Fingerprints are each inventory object's generation (or resourceVersion
+	// for kinds without one) as arbor last saw it settle; "" until adopted.
+	Fingerprints map[string]string `json:"fingerprints,omitempty"`
+
+	Phase          string          `json:"phase"`
+	LastError      string          `json:"lastError,omitempty"`
+	Findings       schema.Findings `json:"findings,omitempty"`
+	InvalidCommit  string          `json:"invalidCommit,omitempty"`
+	LastTransition time.Time       `json:"lastTransition"`
+	URLs           []render.URL    `json:"urls,omitempty"`
+	Links          []schema.Link   `json:"links,omitempty"`
+	ExpiresAfter   string          `json:"expiresAfter,omitempty"`
+	Workflow       *WorkflowStatus `json:"workflow,omitempty"`
+}
+
+// WorkflowStatus is a workflow's progress; the workflow runner fills it.
+type WorkflowStatus struct {
+	Stage string       `json:"stage"`
+	Step  string       `json:"step,omitempty"`
+	Tasks []TaskStatus `json:"tasks,omitempty"`
+}
+
+// TaskStatus is one workflow task's state.
+type TaskStatus struct {
+	Name   string `json:"name"`
+	State  string `json:"state"` // pending, running, succeeded, failed
+	Reason string `json:"reason,omitempty"`
+}
+
+// The record shares its ConfigMap and keys with package state (which the
+// CLI reads and writes); the daemon adds its full record under daemonKey.
+const (
+	daemonKey   = "daemon-status"
+	labelRecord = "arbor.dev/record"
+	recordValue = "environment"
+)
+
+func decodeState(cm *corev1.ConfigMap) (*envState, error) {
+	d := cm.Data
+	var st envState
+	if v, ok := d[daemonKey]; ok {
+		if err := json.Unmarshal([]byte(v), &st); err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: data.%s: %w", cm.Namespace, cm.Name, daemonKey, err)
+		}
+		return &st, nil
+	}
+	// written by the CLI: only the shared keys
+	st = envState{App: d["app"], Branch: d["branch"], Commit: d["commit"], ConfigHash: d["config-hash"],
+		Template: d["template"], Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv]}
+	if v := d["inventory"]; v != "" {
+		if err := json.Unmarshal([]byte(v), &st.Inventory); err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: data.inventory: %w", cm.Namespace, cm.Name, err)
+		}
+	}
+	return &st, nil
+}
+
+// saveState writes the record with server-side apply.
+func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error {
+	full, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	inv, err := json.Marshal(st.Inventory)
+	if err != nil {
+		return err
+	}
+	data := map[string]string{
+		"app": st.App, "branch": st.Branch, "commit": st.Commit, "config-hash": st.ConfigHash,
+		"template": st.Template, "inventory": string(inv), "updated-at": time.Now().UTC().Format(time.RFC3339),
+		daemonKey: string(full),
+	}
+	if st.Workflow != nil {
+		data["workflow"] = st.Workflow.Stage
+	}
+	cm := corev1ac.ConfigMap(StateConfigMap, st.Namespace).
+		WithLabels(map[string]string{
+			render.LabelManagedBy: render.ManagedByValue,
+			labelRecord:           recordValue,
+			render.LabelApp:       st.App,
+			render.LabelEnv:       st.EnvID,
+		}).
+		WithData(data)
+	_, err = cs.CoreV1().ConfigMaps(st.Namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+	if err != nil {
+		return fmt.Errorf("ConfigMap/%s/%s: save state: %w", st.Namespace, StateConfigMap, err)
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package reconciler
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// statusStore holds what the leader knows of each environment beyond the
+// cluster records: transient phases, and errors of branches never deployed.
+type statusStore struct {
+	mu sync.Mutex
+	m  map[envKey]*envState
+}
+
+func newStatusStore() *statusStore { return &statusStore{m: map[envKey]*envState{}} }
+
+func (s *statusStore) set(key envKey, st *envState) {
+	cp := *st
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[key]; ok && old.Phase == cp.Phase && !cp.LastTransition.IsZero() {
+		cp.LastTransition = old.LastTransition
+	}
+	s.m[key] = &cp
+}
+
+func (s *statusStore) forget(key envKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+}
+
+// knownInvalid reports whether the environment was already found invalid
+// at this commit and settings (for branches with no record in the cluster).
+func (s *statusStore) knownInvalid(key envKey, commit, settings string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[key]
+	return ok && st.Phase == PhaseInvalid && st.InvalidCommit == commit && st.SettingsHash == settings
+}
+
+func (s *statusStore) snapshot() map[envKey]envState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[envKey]envState, len(s.m))
+	for k, v := range s.m {
+		out[k] = *v
+	}
+	return out
+}
+
+// AppStatus is one app in the status API.
+type AppStatus struct {
+	Name          string     `json:"name"`
+	Repo          string     `json:"repo"`
+	Standby       bool       `json:"standby,omitempty"` // this replica does not lead: no listing of its own
+	DefaultBranch string     `json:"defaultBranch,omitempty"`
+	Branches      int        `json:"branches"`
+	Environments  int        `json:"environments"`
+	LastListing   *time.Time `json:"lastListing,omitempty"`
+	ListingError  string     `json:"listingError,omitempty"`
+}
+
+// EnvironmentStatus is one environment in the status API.
+type EnvironmentStatus struct {
+	App            string          `json:"app"`
+	Branch         string          `json:"branch"`
+	Commit         string          `json:"commit,omitempty"` // the commit running
+	InvalidCommit  string          `json:"invalidCommit,omitempty"`
+	EnvID          string          `json:"envID,omitempty"`
+	Namespace      string          `json:"namespace,omitempty"`
+	Phase          string          `json:"phase"`
+	LastError      string          `json:"lastError,omitempty"`
+	Findings       schema.Findings `json:"findings,omitempty"`
+	LastTransition time.Time       `json:"lastTransition"`
+	Template       string          `json:"template,omitempty"`
+	URLs           []render.URL    `json:"urls,omitempty"`
+	Links          []schema.Link   `json:"links,omitempty"`
+	ExpiresAfter   string          `json:"expiresAfter,omitempty"`
+	Workflow       *WorkflowStatus `json:"workflow,omitempty"`
+}
+
+// Environments returns an app's environments, sorted by branch: the records
+// in the cluster, overlaid (on the leader) with what it knows in memory.
+func (r *Reconciler) Environments(app string) []EnvironmentStatus {
+	byBranch := map[string]envState{}
+	for _, st := range r.cache.allStates() {
+		if st.App == app {
+			byBranch[st.Branch] = *st
+		}
+	}
+	if r.leading.Load() {
+		for k, st := range r.status.snapshot() {
+			if k.App == app {
+				byBranch[k.Branch] = st
+			}
+		}
+	}
+	out := make([]EnvironmentStatus, 0, len(byBranch))
+	for _, st := range byBranch {
+		out = append(out, EnvironmentStatus{
+			App: st.App, Branch: st.Branch, Commit: st.Commit, InvalidCommit: st.InvalidCommit,
+			EnvID: st.EnvID, Namespace: st.Namespace, Phase: st.Phase, LastError: st.LastError,
+			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
+			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
+	return out
+}
+
+// Apps returns every configured app, in configuration order.
+func (r *Reconciler) Apps() []AppStatus {
+	out := make([]AppStatus, 0, len(r.order))
+	for _, name := range r.order {
+		a := r.apps[name]
+		s := AppStatus{Name: name, Repo: redact(a.cfg.Repo), Standby: !r.leading.Load(), Environments: len(r.Environments(name))}
+		a.mu.Lock()
+		if a.listing != nil {
+			s.DefaultBranch, s.Branches = a.listing.Default, len(a.listing.Branches)
+		}
+		if !a.lastTime.IsZero() {
+			t := a.lastTime
+			s.LastListing = &t
+		}
+		if a.lastErr != nil {
+			s.ListingError = a.lastErr.Error()
+		}
+		a.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+func redact(repo string) string {
+	if u, err := url.Parse(repo); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return repo
+}
+
+// updatePhaseGauge recomputes arbor_environments from the current status.
+func (r *Reconciler) updatePhaseGauge() {
+	r.opts.Metrics.environments.Reset()
+	for _, name := range r.order {
+		for _, e := range r.Environments(name) {
+			r.opts.Metrics.environments.WithLabelValues(name, e.Phase).Inc()
+		}
+	}
+}
+
+// Handler serves the operations endpoints: /metrics, /healthz, /readyz, the
+// JSON status API under /api/v1/, and hooks (the webhook receiver) under /hooks/.
+func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
+		r.updatePhaseGauge()
+		metrics.ServeHTTP(w, req)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !r.Ready() {
+			http.Error(w, "not ready: cache syncing or first listing pending", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /api/v1/apps", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, r.Apps())
+	})
+	mux.HandleFunc("GET /api/v1/apps/{app}/environments", func(w http.ResponseWriter, req *http.Request) {
+		app := req.PathValue("app")
+		if _, ok := r.apps[app]; !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no app named " + app})
+			return
+		}
+		writeJSON(w, http.StatusOK, r.Environments(app))
+	})
+	if hooks != nil {
+		mux.Handle("/hooks/", hooks)
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

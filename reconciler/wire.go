@@ -1,0 +1,160 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/arbordev/arbor/gitsource"
+	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// WireOptions are what Wire needs to assemble the daemon's parts.
+type WireOptions struct {
+	Config   *config.Config
+	REST     *rest.Config // already wrapped to count requests
+	Registry prometheus.Registerer
+	Metrics  *Metrics
+	CacheDir string // bare caches of remote repositories
+	Log      *slog.Logger
+	// WaitTimeout bounds each environment's readiness wait (5 minutes when zero).
+	WaitTimeout time.Duration
+}
+
+// Parts are the assembled pieces: Options for New (Kube and Metadata still
+// to be set by the caller) and the webhook receiver to mount at /hooks/.
+type Parts struct {
+	Options Options
+	Hooks   http.Handler
+}
+
+// Wire opens every app's repository (watching local ones), the webhook
+// receiver, the apply engine, the loader and the renderer.
+func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
+	gm := gitsource.NewMetrics()
+	if err := gm.Register(o.Registry); err != nil {
+		return nil, err
+	}
+	sources := map[string]Source{}
+	var all []*gitsource.Source
+	for _, a := range o.Config.Apps {
+		s, err := gitsource.Open(gitsource.Options{
+			App: a.Name, Repo: a.Repo, CacheDir: o.CacheDir, Depth: 1, Metrics: gm, Logger: o.Log,
+			Auth: gitsource.Auth{
+				UsernameFile: a.Auth.UsernameFile, PasswordFile: a.Auth.PasswordFile, TokenFile: a.Auth.TokenFile,
+				SSHKeyFile: a.Auth.SSHKeyFile, SSHPassphraseFile: a.Auth.SSHPassphraseFile, KnownHostsFile: a.Auth.KnownHostsFile,
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Watch(ctx); err != nil {
+			return nil, err
+		}
+		sources[a.Name] = s
+		all = append(all, s)
+	}
+	hooks, err := webhooks(o, gm)
+	if err != nil {
+		return nil, err
+	}
+	hooks.SetSources(all)
+	eng, err := apply.New(o.REST, apply.Options{
+		Concurrency:         apply.DefaultConcurrency,
+		AllowClusterScoped:  o.Config.AllowClusterScoped,
+		ProtectedNamespaces: []string{o.Config.Namespace},
+	})
+	if err != nil {
+		return nil, err
+	}
+	wait := o.WaitTimeout
+	if wait == 0 {
+		wait = 5 * time.Minute
+	}
+	return &Parts{
+		Options: Options{
+			Config: o.Config, Sources: sources, Metrics: o.Metrics, Log: o.Log,
+			Load:   loadConfig,
+			Render: render.Render,
+			Engine: engine{e: eng, wait: wait},
+		},
+		Hooks: hooks,
+	}, nil
+}
+
+func webhooks(o WireOptions, gm *gitsource.Metrics) (*gitsource.Webhooks, error) {
+	opts := gitsource.WebhookOptions{Metrics: gm, Logger: o.Log, ProviderSecrets: map[string][]byte{}}
+	read := func(path string) ([]byte, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("webhook secret: %w", err)
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	var err error
+	if f := o.Config.Server.WebhookSecretFile; f != "" {
+		if opts.Secret, err = read(f); err != nil {
+			return nil, err
+		}
+	}
+	for p, f := range o.Config.Server.WebhookSecretFiles {
+		if opts.ProviderSecrets[p], err = read(f); err != nil {
+			return nil, err
+		}
+	}
+	return gitsource.NewWebhooks(opts), nil
+}
+
+func loadConfig(fsys fs.FS, path string, params map[string]string) (*schema.Config, schema.Findings, error) {
+	cfg, findings, err := schema.Load(fsys, path, schema.LoadOptions{Parameters: params})
+	if errors.Is(err, schema.ErrNoConfig) {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
+	}
+	return cfg, findings, err
+}
+
+// engine adapts the apply engine.
+type engine struct {
+	e    *apply.Engine
+	wait time.Duration
+}
+
+func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
+	_, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns})
+	return err
+}
+
+func (e engine) Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
+	return e.e.Wait(ctx, objs, apply.WaitOptions{Namespace: ns, Timeout: e.wait})
+}
+
+func (e engine) Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error {
+	_, err := e.e.Prune(ctx, inventory(previous), objs, apply.ApplyOptions{Namespace: ns})
+	return err
+}
+
+func (e engine) Delete(ctx context.Context, ns string, inv []render.ObjectRef) error {
+	_, err := e.e.Delete(ctx, inventory(inv), apply.DeleteOptions{Namespace: ns})
+	return err
+}
+
+func inventory(refs []render.ObjectRef) apply.Inventory {
+	out := make(apply.Inventory, len(refs))
+	for i, r := range refs {
+		out[i] = apply.ObjectRef(r)
+	}
+	return out
+}

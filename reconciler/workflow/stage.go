@@ -9,16 +9,16 @@ import (
 // Last is what an environment's record says of its last workflow run.
 type Last struct {
 	// Exists: the environment has a record, i.e. a run was at least attempted.
-	Exists bool
+	Exists bool `json:"exists"`
 	// Commit, ConfigHash and Imports are what the last run ran: the
 	// commit, the configuration hash and the imported apps' commits.
-	Commit     string
-	ConfigHash string
-	Imports    []render.ImportedApp
+	Commit     string               `json:"commit"`
+	ConfigHash string               `json:"configHash"`
+	Imports    []render.ImportedApp `json:"imports,omitempty"`
 	// SetupDone: the last setup (at ConfigHash) ended without halting.
 	// False while a setup has failed: the environment is failed until a
 	// setup succeeds.
-	SetupDone bool
+	SetupDone bool `json:"setupDone"`
 }
 
 // Decision is which stage a change calls for.

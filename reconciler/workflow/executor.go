@@ -34,7 +34,8 @@ const (
 )
 
 // ErrHalted is returned (wrapped) when a failure of a task with
-// halt_on_error (on its step or on its job) stopped the workflow.
+// halt_on_error (on its step or on its job) stopped the workflow. A run
+// interrupted by its context is not halted: its error wraps the context's.
 var ErrHalted = errors.New("workflow halted")
 
 // Executor runs workflows. It is safe for concurrent use by runs of
@@ -285,7 +286,13 @@ func (r *run) runTask(ctx context.Context, st indexedStep, i int, task string) {
 	}
 	reason := err.Error()
 	r.tr.setTask(i, TaskFailed, reason)
-	if st.HaltOnError || r.in.Env.HaltOnError[task] || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		// Cancelled (the daemon is stopping): not the task's failure, and
+		// not a halt; the caller runs the stage again.
+		r.fail(fmt.Errorf("step %s: %s interrupted: %w", stepLabel(st.Step), task, context.Cause(ctx)))
+		return
+	}
+	if st.HaltOnError || r.in.Env.HaltOnError[task] {
 		r.halted.Store(true)
 		r.fail(fmt.Errorf("%w: step %s: %s failed: %w", ErrHalted, stepLabel(st.Step), task, err))
 		return

@@ -285,3 +285,24 @@ func TestTeardown(t *testing.T) {
 		t.Errorf("namespace still there after teardown: %v", err)
 	}
 }
+
+// TestCancelledIsNotHalted cancels a run during its migration: the error
+// carries the cancellation, not ErrHalted, so the caller runs it again.
+func TestCancelledIsNotHalted(t *testing.T) {
+	h := newHarness(t)
+	env := h.render("main", "c1", shop("", "halt_on_error: true"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	report := func(p Progress) {
+		if tk, _ := p.Task("", "jobs.migrate"); tk.State == TaskRunning {
+			cancel()
+		}
+	}
+	res, err := h.x.Run(ctx, Run{Env: env, Stage: render.StageSetup, Report: report})
+	if err == nil || errors.Is(err, ErrHalted) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want a cancellation that is not a halt", err)
+	}
+	if api, _ := res.Progress.Task("", "services.api"); api.State != TaskSkipped {
+		t.Errorf("api after the cancellation: %+v", api)
+	}
+}

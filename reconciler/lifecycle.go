@@ -173,6 +173,10 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 	}
 	st := *rec.State
 	st.Fingerprints, st.Phase, st.LastError = nil, PhaseReady, ""
+	st.Inventory = slices.DeleteFunc(slices.Clone(st.Inventory), func(ref render.ObjectRef) bool {
+		_, watched, ok := r.cache.fingerprint(ref)
+		return ref.Kind == "Job" && watched && !ok // a finished run Kubernetes removed (ttlSecondsAfterFinished)
+	})
 	return r.save(ctx, &st)
 }
 

@@ -175,3 +175,58 @@ func TestExpiryThroughDaemon(t *testing.T) {
 		t.Error("the next push did not recreate the expired environment")
 	}
 }
+
+const failingApp = `services:
+- name: web
+  image: web:1
+jobs:
+- name: migrate
+  image: migrate:1
+  backoff_limit: 0
+  halt_on_error: true
+  labels: {arbor.dev/test-fail: "true"}
+workflows:
+- name: setup
+  order_from: [jobs.migrate, services.web]
+`
+
+// A setup whose migration fails (kwok's test-fail stage) with halt_on_error
+// marks the environment failed, names the job in status, is not retried by
+// itself, and runs again on a deploy request.
+func TestFailedSetupThroughDaemon(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName()
+	r := newRepo(t, failingApp)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	d := startDaemon(t, cfg)
+	ctx := context.Background()
+
+	st := d.waitPhase(app, "main", reconciler.PhaseFailed, 90*time.Second)
+	eventually(t, 30*time.Second, "the setup recorded as failed", func() bool {
+		st = d.env(app, "main")
+		return st.Workflow != nil && st.Workflow.Outcome == workflow.OutcomeFailed
+	})
+	if mig, _ := st.Workflow.Task("", "jobs.migrate"); mig.State != workflow.TaskFailed {
+		t.Errorf("migrate: %+v", mig)
+	}
+	if web, _ := st.Workflow.Task("", "services.web"); web.State != workflow.TaskSkipped {
+		t.Errorf("web: %+v", web)
+	}
+	if _, err := cs.AppsV1().Deployments(st.Namespace).Get(ctx, "web", metav1.GetOptions{}); err == nil {
+		t.Error("web was deployed after the halted migration")
+	}
+	runs := func() float64 {
+		return counter(t, d.reg, "arbor_workflow_runs_total", func(l map[string]string) bool { return l["app"] == app && l["stage"] == "setup" })
+	}
+	time.Sleep(3 * time.Second) // the retry backoff is at most 2s in tests: a retry would have happened
+	if n := runs(); n != 1 {
+		t.Fatalf("setup ran %v times without a change or a request, want 1", n)
+	}
+	resp, err := http.Post(d.srv.URL+"/api/v1/apps/"+app+"/environments/main/deploy", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventually(t, 60*time.Second, "a second setup after the deploy request", func() bool { return runs() == 2 })
+}

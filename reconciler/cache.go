@@ -262,20 +262,11 @@ func (c *clusterCache) allStates() []*envState {
 // (r) for kinds whose generation does not move; ok is false when the object
 // is not in the cache or its kind is not watched.
 func (c *clusterCache) fingerprint(ref render.ObjectRef) (fp string, watched, ok bool) {
-	inf, watched := c.objects[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]
-	if !watched {
+	if _, watched := c.objects[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]; !watched {
 		return "", false, false
 	}
-	key := ref.Name
-	if ref.Namespace != "" {
-		key = ref.Namespace + "/" + ref.Name
-	}
-	o, exists, err := inf.GetStore().GetByKey(key)
-	if err != nil || !exists {
-		return "", true, false
-	}
-	m, err := metaOf(o)
-	if err != nil {
+	m, ok := c.object(ref)
+	if !ok {
 		return "", true, false
 	}
 	if m.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
@@ -285,6 +276,40 @@ func (c *clusterCache) fingerprint(ref render.ObjectRef) (fp string, watched, ok
 		return "g" + strconv.FormatInt(g, 10), true, true
 	}
 	return "r" + m.GetResourceVersion(), true, true
+}
+
+// appliedSince reports whether the cached object shows a server-side apply
+// by arbor at or after t (managedFields times have one-second resolution).
+func (c *clusterCache) appliedSince(ref render.ObjectRef, t time.Time) bool {
+	m, ok := c.object(ref)
+	if !ok {
+		return false
+	}
+	for _, f := range m.GetManagedFields() {
+		if f.Manager == fieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" &&
+			f.Time != nil && !f.Time.Time.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// object returns the cached metadata of ref.
+func (c *clusterCache) object(ref render.ObjectRef) (metav1.Object, bool) {
+	inf, watched := c.objects[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]
+	if !watched {
+		return nil, false
+	}
+	key := ref.Name
+	if ref.Namespace != "" {
+		key = ref.Namespace + "/" + ref.Name
+	}
+	o, exists, err := inf.GetStore().GetByKey(key)
+	if err != nil || !exists {
+		return nil, false
+	}
+	m, err := metaOf(o)
+	return m, err == nil
 }
 
 func refKey(r render.ObjectRef) string {

@@ -44,6 +44,12 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		return nil // no successful listing yet: nothing is decided without one
 	}
 	rec := r.cache.env(key.App, key.Branch)
+	if rec != nil {
+		// What this leader last wrote is newer than the cache's copy.
+		if st := r.status.get(key); st != nil && st.Namespace == rec.Namespace {
+			rec.State = st
+		}
+	}
 	commit, listed := lst.Branches[key.Branch]
 	if !listed || !a.cfg.Branches.Allows(key.Branch) {
 		result = resultDeleted
@@ -135,6 +141,12 @@ func (r *Reconciler) drifted(st *envState) bool {
 // later resyncs can tell a hand edit from arbor's own writes.
 func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 	st := *rec.State
+	for _, ref := range st.Written {
+		if !r.cache.appliedSince(ref, st.AppliedAt) {
+			return nil // the cache has not seen this write yet; its event will bring us back
+		}
+	}
+	st.Written = nil
 	st.Fingerprints = map[string]string{}
 	for _, ref := range st.Inventory {
 		if fp, _, ok := r.cache.fingerprint(ref); ok {
@@ -143,6 +155,10 @@ func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 	}
 	return r.save(ctx, &st)
 }
+
+// clockSkew is how far the API server's clock may lag the daemon's when
+// adoption compares managedFields times with the time of the apply.
+const clockSkew = 2 * time.Second
 
 var errFilteredOut = errors.New("branch excluded by the template's branches filter")
 
@@ -227,14 +243,16 @@ func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env
 	st.Inventory = union(prev, st.Inventory)
 	r.status.set(key, st)
 	if rec == nil || rec.State == nil {
-		if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
+		if _, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
 	if err := r.save(ctx, st); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 	}
-	if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects); err != nil {
+	start := time.Now()
+	written, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects)
+	if err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: apply: %w", key, err))
 	}
 	if err := r.opts.Engine.Wait(ctx, env.Namespace, env.Objects); err != nil {
@@ -244,6 +262,7 @@ func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env
 		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
 	}
 	done := stateOf(env, settings, PhaseReady)
+	done.Written, done.AppliedAt = written, start.Add(-clockSkew).UTC().Truncate(time.Second)
 	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit), "namespace", env.Namespace)
 	return r.save(ctx, done)
 }
@@ -303,6 +322,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		r.status.forget(key)
 		return nil
 	}
+	if rec.Deleting {
+		return nil // already terminating: the delete that started it waits for it
+	}
 	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
 	}
@@ -337,8 +359,11 @@ func protectedNamespace(ns string) bool {
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {
+	if err := saveState(ctx, r.opts.Kube, st); err != nil {
+		return err
+	}
 	r.status.set(envKey{App: st.App, Branch: st.Branch}, st)
-	return saveState(ctx, r.opts.Kube, st)
+	return nil
 }
 
 // stateOf is the record of a rendered environment.

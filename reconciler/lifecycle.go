@@ -24,7 +24,6 @@ func (r *Reconciler) lifecycle(ctx context.Context, key envKey, rec *envRecord, 
 	if err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
-	rec = r.freshest(key, rec)
 	in := workflow.PlanInput{Env: env, Last: lastRun(rec), CommitTime: when, Now: time.Now()}
 	if rec != nil {
 		in.Namespace = rec.Annotations
@@ -97,7 +96,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	st.ExpiresAt = plan.ExpiresAt
 	r.status.set(key, st)
 	if rec == nil || rec.State == nil {
-		if err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
+		if _, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -165,7 +164,9 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 			objs = append(objs, o)
 		}
 	}
-	if err := r.opts.Engine.Apply(ctx, env.Namespace, objs); err != nil {
+	start := time.Now()
+	written, err := r.opts.Engine.Apply(ctx, env.Namespace, objs)
+	if err != nil {
 		return fmt.Errorf("%s: repair: %w", key, err)
 	}
 	if err := r.opts.Engine.Wait(ctx, env.Namespace, objs); err != nil {
@@ -173,6 +174,7 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 	}
 	st := *rec.State
 	st.Fingerprints, st.Phase, st.LastError = nil, PhaseReady, ""
+	st.Written, st.AppliedAt = written, start.Add(-clockSkew).UTC().Truncate(time.Second)
 	st.Inventory = slices.DeleteFunc(slices.Clone(st.Inventory), func(ref render.ObjectRef) bool {
 		_, watched, ok := r.cache.fingerprint(ref)
 		return ref.Kind == "Job" && watched && !ok // a finished run Kubernetes removed (ttlSecondsAfterFinished)
@@ -388,20 +390,4 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 		}
 	}
 	return false
-}
-
-// freshest returns rec with the record this leader wrote last, when the
-// cache has not caught up with it yet: the stage choice must see the last
-// run's outcome, not the record written ahead of it.
-func (r *Reconciler) freshest(key envKey, rec *envRecord) *envRecord {
-	if rec == nil || rec.State == nil {
-		return rec
-	}
-	st, ok := r.status.get(key)
-	if !ok || st.Namespace != rec.Namespace || st.LastTransition.Before(rec.State.LastTransition) {
-		return rec
-	}
-	cp := *rec
-	cp.State = st
-	return &cp
 }

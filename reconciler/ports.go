@@ -41,8 +41,9 @@ type Renderer func(in render.Input) (*render.Environment, error)
 
 // Engine is what the reconciler needs of the apply engine.
 type Engine interface {
-	// Apply server-side applies objs, confined to ns, writing only what differs.
-	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
+	// Apply server-side applies objs, confined to ns, writing only what
+	// differs; it returns the objects it wrote.
+	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error)
 	// Wait returns when every object is ready, or an error naming those that are not.
 	Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
 	// Prune deletes what previous holds and objs does not (arbor's objects only).

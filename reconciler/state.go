@@ -49,6 +49,10 @@ type envState struct {
 	// Fingerprints are each inventory object's generation (or resourceVersion
 	// for kinds without one) as arbor last saw it settle; "" until adopted.
 	Fingerprints map[string]string `json:"fingerprints,omitempty"`
+	// Written are the objects the last deploy wrote, at AppliedAt: adoption
+	// waits until the cache shows each of them written by arbor since then.
+	Written   []render.ObjectRef `json:"written,omitempty"`
+	AppliedAt time.Time          `json:"appliedAt,omitempty"`
 
 	Phase          string          `json:"phase"`
 	LastError      string          `json:"lastError,omitempty"`

@@ -35,16 +35,16 @@ func (s *statusStore) set(key envKey, st *envState) {
 	s.m[key] = &cp
 }
 
-// get returns a copy of what the leader last recorded for key.
-func (s *statusStore) get(key envKey) (*envState, bool) {
+// get returns a copy of what is known of key, or nil.
+func (s *statusStore) get(key envKey) *envState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.m[key]
 	if !ok {
-		return nil, false
+		return nil
 	}
 	cp := *st
-	return &cp, true
+	return &cp
 }
 
 func (s *statusStore) forget(key envKey) {

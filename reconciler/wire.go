@@ -139,9 +139,18 @@ type engine struct {
 	wait time.Duration
 }
 
-func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
-	_, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns})
-	return err
+func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error) {
+	cs, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns})
+	var written []render.ObjectRef
+	if cs != nil {
+		for _, c := range cs.Changes {
+			switch c.Action {
+			case apply.Created, apply.Configured, apply.Recreated:
+				written = append(written, render.ObjectRef(c.Ref))
+			}
+		}
+	}
+	return written, err
 }
 
 func (e engine) Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {

@@ -1,0 +1,389 @@
+package reconciler_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+
+	"github.com/arbordev/arbor/internal/testcluster"
+	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/reconciler/config"
+)
+
+// webApp is a one-service environment: Namespace, ConfigMap, Service,
+// Deployment and Ingress — five objects.
+const webApp = `services:
+- name: web
+  image: nginx:1.27-alpine
+  ports:
+  - {type: node_port, port: 80}
+`
+
+// ---- git ----------------------------------------------------------------
+
+func gitEnv() []string {
+	return append(os.Environ(),
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
+		"GIT_AUTHOR_NAME=Arbor Test", "GIT_AUTHOR_EMAIL=test@arbor.invalid",
+		"GIT_COMMITTER_NAME=Arbor Test", "GIT_COMMITTER_EMAIL=test@arbor.invalid",
+	)
+}
+
+func git(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// repo is a working repository: commits happen here, and either arbor reads
+// it in place or it pushes to a served bare repository.
+type repo struct {
+	tb  testing.TB
+	dir string
+}
+
+func newRepo(tb testing.TB, releaseYAML string) *repo {
+	tb.Helper()
+	r := &repo{tb: tb, dir: tb.TempDir()}
+	git(tb, r.dir, "init", "-q", "-b", "main")
+	r.commit("first", map[string]string{".release.yaml": releaseYAML})
+	return r
+}
+
+// commit writes files on the current branch and commits them; returns the commit.
+func (r *repo) commit(msg string, files map[string]string) string {
+	r.tb.Helper()
+	for name, content := range files {
+		p := filepath.Join(r.dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			r.tb.Fatal(err)
+		}
+	}
+	git(r.tb, r.dir, "add", "-A")
+	git(r.tb, r.dir, "commit", "-q", "--allow-empty", "-m", msg)
+	return git(r.tb, r.dir, "rev-parse", "HEAD")
+}
+
+// on checks out branch, creating it from main when new.
+func (r *repo) on(branch string) {
+	r.tb.Helper()
+	if err := exec.Command("git", "-C", r.dir, "rev-parse", "--verify", "-q", "refs/heads/"+branch).Run(); err != nil {
+		git(r.tb, r.dir, "checkout", "-q", "-b", branch, "main")
+		return
+	}
+	git(r.tb, r.dir, "checkout", "-q", branch)
+}
+
+func (r *repo) deleteBranch(branch string) {
+	r.tb.Helper()
+	git(r.tb, r.dir, "checkout", "-q", "main")
+	git(r.tb, r.dir, "branch", "-q", "-D", branch)
+}
+
+// gitServer serves bare repositories over smart HTTP (git http-backend) with
+// basic auth; Close stops it, so tests can take the server down.
+type gitServer struct {
+	*httptest.Server
+	root       string
+	user, pass string
+}
+
+func newGitServer(tb testing.TB) *gitServer {
+	tb.Helper()
+	execPath := strings.TrimSpace(git(tb, "", "--exec-path"))
+	s := &gitServer{root: tb.TempDir(), user: "arbor", pass: "s3cret-" + randHex(4)}
+	backend := &cgi.Handler{
+		Path: filepath.Join(execPath, "git-http-backend"),
+		// REMOTE_USER: http-backend accepts pushes only from an authenticated user
+		Env: []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "HOME=/nonexistent", "REMOTE_USER=" + s.user},
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		u, p, ok := req.BasicAuth()
+		if !ok || u != s.user || p != s.pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, req)
+	}))
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// serve makes a bare repository name.git from r and makes r push to it.
+func (s *gitServer) serve(r *repo, name string) string {
+	r.tb.Helper()
+	bare := filepath.Join(s.root, name+".git")
+	git(r.tb, "", "init", "-q", "--bare", "-b", "main", bare)
+	git(r.tb, bare, "config", "http.receivepack", "true")
+	authURL := strings.Replace(s.URL, "http://", fmt.Sprintf("http://%s:%s@", s.user, s.pass), 1) + "/" + name + ".git"
+	git(r.tb, r.dir, "remote", "add", "origin", authURL)
+	git(r.tb, r.dir, "push", "-q", "origin", "main")
+	return s.URL + "/" + name + ".git"
+}
+
+func (r *repo) push(branch string) {
+	r.tb.Helper()
+	git(r.tb, r.dir, "push", "-q", "-f", "origin", branch)
+}
+
+func (r *repo) pushDelete(branch string) {
+	r.tb.Helper()
+	git(r.tb, r.dir, "push", "-q", "origin", "--delete", branch)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ---- the daemon, in process ----------------------------------------------
+
+// daemon is arbor's reconciler running in the test process against the
+// local cluster, leading without a lease.
+type daemon struct {
+	t       *testing.T
+	rec     *reconciler.Reconciler
+	reg     *prometheus.Registry
+	srv     *httptest.Server
+	cs      kubernetes.Interface
+	cfg     *config.Config
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped sync.Once
+}
+
+// appName is a fresh app name for a test: its namespaces are its own.
+func appName() string { return "t" + randHex(4) }
+
+// newConfig writes a daemon config for one app and loads it, as arbor run does.
+func newConfig(t *testing.T, ns, body string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "arbor.yaml")
+	if err := os.WriteFile(path, []byte(body+"\nnamespace: "+ns+"\nconcurrency: 8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func startDaemon(t *testing.T, cfg *config.Config) *daemon {
+	t.Helper()
+	restCfg := testcluster.Config(t)
+	reg := prometheus.NewRegistry()
+	m, err := reconciler.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restCfg.Wrap(m.WrapTransport)
+	ctx, cancel := context.WithCancel(context.Background())
+	parts, err := reconciler.Wire(ctx, reconciler.WireOptions{
+		Config: cfg, REST: restCfg, Registry: reg, Metrics: m, CacheDir: t.TempDir(),
+		Log: testLogger(t), WaitTimeout: time.Minute,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(restCfg)
+	parts.Options.Kube = cs
+	parts.Options.Metadata = metadata.NewForConfigOrDie(restCfg)
+	parts.Options.RetryMax = 2 * time.Second
+	rec, err := reconciler.New(parts.Options)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, rec: rec, reg: reg, cs: cs, cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	d.srv = httptest.NewServer(rec.Handler(reg, parts.Hooks))
+	if err := rec.Start(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.done)
+		_ = rec.Lead(ctx)
+	}()
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *daemon) stop() {
+	d.stopped.Do(func() {
+		d.cancel()
+		<-d.done
+		d.srv.Close()
+	})
+}
+
+// environments reads the status API.
+func (d *daemon) environments(app string) []reconciler.EnvironmentStatus {
+	d.t.Helper()
+	var out []reconciler.EnvironmentStatus
+	getJSON(d.t, d.srv.URL+"/api/v1/apps/"+app+"/environments", &out)
+	return out
+}
+
+func (d *daemon) apps() []reconciler.AppStatus {
+	d.t.Helper()
+	var out []reconciler.AppStatus
+	getJSON(d.t, d.srv.URL+"/api/v1/apps", &out)
+	return out
+}
+
+func getJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func (d *daemon) env(app, branch string) *reconciler.EnvironmentStatus {
+	for _, e := range d.environments(app) {
+		if e.Branch == branch {
+			return &e
+		}
+	}
+	return nil
+}
+
+// counter sums a counter metric's samples whose labels match.
+func counter(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if match == nil || match(labelsOf(m)) {
+				switch {
+				case m.Counter != nil:
+					sum += m.Counter.GetValue()
+				case m.Gauge != nil:
+					sum += m.Gauge.GetValue()
+				case m.Histogram != nil:
+					sum += float64(m.Histogram.GetSampleCount())
+				}
+			}
+		}
+	}
+	return sum
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// eventually polls cond every 100ms until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReadyAt waits for app@branch to be Ready at commit.
+func (d *daemon) waitReadyAt(app, branch, commit string, timeout time.Duration) *reconciler.EnvironmentStatus {
+	d.t.Helper()
+	var last *reconciler.EnvironmentStatus
+	eventually(d.t, timeout, app+"@"+branch+" Ready at "+commit, func() bool {
+		last = d.env(app, branch)
+		return last != nil && last.Phase == reconciler.PhaseReady && last.Commit == commit
+	})
+	return last
+}
+
+// waitPhase waits for the environment of app@branch to reach phase.
+func (d *daemon) waitPhase(app, branch, phase string, timeout time.Duration) *reconciler.EnvironmentStatus {
+	d.t.Helper()
+	var last *reconciler.EnvironmentStatus
+	eventually(d.t, timeout, app+"@"+branch+" "+phase, func() bool {
+		last = d.env(app, branch)
+		return last != nil && last.Phase == phase
+	})
+	return last
+}
+
+// deploymentCommit returns the commit annotation of a Deployment, "" when absent.
+func deploymentCommit(t testing.TB, cs kubernetes.Interface, ns, name string) string {
+	t.Helper()
+	d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Annotations["arbor.dev/commit"]
+}
+
+func namespaceGone(cs kubernetes.Interface, ns string) bool {
+	_, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	return apierrors.IsNotFound(err)
+}
+
+// testLogger sends the daemon's logs to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

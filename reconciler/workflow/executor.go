@@ -71,6 +71,8 @@ type Result struct {
 	// Applied are the objects this run applied or tried to apply, to be
 	// added to the environment's inventory.
 	Applied apply.Inventory
+	// Written are the objects the run created or changed (a subset of Applied).
+	Written apply.Inventory
 	// Removed reports that release.remove_environment deleted the environment.
 	Removed bool
 }
@@ -86,6 +88,7 @@ type run struct {
 
 	mu      sync.Mutex
 	applied apply.Inventory
+	written apply.Inventory
 
 	stop    atomic.Bool // halted, removed or cancelled: start no further step
 	halted  atomic.Bool
@@ -114,7 +117,7 @@ func (x *Executor) Run(ctx context.Context, in Run) (*Result, error) {
 	r.execute(ctx, wf)
 	p := r.finish()
 	x.Metrics.observeRun(in.Env.App, in.Stage, p.Outcome, time.Since(start))
-	res := &Result{Progress: p, Applied: r.appliedRefs(), Removed: r.removed.Load()}
+	res := &Result{Progress: p, Applied: r.appliedRefs(), Written: r.writtenRefs(), Removed: r.removed.Load()}
 	if r.err != nil {
 		return res, fmt.Errorf("%s@%s: %s: %w", in.Env.App, in.Env.Branch, in.Stage, r.err)
 	}
@@ -372,8 +375,24 @@ func (r *run) applyObjects(ctx context.Context, objs []*unstructured.Unstructure
 		r.applied = append(r.applied, apply.RefOf(o))
 	}
 	r.mu.Unlock()
-	_, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace})
+	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace})
+	if cs != nil {
+		r.mu.Lock()
+		for _, c := range cs.Changes {
+			switch c.Action {
+			case apply.Created, apply.Configured, apply.Recreated:
+				r.written = append(r.written, c.Ref)
+			}
+		}
+		r.mu.Unlock()
+	}
 	return err
+}
+
+func (r *run) writtenRefs() apply.Inventory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.written.Sorted()
 }
 
 func (r *run) appliedRefs() apply.Inventory {

@@ -228,6 +228,13 @@ func TestPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	written := map[string]bool{}
+	for _, ref := range res.Written {
+		written[ref.Kind+"/"+ref.Name] = true
+	}
+	if !written["Deployment/api"] || !written["Job/"+env2.Tasks["jobs.migrate"][0].Name] || written["Deployment/db"] || written["Deployment/web"] {
+		t.Errorf("patch wrote %v", res.Written)
+	}
 	if got := len(res.Progress.Tasks); got != 2 {
 		t.Errorf("patch ran %d tasks, want 2: %+v", got, res.Progress.Tasks)
 	}

@@ -109,6 +109,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		cp.Workflow = &p
 		r.status.set(key, &cp)
 	}
+	start := time.Now()
 	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: plan.Stage, Inventory: toApply(prev), Report: report})
 	if res != nil {
 		p := res.Progress
@@ -131,6 +132,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	}
 	st.Inventory = keepRendered(union(prev, fromApply(res.Applied)), env)
 	st.Phase, st.LastError, st.LastTransition = PhaseReady, "", time.Now().UTC()
+	st.Written, st.AppliedAt = fromApply(res.Written), start.Add(-clockSkew).UTC().Truncate(time.Second)
 	st.LastRun, st.HandledRequest = &last, orElse(plan.Request, st.HandledRequest)
 	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit),
 		"namespace", env.Namespace, "stage", plan.Stage, "outcome", res.Progress.Outcome)

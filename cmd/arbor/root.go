@@ -51,7 +51,7 @@ from the .release.yaml committed to that repository.
 
 Offline:   validate, render, init
 Cluster:   diff, apply, delete
-Daemon:    run`,
+Daemon:    run, deploy`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -15,9 +16,9 @@ import (
 	"github.com/arbordev/arbor/internal/testcluster"
 )
 
-// serverDryRun creates env's Namespace for real on the test cluster and
-// creates every other object with a server-side dry run, so the API server
-// checks each rendered object against its real schema and validation.
+// serverDryRun creates every object of env with a server-side dry run, so
+// the API server checks each one against its real schema and validation; the
+// namespace is created for real (without arbor's labels) for the others.
 func serverDryRun(t *testing.T, env *Environment) {
 	t.Helper()
 	cfg := testcluster.Config(t)
@@ -42,11 +43,23 @@ func serverDryRun(t *testing.T, env *Environment) {
 		if o.GetNamespace() != "" {
 			res = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
 		}
+		if _, err := res.Create(ctx, o.DeepCopy(), opts); err != nil {
+			t.Errorf("%s %s: %v", gvk.Kind, o.GetName(), err)
+		}
 		if i == 0 {
 			if gvk.Kind != "Namespace" {
 				t.Fatalf("first object is %s, want the Namespace", gvk.Kind)
 			}
-			opts.DryRun = nil
+			// The others need the namespace to exist. It is created without
+			// arbor's labels, so that no arbor daemon running against the
+			// same cluster takes it for an environment of its own.
+			plain := &unstructured.Unstructured{}
+			plain.SetAPIVersion("v1")
+			plain.SetKind("Namespace")
+			plain.SetName(o.GetName())
+			if _, err := res.Create(ctx, plain, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("create namespace %s: %v", o.GetName(), err)
+			}
 			name := o.GetName()
 			t.Cleanup(func() {
 				err := dyn.Resource(m.Resource).Delete(context.Background(), name, metav1.DeleteOptions{})
@@ -54,9 +67,6 @@ func serverDryRun(t *testing.T, env *Environment) {
 					t.Logf("delete namespace %s: %v", name, err)
 				}
 			})
-		}
-		if _, err := res.Create(ctx, o.DeepCopy(), opts); err != nil {
-			t.Errorf("%s %s: %v", gvk.Kind, o.GetName(), err)
 		}
 	}
 }

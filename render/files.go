@@ -36,7 +36,7 @@ func (r *renderer) serviceFiles(a *app, s *schema.Service, labels map[string]str
 		if err != nil {
 			return "", fmt.Errorf("%s.repo_path %q: %w", field, cm.RepoPath, err)
 		}
-		name := cutName(s.Name+"-"+slugify(cm.Name), 63)
+		name := dnsLabel(s.Name+"-"+cm.Name, 63)
 		o := r.newObject(a, "v1", "ConfigMap", name, labels)
 		data, binary := map[string]any{}, map[string]any{}
 		size := 0

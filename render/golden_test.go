@@ -2,10 +2,8 @@ package render
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -110,6 +108,7 @@ type summary struct {
 	Workflows    []Workflow             `json:"workflows"`
 	Tasks        map[string][]ObjectRef `json:"tasks"`
 	HaltOnError  map[string]bool        `json:"haltOnError,omitempty"`
+	Parallel     bool                   `json:"parallelizeAppImports,omitempty"`
 }
 
 func goldenText(t testing.TB, env *Environment) []byte {
@@ -117,6 +116,7 @@ func goldenText(t testing.TB, env *Environment) []byte {
 		App: env.App, Branch: env.Branch, Commit: env.Commit, EnvID: env.EnvID, Namespace: env.Namespace,
 		Template: env.Template, ExpiresAfter: env.ExpiresAfter, AutoDeploy: env.AutoDeploy,
 		URLs: env.URLs, Links: env.Links, Tasks: env.Tasks, HaltOnError: env.HaltOnError,
+		Parallel: env.ParallelizeAppImports,
 	}
 	names := sortedKeys(env.Workflows)
 	for _, n := range names {
@@ -228,6 +228,3 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
-
-var _ = errors.New
-var _ fs.FS

@@ -111,6 +111,8 @@ func hostPatterns(a *app) (map[string][]string, []string) {
 	return pats, order
 }
 
+// appHostRoutes gives an app's services their hosts: the hostnames patterns,
+// else the default pattern for each service with a node_port port.
 func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 	pats, order := hostPatterns(a)
 	var out []hostRoute
@@ -165,6 +167,7 @@ func ingressPort(s *schema.Service, anyPort bool) (int64, bool) {
 	return 0, false
 }
 
+// expandHost expands a hostname pattern and checks the result is a DNS name.
 func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 	host, err := expandVars(pattern, func(n string) (string, bool) {
 		switch n {

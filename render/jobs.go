@@ -91,7 +91,7 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 	if sa != "" {
 		pod["serviceAccountName"] = sa
 	}
-	podLbl := podLabels(r, LabelJob, j.Name)
+	podLbl := r.podLabels(LabelJob, j.Name)
 	for k, v := range j.Labels {
 		podLbl[k] = v
 	}
@@ -168,6 +168,7 @@ func (r *renderer) runHashFor(a *app) string {
 
 var concurrencyPolicies = map[string]string{"allow": "Allow", "forbid": "Forbid", "replace": "Replace"}
 
+// renderCronJob writes a cron job as a CronJob named after it.
 func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*podParts) error {
 	if strings.TrimSpace(j.Schedule) == "" {
 		return fmt.Errorf("schedule is required")
@@ -177,7 +178,7 @@ func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*po
 		return err
 	}
 	delete(spec, "ttlSecondsAfterFinished") // the CronJob's history limits clean up
-	tl := podLabels(r, LabelJob, j.Name)
+	tl := r.podLabels(LabelJob, j.Name)
 	for k, v := range j.Labels {
 		tl[k] = v
 	}

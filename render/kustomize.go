@@ -15,6 +15,9 @@ import (
 	kyaml "sigs.k8s.io/yaml"
 )
 
+// maxKustomizeFile is the largest file copied for kustomize builds.
+const maxKustomizeFile = 8 << 20
+
 // krustyMu serializes kustomize builds: krusty is not safe for concurrent use.
 var krustyMu sync.Mutex
 
@@ -69,6 +72,7 @@ func (r *renderer) renderKustomize() error {
 	return nil
 }
 
+// repoDir is a kustomize path as an absolute path of the in-memory tree.
 func repoDir(p string) (string, error) {
 	clean := path.Clean(strings.TrimPrefix(strings.TrimPrefix(p, "./"), "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") || !fs.ValidPath(clean) {
@@ -93,7 +97,12 @@ func memFS(tree fs.FS) (filesys.FileSystem, error) {
 			return mem.MkdirAll("/" + p)
 		}
 		if !d.Type().IsRegular() {
-			return nil
+			return nil // symlinks and other special files are not followed
+		}
+		if info, err := d.Info(); err != nil {
+			return err
+		} else if info.Size() > maxKustomizeFile {
+			return nil // larger than anything kustomize can put in an object
 		}
 		b, err := fs.ReadFile(tree, p)
 		if err != nil {

@@ -93,7 +93,7 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
-// strings converts a list of strings to []any.
+// anyStrings converts a list of strings to []any.
 func anyStrings(s []string) []any {
 	out := make([]any, len(s))
 	for i, v := range s {
@@ -102,7 +102,8 @@ func anyStrings(s []string) []any {
 	return out
 }
 
-func podLabels(r *renderer, key, value string) map[string]any {
+// podLabels are the common labels plus one that tells the workload's pods apart.
+func (r *renderer) podLabels(key, value string) map[string]any {
 	l := stringMap(r.labels)
 	l[key] = value
 	return l

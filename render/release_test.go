@@ -71,8 +71,8 @@ func TestImportCommitIsCode(t *testing.T) {
 	if len(b.Imports) != 1 || b.Imports[0] != (ImportedApp{App: "backend", Branch: "main", Commit: "b2"}) {
 		t.Errorf("Imports = %+v", b.Imports)
 	}
-	if !b.ParallelizeImports {
-		t.Error("ParallelizeImports not set from parallelize_app_imports")
+	if !b.ParallelizeAppImports {
+		t.Error("ParallelizeAppImports not set from parallelize_app_imports")
 	}
 	if c := render(backend("api:2"), "b2"); c.ConfigHash == b.ConfigHash {
 		t.Error("config hash unchanged by a change of the imported app's configuration")

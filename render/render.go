@@ -81,6 +81,7 @@ func Render(in Input) (env *Environment, err error) {
 	return r.env, nil
 }
 
+// run renders the environment as a list of named steps.
 func (r *renderer) run() error {
 	r.start()
 	for _, step := range []func() error{
@@ -112,17 +113,17 @@ func (r *renderer) start() {
 	}
 	envID := EnvID(c.Branch)
 	r.env = &Environment{
-		App:                name,
-		Branch:             c.Branch,
-		Commit:             commitOrUnknown(c.Commit),
-		EnvID:              envID,
-		Namespace:          Namespace(name, envID),
-		Template:           chooseTemplate(t, c),
-		AutoDeploy:         t.AutoDeploy == nil || *t.AutoDeploy,
-		ParallelizeImports: t.ParallelizeAppImports,
-		Tasks:              map[string][]ObjectRef{},
-		Workflows:          map[string]Workflow{},
-		HaltOnError:        map[string]bool{},
+		App:                   name,
+		Branch:                c.Branch,
+		Commit:                commitOrUnknown(c.Commit),
+		EnvID:                 envID,
+		Namespace:             Namespace(name, envID),
+		Template:              chooseTemplate(t, c),
+		AutoDeploy:            t.AutoDeploy == nil || *t.AutoDeploy,
+		ParallelizeAppImports: t.ParallelizeAppImports && len(r.in.Imports) > 0,
+		Tasks:                 map[string][]ObjectRef{},
+		Workflows:             map[string]Workflow{},
+		HaltOnError:           map[string]bool{},
 	}
 	r.env.ConfigHash = r.configHash()
 	r.runHash = shortHash(r.env.Commit+"\x00"+r.env.ConfigHash, 8)
@@ -196,8 +197,7 @@ func (r *renderer) configHash() string {
 	putMap(c.StorageClasses)
 	putMap(c.Secrets) // only a digest of them leaves this function
 	for _, im := range r.in.Imports {
-		// The imported commit is code: it moves the run hash of the imported
-		// app's jobs (runHashFor), not the configuration.
+		// Not the commit: a new commit on an imported branch is a patch (spec §8).
 		put(im.App, im.Branch, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
 		putMap(im.Parameters)
 	}
@@ -233,11 +233,19 @@ func (r *renderer) loadApps() error {
 		c.EnvironmentTemplate != TemplatePermanent && c.EnvironmentTemplate != TemplateEphemeral {
 		return fmt.Errorf("environment template %q is not defined in environment_templates", c.EnvironmentTemplate)
 	}
-	r.env.ExpiresAfter = ""
 	if main.envTmpl != nil {
 		r.env.ExpiresAfter = main.envTmpl.ExpiresAfter
 	}
 	r.apps = append(r.apps, main)
+	given := map[string]bool{}
+	for _, im := range r.in.Imports {
+		given[im.App] = true
+	}
+	for _, ai := range main.t.AppImports {
+		if !given[ai.Name] {
+			return fmt.Errorf("app_imports %s: the imported app was not given (is it configured in the daemon?)", ai.Name)
+		}
+	}
 	for _, im := range r.in.Imports {
 		if im.Config == nil || im.Config.Template == nil {
 			return fmt.Errorf("app_imports %s: no configuration", im.App)
@@ -252,6 +260,8 @@ func (r *renderer) loadApps() error {
 	return nil
 }
 
+// loadApp prepares one app: its environment template, parameters expanded
+// through a copy of its template and env vars, and its deployed services.
 func (r *renderer) loadApp(name string, imported bool, branch, commit string, cfg *schema.Config, tree fs.FS,
 	params, secrets map[string]string, exclude []string) (*app, error) {
 	src := cfg.Template
@@ -396,6 +406,7 @@ func (r *renderer) resolveImages() error {
 	return nil
 }
 
+// resolveImage gives a service its image reference (spec §3).
 func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 	built := s.HasRepo || s.Build != nil
 	img := strings.TrimSpace(s.Image)

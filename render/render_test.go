@@ -82,6 +82,9 @@ func TestNoPanicOnOddInput(t *testing.T) {
 		"service_accounts: [{}]",
 		"shared_volumes: [{name: s, size: -}]",
 		"custom_links: [{name: l, url: '${nope}'}]",
+		"services: [{name: a, image: x, sidecars: [{name: a, image: y}]}]",
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]",
 		"environment_templates: [{name: ephemeral, resources: {cpu: {limits: banana}}}]\nservices: [{name: a, image: x}]",
 	}
 	tree := fstest.MapFS{"missing/readme": {Data: []byte("x")}}
@@ -150,5 +153,52 @@ func TestConcurrentKustomize(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestImportNotGiven(t *testing.T) {
+	cfg := configFrom(t, "app_imports: [{name: backend}]\nservices: [{name: web, image: nginx:1}]", "")
+	_, err := Render(Input{Config: cfg, Context: Context{App: "front", Branch: "main"}})
+	want := "front@main: app_imports backend: the imported app was not given (is it configured in the daemon?)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+func TestPodNameClashes(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		"services: [{name: a, image: x, init: [{name: a, image: y}]}]":                                                                   `services.a: two containers are named "a"`,
+		"services: [{name: a, image: x, ports: [{port: 80}], sidecars: [{name: s, image: y, ports: [{port: 80}]}]}]":                     "services.a: port 80 is used twice",
+		"services: [{name: a, image: x, volumes: [{name: v, type: empty_dir, mount_path: /a}, {name: v, type: shmem, mount_path: /b}]}]": `services.a: two volumes are named "v"`,
+	} {
+		_, err := Render(Input{Config: configFrom(t, tmpl, ""), Context: Context{App: "x", Branch: "main"}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", tmpl, err, want)
+		}
+	}
+}
+
+// TestImportedCommitIsAPatch checks a new commit on an imported branch keeps
+// the importer's configuration hash (a patch, spec §8) but gives the
+// imported app's jobs a new run.
+func TestImportedCommitIsAPatch(t *testing.T) {
+	back := configFrom(t, "services: [{name: api, image: x:1}]\njobs: [{name: migrate, from_services: api}]", "")
+	render := func(commit string) *Environment {
+		env, err := Render(Input{
+			Config:  configFrom(t, "app_imports: [{name: back}]\nservices: [{name: web, image: nginx:1}]", ""),
+			Context: Context{App: "front", Branch: "main", Commit: "f1"},
+			Imports: []Import{{App: "back", Branch: "main", Commit: commit, Config: back}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	a, b := render("b1"), render("b2")
+	if a.ConfigHash != b.ConfigHash {
+		t.Error("a new imported commit changed the configuration hash")
+	}
+	if a.Tasks["jobs.migrate"][0].Name == b.Tasks["jobs.migrate"][0].Name {
+		t.Error("a new imported commit kept the imported job's run name")
 	}
 }

@@ -80,7 +80,7 @@ func (r *renderer) renderSharedVolumes(a *app) error {
 		if v.Name == "" {
 			return fmt.Errorf("shared_volumes[%d]: name is required", i)
 		}
-		pvc, err := r.pvc(a, v.Name, string(v.Size), v.Type, "ReadWriteMany", nil)
+		pvc, err := r.pvc(a, dnsLabel(v.Name, 63), string(v.Size), v.Type, "ReadWriteMany", nil)
 		if err != nil {
 			return fmt.Errorf("shared_volumes.%s: %w", v.Name, err)
 		}
@@ -109,6 +109,9 @@ func (r *renderer) pvc(a *app, name, size, typ, mode string, labels map[string]s
 	return o, nil
 }
 
+// renderService writes a service's Deployment, env ConfigMap and Secret,
+// file ConfigMaps, PVCs, Service and HPA, and returns the parts of its pod
+// that jobs with from_services copy.
 func (r *renderer) renderService(a *app, s *schema.Service) (*podParts, error) {
 	task := "services." + s.Name
 	labels := map[string]string{LabelService: s.Name}
@@ -127,65 +130,11 @@ func (r *renderer) renderService(a *app, s *schema.Service) (*podParts, error) {
 		return nil, err
 	}
 	p.nodeSelector = nodeSelector(a.t.NodeSelector, s.NodeSelector)
-
-	main, err := r.mainContainer(a, s, envFrom, p.mounts)
+	pod, svcPorts, err := r.servicePod(a, s, envFrom, p)
 	if err != nil {
 		return nil, err
 	}
-	containers := []any{main}
-	svcPorts, err := servicePorts(s)
-	if err != nil {
-		return nil, err
-	}
-	for i, c := range s.Sidecars {
-		field := fmt.Sprintf("sidecars[%d]", i)
-		sc, ports, err := r.extraContainer(a, c, field, envFrom, p.mounts)
-		if err != nil {
-			return nil, err
-		}
-		containers = append(containers, sc)
-		svcPorts = append(svcPorts, ports...)
-	}
-	var inits []any
-	for i, c := range s.Init {
-		ic, _, err := r.extraContainer(a, c, fmt.Sprintf("init[%d]", i), envFrom, p.mounts)
-		if err != nil {
-			return nil, err
-		}
-		inits = append(inits, ic)
-	}
-	pod := obj{"containers": containers}
-	if len(inits) > 0 {
-		pod["initContainers"] = inits
-	}
-	if len(p.volumes) > 0 {
-		pod["volumes"] = p.volumes
-	}
-	if len(p.nodeSelector) > 0 {
-		pod["nodeSelector"] = p.nodeSelector
-	}
-	if s.ServiceAccountName != "" {
-		pod["serviceAccountName"] = s.ServiceAccountName
-	}
-	podAnn := obj{AnnotationEnvHash: shortHash(envHash+fileHash, 16)}
-	spec := obj{
-		"selector": obj{"matchLabels": obj{LabelService: s.Name}},
-		"template": obj{
-			"metadata": obj{"labels": podLabels(r, LabelService, s.Name), "annotations": podAnn},
-			"spec":     pod,
-		},
-	}
-	if persistent {
-		// A ReadWriteOnce volume cannot be attached to the new pod while the old one holds it.
-		spec["strategy"] = obj{"type": "Recreate"}
-	}
-	if s.Autoscale == nil {
-		spec["replicas"] = r.replicas(a, s)
-	}
-	d := r.newObject(a, "apps/v1", "Deployment", s.Name, labels)
-	d["spec"] = spec
-	r.add(d, task)
-
+	r.add(r.deployment(a, s, pod, shortHash(envHash+fileHash, 16), persistent, labels), task)
 	if len(svcPorts) > 0 {
 		r.add(r.kubeService(a, s, svcPorts, labels), task)
 	}
@@ -199,6 +148,111 @@ func (r *renderer) renderService(a *app, s *schema.Service) (*podParts, error) {
 	return p, nil
 }
 
+// servicePod builds the pod spec: the main container, sidecars and init
+// containers, volumes, node selector and service account. It also returns
+// the Service's ports, the sidecars' included.
+func (r *renderer) servicePod(a *app, s *schema.Service, envFrom []any, p *podParts) (obj, []any, error) {
+	main, err := r.mainContainer(a, s, envFrom, p.mounts)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcPorts, err := servicePorts(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	containers := []any{main}
+	for i, c := range s.Sidecars {
+		sc, ports, err := r.extraContainer(a, c, fmt.Sprintf("sidecars[%d]", i), envFrom, p.mounts)
+		if err != nil {
+			return nil, nil, err
+		}
+		containers = append(containers, sc)
+		svcPorts = append(svcPorts, ports...)
+	}
+	pod := obj{"containers": containers}
+	var inits []any
+	for i, c := range s.Init {
+		ic, _, err := r.extraContainer(a, c, fmt.Sprintf("init[%d]", i), envFrom, p.mounts)
+		if err != nil {
+			return nil, nil, err
+		}
+		inits = append(inits, ic)
+	}
+	if len(inits) > 0 {
+		pod["initContainers"] = inits
+	}
+	if len(p.volumes) > 0 {
+		pod["volumes"] = p.volumes
+	}
+	if len(p.nodeSelector) > 0 {
+		pod["nodeSelector"] = p.nodeSelector
+	}
+	if s.ServiceAccountName != "" {
+		pod["serviceAccountName"] = s.ServiceAccountName
+	}
+	if err := checkPodNames(containers, inits, p.volumes, svcPorts); err != nil {
+		return nil, nil, err
+	}
+	return pod, svcPorts, nil
+}
+
+// checkPodNames refuses what the API server would: two containers (init
+// containers included) or two volumes with one name, two Service ports with
+// one number.
+func checkPodNames(containers, inits, volumes, ports []any) error {
+	seen := map[string]bool{}
+	for _, list := range [][]any{containers, inits} {
+		for _, c := range list {
+			n := c.(obj)["name"].(string)
+			if seen[n] {
+				return fmt.Errorf("two containers are named %q (the service, its sidecars and init containers share names)", n)
+			}
+			seen[n] = true
+		}
+	}
+	vols := map[string]bool{}
+	for _, v := range volumes {
+		n := v.(obj)["name"].(string)
+		if vols[n] {
+			return fmt.Errorf("two volumes are named %q", n)
+		}
+		vols[n] = true
+	}
+	nums := map[int64]bool{}
+	for _, p := range ports {
+		n := p.(obj)["port"].(int64)
+		if nums[n] {
+			return fmt.Errorf("port %d is used twice (by the service and a sidecar, or two sidecars)", n)
+		}
+		nums[n] = true
+	}
+	return nil
+}
+
+// deployment wraps the pod in the service's Deployment. The pod template's
+// env-hash annotation rolls the pods when the env or files change.
+func (r *renderer) deployment(a *app, s *schema.Service, pod obj, envHash string, persistent bool, labels map[string]string) obj {
+	spec := obj{
+		"selector": obj{"matchLabels": obj{LabelService: s.Name}},
+		"template": obj{
+			"metadata": obj{"labels": r.podLabels(LabelService, s.Name), "annotations": obj{AnnotationEnvHash: envHash}},
+			"spec":     pod,
+		},
+	}
+	if persistent {
+		// A ReadWriteOnce volume cannot be attached to the new pod while the old one holds it.
+		spec["strategy"] = obj{"type": "Recreate"}
+	}
+	if s.Autoscale == nil {
+		spec["replicas"] = r.replicas(a, s)
+	}
+	d := r.newObject(a, "apps/v1", "Deployment", s.Name, labels)
+	d["spec"] = spec
+	return d
+}
+
+// replicas is the service's replica count: its own, the environment
+// template's, the template's, else 1.
 func (r *renderer) replicas(a *app, s *schema.Service) int64 {
 	if s.Replicas != nil {
 		return int64(*s.Replicas)
@@ -212,6 +266,7 @@ func (r *renderer) replicas(a *app, s *schema.Service) int64 {
 	return 1
 }
 
+// mainContainer builds the service's own container.
 func (r *renderer) mainContainer(a *app, s *schema.Service, envFrom, mounts []any) (obj, error) {
 	c := obj{"name": s.Name, "image": a.images[s.Name], "envFrom": envFrom}
 	if len(s.Command) > 0 {
@@ -324,6 +379,7 @@ func servicePort(prefix string, p schema.Port) obj {
 	}
 }
 
+// servicePorts lists the service's ports for its Service, checking their range.
 func servicePorts(s *schema.Service) ([]any, error) {
 	seen := map[schema.Int]bool{}
 	out := make([]any, 0, len(s.Ports))
@@ -359,6 +415,7 @@ func (r *renderer) kubeService(a *app, s *schema.Service, ports []any, labels ma
 	return o
 }
 
+// hpa builds the service's HorizontalPodAutoscaler (autoscaling/v2).
 func (r *renderer) hpa(a *app, s *schema.Service, labels map[string]string) (obj, error) {
 	as := s.Autoscale
 	if as.MaxReplicas < 1 {
@@ -380,13 +437,17 @@ func (r *renderer) hpa(a *app, s *schema.Service, labels map[string]string) (obj
 		if m.Resource != "cpu" && m.Resource != "memory" {
 			return nil, fmt.Errorf("metrics[%d].resource: %q is not cpu or memory", i, m.Resource)
 		}
-		if m.Target < 1 {
+		target := obj{"type": "Utilization", "averageUtilization": int64(m.Target)}
+		switch {
+		case m.AverageValue != "":
+			if _, err := resource.ParseQuantity(string(m.AverageValue)); err != nil {
+				return nil, fmt.Errorf("metrics[%d].average_value: %q is not a quantity", i, m.AverageValue)
+			}
+			target = obj{"type": "AverageValue", "averageValue": string(m.AverageValue)}
+		case m.Target < 1:
 			return nil, fmt.Errorf("metrics[%d].target: must be a positive percentage", i)
 		}
-		ms = append(ms, obj{"type": "Resource", "resource": obj{
-			"name":   m.Resource,
-			"target": obj{"type": "Utilization", "averageUtilization": int64(m.Target)},
-		}})
+		ms = append(ms, obj{"type": "Resource", "resource": obj{"name": m.Resource, "target": target}})
 	}
 	o := r.newObject(a, "autoscaling/v2", "HorizontalPodAutoscaler", s.Name, labels)
 	o["spec"] = obj{
@@ -457,6 +518,7 @@ func pickQuantity(chain []*schema.Quantities, limit bool) string {
 	return ""
 }
 
+// probe converts a Release probe to a Kubernetes one.
 func probe(p *schema.Probe) (obj, error) {
 	o := obj{}
 	n := 0
@@ -534,7 +596,7 @@ func (r *renderer) serviceVolumes(a *app, s *schema.Service, task string, labels
 				return false, fmt.Errorf("%s.claim: no shared volume named %q", field, v.Claim)
 			}
 			name = "shared-" + v.Claim
-			src = obj{"persistentVolumeClaim": obj{"claimName": v.Claim}}
+			src = obj{"persistentVolumeClaim": obj{"claimName": dnsLabel(v.Claim, 63)}}
 		case v.Type == "persistent" || v.Type == "":
 			if name == "" {
 				return false, fmt.Errorf("%s.name: required for a persistent volume", field)
@@ -546,7 +608,7 @@ func (r *renderer) serviceVolumes(a *app, s *schema.Service, task string, labels
 				}
 				typ = s.Storage.Type
 			}
-			claim := cutName(s.Name+"-"+name, 63)
+			claim := dnsLabel(s.Name+"-"+name, 63)
 			pvc, err := r.pvc(a, claim, size, typ, "ReadWriteOnce", labels)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", field, err)

@@ -113,9 +113,10 @@ type Environment struct {
 	// commits are code, not configuration: a new commit on an imported branch
 	// leaves ConfigHash alone (the environment is patched, not set up again).
 	Imports []ImportedApp
-	// ParallelizeImports is parallelize_app_imports: the steps of different
-	// imported apps run in parallel with each other.
-	ParallelizeImports bool
+	// ParallelizeAppImports (parallelize_app_imports) says the steps of
+	// different imported apps (Step.App) may run concurrently, each app's
+	// own steps still in order, all before the importer's steps.
+	ParallelizeAppImports bool
 }
 
 // ImportedApp is an imported app at the branch and commit it was rendered at.

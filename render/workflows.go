@@ -144,6 +144,8 @@ func writtenWorkflow(a *app, w schema.Workflow) (Workflow, error) {
 				}
 			case strings.HasPrefix(t, "services.") && !a.deployed(strings.TrimPrefix(t, "services.")):
 				// a static or excluded service: nothing to deploy
+			case unusedTask(t):
+				// a Release feature arbor accepts without acting on
 			default:
 				tasks = append(tasks, t)
 			}
@@ -177,10 +179,22 @@ func (a *app) deployed(svc string) bool {
 	return false
 }
 
+// unusedTask reports a task of a Release feature that arbor accepts without
+// acting on (charts, infrastructure, builds): validation warns about the
+// key, render leaves the task out.
+func unusedTask(t string) bool {
+	for _, p := range []string{"charts.", "infrastructure.", "builds."} {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkTask reports a task that names nothing.
 func checkTask(a *app, t string) error {
 	switch {
-	case t == taskServicesAll || t == taskJobsAll || t == TaskRemoveEnv:
+	case t == taskServicesAll || t == taskJobsAll || t == TaskRemoveEnv || unusedTask(t):
 		return nil
 	case strings.HasPrefix(t, "services."):
 		if _, ok := a.byName[strings.TrimPrefix(t, "services.")]; ok {

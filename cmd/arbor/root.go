@@ -61,6 +61,7 @@ Daemon:    run, deploy`,
 		newValidateCmd(),
 		newInitCmd(),
 		newDeployCmd(),
+		newRenderCmd(),
 	)
 	return root
 }

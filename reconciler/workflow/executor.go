@@ -222,7 +222,7 @@ func splitSteps(steps []render.Step) (imports [][]indexedStep, own []indexedStep
 // runImports runs each imported app's steps, one app after another or, with
 // parallelize_app_imports, the apps in parallel.
 func (r *run) runImports(ctx context.Context, imports [][]indexedStep) {
-	if !r.in.Env.ParallelizeImports {
+	if !r.in.Env.ParallelizeAppImports {
 		for _, steps := range imports {
 			r.runSteps(ctx, steps)
 		}

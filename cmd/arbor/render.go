@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	kyaml "sigs.k8s.io/yaml"
+
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// renderOptions are the flags of arbor render.
+type renderOptions struct {
+	branch   string
+	commit   string
+	template string
+	params   []string
+	imports  []string
+	output   string
+	domain   string
+	config   string
+
+	defaultBranch string
+	ingressClass  string
+	registry      string
+	tag           string
+}
+
+func newRenderCmd() *cobra.Command {
+	o := &renderOptions{}
+	cmd := &cobra.Command{
+		Use:   "render [DIR]",
+		Short: "Print the Kubernetes objects of a branch's environment",
+		Long: `render prints the objects arbor would apply for one branch of the repository
+in DIR (default: the current directory), as multi-document YAML or a JSON List
+that kubectl apply -f - accepts. It works offline: secrets with no value in git
+are shown as placeholders, and imported apps are read from --import NAME=DIR.`,
+		Example: `  arbor render --branch feature/login
+  arbor render examples/storefront --branch main --import catalog=examples/catalog
+  arbor render . --branch main --param plan=large --output json | kubectl apply --dry-run=client -f -`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr(), dir)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.branch, "branch", "", "the branch whose environment to render (required)")
+	f.StringVar(&o.commit, "commit", "", "the commit SHA (default: unknown)")
+	f.StringVar(&o.template, "template", "", "environment template (default: permanent for the tracking branch, else ephemeral)")
+	f.StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
+	f.StringArrayVar(&o.imports, "import", nil, "an imported app's directory, NAME=DIR (repeatable)")
+	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
+	f.StringVar(&o.domain, "domain", "localhost", "domain for hostnames when the template sets none")
+	f.StringVar(&o.config, "file", schema.DefaultConfigFile, "path of .release.yaml in DIR")
+	f.StringVar(&o.defaultBranch, "default-branch", "main", "the repository's default branch, the tracking branch when the template sets none")
+	f.StringVar(&o.ingressClass, "ingress-class", "", "ingress class when the template sets none")
+	f.StringVar(&o.registry, "image-registry", "", "registry prefix for images built from the repository")
+	f.StringVar(&o.tag, "image-tag", "", "tag for images built from the repository (default: the commit SHA)")
+	_ = cmd.MarkFlagRequired("branch")
+	return cmd
+}
+
+func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
+	if o.output != "yaml" && o.output != "json" {
+		return fail(exitUsage, fmt.Errorf("--output %q: want yaml or json", o.output))
+	}
+	params, err := keyValues("--param", o.params)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	imports, err := keyValues("--import", o.imports)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	tree, err := rootTree(dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadDir(stderr, tree, dir, o.config, params)
+	if err != nil {
+		return err
+	}
+	in := render.Input{
+		Config: cfg,
+		Tree:   tree,
+		Context: render.Context{
+			App:                 appName(dir),
+			Branch:              o.branch,
+			Commit:              o.commit,
+			EnvironmentTemplate: o.template,
+			DefaultBranch:       o.defaultBranch,
+			Domain:              o.domain,
+			IngressClass:        o.ingressClass,
+			Image:               render.ImageSettings{Registry: o.registry, Tag: o.tag},
+			Parameters:          params,
+			SecretPlaceholders:  true,
+		},
+	}
+	for _, im := range cfg.Template.AppImports {
+		idir, ok := imports[im.Name]
+		if !ok {
+			return fail(exitNo, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
+		}
+		itree, err := rootTree(idir)
+		if err != nil {
+			return err
+		}
+		icfg, err := loadDir(stderr, itree, idir, schema.DefaultConfigFile, nil)
+		if err != nil {
+			return err
+		}
+		var exclude []string
+		for _, x := range im.ExcludeServices {
+			exclude = append(exclude, x.Name)
+		}
+		branch := im.Branch
+		if branch == "" {
+			branch = o.branch
+		}
+		in.Imports = append(in.Imports, render.Import{
+			App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: itree, ExcludeServices: exclude,
+		})
+	}
+	env, err := render.Render(in)
+	if err != nil {
+		return fail(exitNo, err)
+	}
+	return writeObjects(stdout, env, o.output)
+}
+
+// rootTree opens a directory as the repository tree. Reads go through an
+// os.Root, so a symlink in the repository cannot reach files outside it.
+func rootTree(dir string) (fs.FS, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fail(exitUsage, fmt.Errorf("%s: not a directory", dir))
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	return root.FS(), nil
+}
+
+// loadDir loads a directory's configuration, printing warnings; errors in
+// the configuration fail with exit code 1.
+func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]string) (*schema.Config, error) {
+	cfg, findings, err := schema.Load(tree, file, schema.LoadOptions{Parameters: params})
+	if errors.Is(err, schema.ErrNoConfig) {
+		return nil, fail(exitNo, fmt.Errorf("%s: no %s and no .release/application_template.yaml", dir, file))
+	}
+	if err != nil {
+		return nil, fail(exitNo, fmt.Errorf("%s: %w", dir, err))
+	}
+	for _, f := range findings {
+		f.File = displayPath(dir, f.File)
+		fmt.Fprintln(stderr, f)
+	}
+	if findings.HasErrors() {
+		return nil, fail(exitNo, fmt.Errorf("%s: the configuration is invalid", dir))
+	}
+	return cfg, nil
+}
+
+// appName is the app's name when the template sets none: the directory's
+// name as a DNS label.
+func appName(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "app"
+	}
+	name := strings.Trim(strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, filepath.Base(abs)), "-")
+	if name == "" || len(name) > 40 {
+		return render.EnvID(filepath.Base(abs))
+	}
+	return name
+}
+
+func keyValues(flag string, list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: want NAME=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// writeObjects prints the objects as multi-document YAML or a JSON v1 List.
+func writeObjects(w io.Writer, env *render.Environment, format string) error {
+	if format == "json" {
+		items := make([]any, len(env.Objects))
+		for i, o := range env.Objects {
+			items[i] = o.Object
+		}
+		b, err := json.MarshalIndent(map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, "", "  ")
+		if err != nil {
+			return fail(exitNo, err)
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	for _, o := range env.Objects {
+		b, err := kyaml.Marshal(o.Object)
+		if err != nil {
+			return fail(exitNo, err)
+		}
+		if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -192,6 +192,7 @@ func (r *Reconciler) teardownEnv(ctx context.Context, key envKey, rec *envRecord
 	if env == nil || env.Namespace != rec.Namespace {
 		return false, nil
 	}
+	r.log.Info("running workflow", "app", key.App, "branch", key.Branch, "stage", render.StageTeardown, "commit", short(env.Commit))
 	report := func(p workflow.Progress) {
 		r.status.set(key, &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID,
 			Phase: PhaseDeleting, LastTransition: time.Now().UTC(), Workflow: &p})

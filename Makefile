@@ -17,14 +17,42 @@ TEST_TIMEOUT ?= 60m
 build: ## Build bin/arbor (static).
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/arbor ./cmd/arbor
 
+.PHONY: demo
+demo: build ## Run arbor's main job end to end on the local cluster (builds everything it needs).
+	hack/demo.sh
+
 .PHONY: test
-test: cluster-up ## Run every test: unit, golden, integration on the local cluster.
+test: test-deps cluster-up ## Run every test: unit, golden, integration on the local cluster.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no cluster.
 	$(GO) test -short -count=1 ./...
+
+.PHONY: test-deps
+test-deps: ## Check git and kubectl; install Chromium for the status page test when missing.
+	@command -v git >/dev/null || { echo "git is needed"; exit 1; }
+	@command -v kubectl >/dev/null || { echo "kubectl is needed (tests compare with kubectl apply)"; exit 1; }
+	@command -v chromium >/dev/null || hack/install-chromium.sh
+
+.PHONY: image
+image: ## Build the container image (needs a container engine; else builds what it would contain).
+	@if docker info >/dev/null 2>&1; then \
+		docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t arbor:$(VERSION) . ; \
+	else \
+		echo "no container engine answers here: running the image's build command instead (same as make build)"; \
+		$(MAKE) build; \
+	fi
+
+.PHONY: fuzz
+fuzz: ## Fuzz the .release.yaml loader (FUZZTIME, default 10m).
+	$(GO) test ./schema -run '^$$' -fuzz FuzzLoad -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
+
+.PHONY: bench
+bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
+	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./render ./gitsource ./reconciler/...
 
 .PHONY: cluster-up
 cluster-up:

@@ -118,6 +118,9 @@ func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 	var out []hostRoute
 	for _, svc := range order {
 		s, ok := a.byName[svc]
+		if !ok && a.external {
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("hostnames.%s: no service has this name", svc)
 		}
@@ -200,6 +203,9 @@ func (r *renderer) appRuleRoutes(a *app) ([]hostRoute, error) {
 	for i, rule := range a.t.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		s := r.findService(rule.Service)
+		if s == nil && a.external {
+			continue
+		}
 		if s == nil {
 			return nil, fmt.Errorf("%s.service: no service named %q", field, rule.Service)
 		}

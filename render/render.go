@@ -28,6 +28,9 @@ const (
 type app struct {
 	name     string
 	imported bool
+	// external: the template has charts or infrastructure, whose services
+	// arbor does not deploy; hosts and rules naming them are left out.
+	external bool
 	branch   string
 	commit   string
 	cfgHash  string
@@ -306,7 +309,7 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 		ev = &schema.EnvVars{}
 	}
 	a := &app{
-		name: name, imported: imported, branch: branch, commit: commit, cfgHash: configContentHash(cfg),
+		name: name, imported: imported, external: cfg.HasExternalServices(), branch: branch, commit: commit, cfgHash: configContentHash(cfg),
 		t: t, ev: ev, tree: tree, secrets: secrets, placeholders: r.in.Context.SecretPlaceholders,
 		exclude: map[string]bool{}, byName: map[string]*schema.Service{}, images: map[string]string{},
 	}

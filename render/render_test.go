@@ -202,3 +202,38 @@ func TestImportedCommitIsAPatch(t *testing.T) {
 		t.Error("a new imported commit kept the imported job's run name")
 	}
 }
+
+// TestHostsOfChartServicesLeftOut checks that hostnames and rules naming a
+// service that only a chart would deploy are left out rather than failing the
+// render: validation warns about them, and arbor does not deploy charts.
+func TestHostsOfChartServicesLeftOut(t *testing.T) {
+	tree := fstest.MapFS{".release.yaml": {Data: []byte(`
+charts:
+- name: search
+services:
+- name: web
+  image: nginx:1
+  ports: [{type: node_port, port: 80}]
+hostnames:
+- search: search-${env_id}.${domain}
+rules:
+- service: search
+  hostnames: ["web-${env_id}.${domain}"]
+  path: /search
+`)}}
+	cfg, findings, err := schema.Load(tree, schema.DefaultConfigFile, schema.LoadOptions{})
+	if err != nil || findings.HasErrors() {
+		t.Fatalf("load: %v %v", err, findings)
+	}
+	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "shop", Branch: "main", Domain: "example.com"}})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	var hosts []string
+	for _, u := range env.URLs {
+		hosts = append(hosts, u.Service+"="+u.URL)
+	}
+	if got := strings.Join(hosts, ","); got != "web=http://web-shop-main.example.com" {
+		t.Errorf("URLs = %s, want only web's default host", got)
+	}
+}

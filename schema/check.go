@@ -845,6 +845,12 @@ func sortedEnvKeys(m map[string][]EnvVar) []string {
 	return keys
 }
 
+// HasExternalServices reports whether the template has keys arbor accepts but
+// does not act on that may deploy services of their own (charts,
+// infrastructure). References to unknown services are then warnings, and
+// render leaves out the hosts and rules that name them.
+func (c *Config) HasExternalServices() bool { return externalKeys(c) != "" }
+
 // externalKeys names the accepted-but-unused keys that may deploy services
 // of their own, as written in the template ("" when there are none).
 func externalKeys(cfg *Config) string {

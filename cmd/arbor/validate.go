@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
 
@@ -93,18 +94,45 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, findings, err := schema.Load(tree, schema.DefaultConfigFile, opts)
+	cfg, findings, err := schema.Load(tree, schema.DefaultConfigFile, opts)
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, fmt.Errorf("%s: no %s or %s found", dir, schema.DefaultConfigFile, schema.DefaultTemplateFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	if !findings.HasErrors() {
+		findings = append(findings, renderFindings(cfg, tree, dir)...)
+	}
 	for i := range findings {
 		findings[i].File = displayPath(dir, findings[i].File)
 	}
 	findings.Sort()
 	return findings, nil
+}
+
+// renderFindings renders every environment template of a schema-valid
+// configuration for a sample branch (spec §11) and turns each render error
+// into a finding at the template file. Rendering a configuration the schema
+// already rejected would only repeat its findings.
+func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {
+	app := cfg.Template.App
+	if app == "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			abs = dir
+		}
+		app = schema.DNSLabel(filepath.Base(abs))
+	}
+	var out schema.Findings
+	for _, err := range render.CheckTemplates(cfg, tree, app, "") {
+		out = append(out, schema.Finding{
+			Position: cfg.Position(""),
+			Severity: schema.SeverityError,
+			Message:  "render: " + err.Error(),
+		})
+	}
+	return out
 }
 
 // repoTree opens a repository directory as a file system.

@@ -31,6 +31,8 @@ func TestValidate(t *testing.T) {
 	writeFile(t, filepath.Join(bad, ".release", "application_template.yaml"), "services:\n- name: web\n  image: nginx\n  depends_on: [db]\n")
 	empty := filepath.Join(root, "empty")
 	writeFile(t, filepath.Join(empty, "README.md"), "no config\n")
+	cycle := filepath.Join(root, "cycle")
+	writeFile(t, filepath.Join(cycle, ".release.yaml"), "services:\n- name: web\n  image: nginx\nenvironment_variables:\n  mapping:\n    A: \"${B}\"\n    B: \"${A}\"\n")
 	param := filepath.Join(root, "param")
 	writeFile(t, filepath.Join(param, ".release.yaml"), "parameters:\n- name: size\nservices:\n- name: web\n  image: nginx\n")
 
@@ -49,6 +51,8 @@ func TestValidate(t *testing.T) {
 			[]string{filepath.Join(bad, ".release", "application_template.yaml") + `:4:16: error: services[0].depends_on[0]: no service named "db"`}},
 		{"github", []string{bad}, validateOptions{format: "github"}, exitNo,
 			[]string{"::error file=" + filepath.ToSlash(filepath.Join(bad, ".release", "application_template.yaml")) + `,line=4,col=16,title=services[0].depends_on[0]::services[0].depends_on[0]: no service named "db"`}},
+		{"render error", []string{cycle}, validateOptions{format: "text"}, exitNo,
+			[]string{filepath.Join(cycle, ".release.yaml") + `:1:1: error: render: environment template ephemeral: `, "mapping has a cycle: A -> B -> A"}},
 		{"no config", []string{empty}, validateOptions{format: "text"}, exitUsage, nil},
 		{"no config among others", []string{bad, empty}, validateOptions{format: "text"}, exitUsage,
 			[]string{`no service named "db"`}},

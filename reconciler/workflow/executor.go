@@ -26,7 +26,7 @@ type Engine interface {
 
 // Defaults of an Executor.
 const (
-	DefaultConcurrency    = 4
+	DefaultConcurrency    = 16
 	DefaultRolloutTimeout = 10 * time.Minute
 	// jobGrace is waited beyond a Job's completed_timeout (its
 	// activeDeadlineSeconds) for the Job controller to mark it failed.

@@ -28,14 +28,17 @@ import (
 // harness is one test's executor on the real cluster and a fresh app name
 // (so a fresh environment namespace), deleted when the test ends.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	app  string
 	kube kubernetes.Interface
 	eng  *apply.Engine
 	x    *Executor
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newBenchHarness(t) }
+
+// newBenchHarness is newHarness for tests and benchmarks.
+func newBenchHarness(t testing.TB) *harness {
 	t.Helper()
 	cfg := testcluster.Config(t)
 	eng, err := apply.New(cfg, apply.Options{})
@@ -62,7 +65,7 @@ func (h *harness) cleanup(ns string) {
 }
 
 // load loads an inline .release.yaml, failing on any error finding.
-func load(t *testing.T, tmpl string) *schema.Config {
+func load(t testing.TB, tmpl string) *schema.Config {
 	t.Helper()
 	fsys := fstest.MapFS{schema.DefaultConfigFile: {Data: []byte(tmpl)}}
 	cfg, findings, err := schema.Load(fsys, schema.DefaultConfigFile, schema.LoadOptions{})
@@ -77,9 +80,13 @@ func load(t *testing.T, tmpl string) *schema.Config {
 
 // render renders the app's environment of branch at commit.
 func (h *harness) render(branch, commit, tmpl string, imports ...render.Import) *render.Environment {
+	return h.renderB(h.t, branch, commit, tmpl, imports...)
+}
+
+func (h *harness) renderB(tb testing.TB, branch, commit, tmpl string, imports ...render.Import) *render.Environment {
 	h.t.Helper()
 	env, err := render.Render(render.Input{
-		Config:  load(h.t, tmpl),
+		Config:  load(tb, tmpl),
 		Context: render.Context{App: h.app, Branch: branch, Commit: commit, Domain: "test.local", DefaultBranch: "main"},
 		Imports: imports,
 	})

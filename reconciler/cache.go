@@ -78,10 +78,8 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 		o.LabelSelector = managed
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", StateConfigMap).String()
 	}))
+	// The records are arbor's own writes: their events trigger nothing.
 	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
-	if _, err := c.states.AddEventHandler(c.handler(false)); err != nil {
-		return nil, err
-	}
 	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
 	return c, nil
 }
@@ -288,6 +286,21 @@ func (c *clusterCache) appliedSince(ref render.ObjectRef, t time.Time) bool {
 	for _, f := range m.GetManagedFields() {
 		if f.Manager == fieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" &&
 			f.Time != nil && !f.Time.Time.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// writtenByOthersSince reports whether another field manager wrote the
+// object (not its status) at or after t.
+func (c *clusterCache) writtenByOthersSince(ref render.ObjectRef, t time.Time) bool {
+	m, ok := c.object(ref)
+	if !ok {
+		return false
+	}
+	for _, f := range m.GetManagedFields() {
+		if f.Manager != fieldManager && f.Subresource == "" && f.Time != nil && !f.Time.Time.Before(t) {
 			return true
 		}
 	}

@@ -2,11 +2,21 @@ package reconciler_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
@@ -20,7 +30,7 @@ import (
 func TestLocalRepositoryLifecycle(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, webApp)
 	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)
@@ -83,4 +93,262 @@ func TestLocalRepositoryLifecycle(t *testing.T) {
 	if namespaceGone(cs, app+"-main") {
 		t.Errorf("namespace %s-main was deleted too", app)
 	}
+}
+
+// A repository served over smart HTTP with basic auth: a pushed branch
+// appears, a pushed commit updates it, a deleted branch goes; with the
+// server down, or the credentials refused, nothing is deleted and the
+// listing error is in status and metrics.
+func TestHTTPRepositoryWithAuth(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	srv := newGitServer(t)
+	r := newRepo(t, webApp)
+	url := srv.serve(r, app)
+	dir := t.TempDir()
+	writeSecret(t, dir, "user", srv.user)
+	writeSecret(t, dir, "pass", srv.pass)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+url+"\n  poll_interval: 1s\n  auth: {username_file: "+dir+"/user, password_file: "+dir+"/pass}\n")
+	d := startDaemon(t, cfg)
+
+	r.on("feature/pay")
+	c1 := r.commit("pay", map[string]string{"pay.txt": "v1"})
+	r.push("feature/pay")
+	ns := d.waitReadyAt(app, "feature/pay", c1, 60*time.Second).Namespace
+	c2 := r.commit("pay v2", map[string]string{"pay.txt": "v2"})
+	r.push("feature/pay")
+	d.waitReadyAt(app, "feature/pay", c2, 60*time.Second)
+	if got := deploymentCommit(t, cs, ns, "web"); got != c2 {
+		t.Fatalf("Deployment web carries %q, want %s", got, c2)
+	}
+
+	// wrong password: listing fails, nothing deleted
+	writeSecret(t, dir, "pass", "wrong")
+	r.pushDelete("feature/pay") // the branch is gone, but arbor cannot see the listing
+	before := counter(t, d.reg, "arbor_listing_errors_total", nil)
+	eventually(t, 30*time.Second, "listing errors with refused credentials", func() bool {
+		return counter(t, d.reg, "arbor_listing_errors_total", nil) >= before+2
+	})
+	if a := d.apps()[0]; a.ListingError == "" || strings.Contains(a.ListingError, srv.pass) {
+		t.Errorf("listing error %q: want an error that does not show the password", a.ListingError)
+	}
+	if namespaceGone(cs, ns) || d.env(app, "feature/pay") == nil {
+		t.Fatal("environment deleted after a failed listing")
+	}
+
+	// server down: still nothing deleted
+	writeSecret(t, dir, "pass", srv.pass)
+	srv.Close()
+	before = counter(t, d.reg, "arbor_listing_errors_total", nil)
+	eventually(t, 30*time.Second, "listing errors with the server down", func() bool {
+		return counter(t, d.reg, "arbor_listing_errors_total", nil) >= before+2
+	})
+	t.Logf("listing error with the server down: %s", d.apps()[0].ListingError)
+	if namespaceGone(cs, ns) || d.env(app, "feature/pay") == nil {
+		t.Fatal("environment deleted while the git server was down")
+	}
+	if namespaceGone(cs, app+"-main") {
+		t.Fatal("main deleted while the git server was down")
+	}
+}
+
+// Restart the served repository at the same address is not possible with
+// httptest, so deletion over HTTP is covered by its own test.
+func TestHTTPRepositoryBranchDeleted(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	srv := newGitServer(t)
+	r := newRepo(t, webApp)
+	url := srv.serve(r, app)
+	dir := t.TempDir()
+	writeSecret(t, dir, "user", srv.user)
+	writeSecret(t, dir, "pass", srv.pass)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+url+"\n  poll_interval: 1s\n  auth: {username_file: "+dir+"/user, password_file: "+dir+"/pass}\n")
+	d := startDaemon(t, cfg)
+	r.on("feature/gone")
+	c := r.commit("soon gone", nil)
+	r.push("feature/gone")
+	ns := d.waitReadyAt(app, "feature/gone", c, 60*time.Second).Namespace
+	r.pushDelete("feature/gone")
+	eventually(t, 90*time.Second, "namespace "+ns+" deleted", func() bool { return namespaceGone(cs, ns) })
+	if namespaceGone(cs, app+"-main") {
+		t.Fatal("main deleted")
+	}
+}
+
+func writeSecret(t *testing.T, dir, name, value string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Deployment deleted by hand comes back, and one edited by hand is put
+// back, from the watch alone (the poll interval is an hour).
+func TestDriftIsRepaired(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	d := startDaemon(t, newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\n"))
+	ns := d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second).Namespace
+	ctx := context.Background()
+	waitAdopted(t, d, app)
+
+	if err := cs.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, 30*time.Second, "Deployment web back", func() bool {
+		_, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil
+	})
+	t.Logf("hand-deleted Deployment back after %s", time.Since(start).Round(time.Millisecond))
+
+	var dep *appsv1.Deployment
+	eventually(t, 30*time.Second, "the recreated Deployment adopted", func() bool {
+		var err error
+		if dep, err = cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+			return false
+		}
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "arbor-environment", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		var st struct{ Fingerprints map[string]string }
+		_ = json.Unmarshal([]byte(cm.Data["daemon-status"]), &st)
+		return st.Fingerprints["apps/Deployment/"+ns+"/web"] == fmt.Sprintf("g%d", dep.Generation) &&
+			string(dep.UID) != "" && dep.CreationTimestamp.Time.After(start.Add(-time.Second))
+	})
+	want := *dep.Spec.Replicas
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, want+3)
+	if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, "web", types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "replicas put back", func() bool {
+		dep, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && *dep.Spec.Replicas == want
+	})
+}
+
+// waitAdopted waits until every environment of app is Ready with its
+// fingerprints recorded (so that a change after it is a hand edit).
+func waitAdopted(t *testing.T, d *daemon, app string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "fingerprints adopted", func() bool {
+		list, err := d.cs.CoreV1().ConfigMaps("").List(context.Background(), metav1.ListOptions{LabelSelector: "arbor.dev/app=" + app + ",arbor.dev/record=environment"})
+		if err != nil || len(list.Items) == 0 {
+			return false
+		}
+		for _, cm := range list.Items {
+			s := cm.Data["daemon-status"]
+			if !strings.Contains(s, `"phase":"Ready"`) || !strings.Contains(s, `"fingerprints"`) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// A no-op resync of unchanged environments sends no request to the API
+// server: every verdict comes from the watch cache.
+func TestNoopResyncSendsNoRequests(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	for _, b := range []string{"a", "b", "c", "d"} {
+		r.on(b)
+		r.commit(b, nil)
+	}
+	d := startDaemon(t, newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1s\n"))
+	eventually(t, 90*time.Second, "five environments ready", func() bool {
+		n := 0
+		for _, e := range d.environments(app) {
+			if e.Phase == reconciler.PhaseReady {
+				n++
+			}
+		}
+		return n == 5
+	})
+	waitAdopted(t, d, app)
+	nonWatch := func(l map[string]string) bool { return l["verb"] != "watch" }
+	reconciles := func() float64 {
+		return counter(t, d.reg, "arbor_reconcile_duration_seconds", func(l map[string]string) bool { return l["app"] == app })
+	}
+	req0, rec0 := counter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
+	eventually(t, 30*time.Second, "three resyncs of five environments", func() bool { return reconciles() >= rec0+15 })
+	req1, rec1 := counter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
+	t.Logf("%v reconciles of unchanged environments sent %v API requests", rec1-rec0, req1-req0)
+	if req1 != req0 {
+		t.Errorf("no-op resyncs sent %v API requests, want 0", req1-req0)
+	}
+}
+
+// A webhook with a bad signature is refused with 401 and triggers nothing;
+// a good one triggers a listing at once.
+func TestWebhookSignature(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	srv := newGitServer(t)
+	r := newRepo(t, webApp)
+	url := srv.serve(r, app)
+	dir := t.TempDir()
+	writeSecret(t, dir, "user", srv.user)
+	writeSecret(t, dir, "pass", srv.pass)
+	writeSecret(t, dir, "hook", "hook-secret")
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+url+"\n  poll_interval: 1h\n  auth: {username_file: "+dir+"/user, password_file: "+dir+"/pass}\nserver: {webhook_secret_file: "+dir+"/hook}\n")
+	d := startDaemon(t, cfg)
+	d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second)
+	first := *d.apps()[0].LastListing
+
+	r.on("feature/hook")
+	c := r.commit("hook", nil)
+	r.push("feature/hook")
+	body := `{"ref":"refs/heads/feature/hook","repository":{"clone_url":"` + url + `"}}`
+	if code := postHook(t, d.srv.URL+"/hooks/github", body, "sha256=0000"); code != http.StatusUnauthorized {
+		t.Fatalf("bad signature: status %d, want 401", code)
+	}
+	if code := postHook(t, d.srv.URL+"/hooks/github", body, ""); code != http.StatusUnauthorized {
+		t.Fatalf("no signature: status %d, want 401", code)
+	}
+	time.Sleep(2 * time.Second)
+	if got := *d.apps()[0].LastListing; !got.Equal(first) || d.env(app, "feature/hook") != nil {
+		t.Fatalf("a refused webhook triggered a listing (last listing %s, first %s)", got, first)
+	}
+	if code := postHook(t, d.srv.URL+"/hooks/github", body, sign("hook-secret", body)); code != http.StatusAccepted {
+		t.Fatalf("good signature: status %d, want 202", code)
+	}
+	d.waitReadyAt(app, "feature/hook", c, 30*time.Second)
+	if n := counter(t, d.reg, "arbor_webhook_deliveries_total", func(l map[string]string) bool { return l["result"] == "unauthorized" }); n != 2 {
+		t.Errorf("unauthorized deliveries counted %v, want 2", n)
+	}
+}
+
+func postHook(t *testing.T, url, body, sig string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	if sig != "" {
+		req.Header.Set("X-Hub-Signature-256", sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func sign(secret, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }

@@ -132,6 +132,8 @@ func (r *Reconciler) drifted(st *envState) bool {
 			return true // deleted by hand, or lost arbor's label
 		case !adopt && st.Fingerprints[refKey(ref)] != fp:
 			return true // edited since arbor last applied it
+		case adopt && r.cache.writtenByOthersSince(ref, st.AppliedAt):
+			return true // edited right after arbor applied it
 		}
 	}
 	return false
@@ -143,7 +145,8 @@ func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 	st := *rec.State
 	for _, ref := range st.Written {
 		if !r.cache.appliedSince(ref, st.AppliedAt) {
-			return nil // the cache has not seen this write yet; its event will bring us back
+			r.queue.AddAfter(envKey{App: st.App, Branch: st.Branch}, adoptDelay) // the cache is behind
+			return nil
 		}
 	}
 	st.Written = nil
@@ -155,6 +158,9 @@ func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 	}
 	return r.save(ctx, &st)
 }
+
+// adoptDelay is how long after a deploy its fingerprints are first looked at.
+const adoptDelay = 300 * time.Millisecond
 
 // clockSkew is how far the API server's clock may lag the daemon's when
 // adoption compares managedFields times with the time of the apply.
@@ -247,8 +253,10 @@ func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
-	if err := r.save(ctx, st); err != nil {
-		return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+	if len(st.Inventory) > len(prev) { // new objects: record them before they exist
+		if err := r.save(ctx, st); err != nil {
+			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+		}
 	}
 	start := time.Now()
 	written, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects)
@@ -264,12 +272,19 @@ func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env
 	done := stateOf(env, settings, PhaseReady)
 	done.Written, done.AppliedAt = written, start.Add(-clockSkew).UTC().Truncate(time.Second)
 	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit), "namespace", env.Namespace)
-	return r.save(ctx, done)
+	if err := r.save(ctx, done); err != nil {
+		return err
+	}
+	r.queue.AddAfter(key, adoptDelay)
+	return nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.
 func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err error) error {
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
+	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == st.LastError {
+		return err // already recorded: a retry that fails the same way writes nothing
+	}
 	r.status.set(key, st)
 	if ctx.Err() == nil {
 		if serr := r.save(ctx, st); serr != nil && !apierrors.IsNotFound(serr) {

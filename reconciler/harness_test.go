@@ -49,11 +49,16 @@ func gitEnv() []string {
 	)
 }
 
-func git(tb testing.TB, dir string, args ...string) string {
-	tb.Helper()
+func gitCmd(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = gitEnv()
+	return cmd
+}
+
+func git(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	cmd := gitCmd(dir, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -172,7 +177,7 @@ func randHex(n int) string {
 // daemon is arbor's reconciler running in the test process against the
 // local cluster, leading without a lease.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	rec     *reconciler.Reconciler
 	reg     *prometheus.Registry
 	srv     *httptest.Server
@@ -183,11 +188,26 @@ type daemon struct {
 	stopped sync.Once
 }
 
-// appName is a fresh app name for a test: its namespaces are its own.
-func appName() string { return "t" + randHex(4) }
+// appName is a fresh app name for a test: its namespaces are its own, and
+// are deleted when the test ends.
+func appName(t testing.TB) string {
+	app := "t" + randHex(4)
+	t.Cleanup(func() {
+		cs := testcluster.Clientset(t)
+		ctx := context.Background()
+		l, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor,arbor.dev/app=" + app})
+		if err != nil {
+			return
+		}
+		for _, ns := range l.Items {
+			_ = cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
+		}
+	})
+	return app
+}
 
 // newConfig writes a daemon config for one app and loads it, as arbor run does.
-func newConfig(t *testing.T, ns, body string) *config.Config {
+func newConfig(t testing.TB, ns, body string) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "arbor.yaml")
 	if err := os.WriteFile(path, []byte(body+"\nnamespace: "+ns+"\nconcurrency: 8\n"), 0o600); err != nil {
@@ -200,7 +220,7 @@ func newConfig(t *testing.T, ns, body string) *config.Config {
 	return cfg
 }
 
-func startDaemon(t *testing.T, cfg *config.Config) *daemon {
+func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	t.Helper()
 	restCfg := testcluster.Config(t)
 	reg := prometheus.NewRegistry()
@@ -377,11 +397,15 @@ func namespaceGone(cs kubernetes.Interface, ns string) bool {
 }
 
 // testLogger sends the daemon's logs to the test log.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+func testLogger(t testing.TB) *slog.Logger {
+	lvl := slog.LevelInfo
+	if _, bench := t.(*testing.B); bench {
+		lvl = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

@@ -40,7 +40,7 @@ services:
 func TestImportedCommitPatchesImporter(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	front, back := appName(), appName()
+	front, back := appName(t), appName(t)
 	br := newRepo(t, backendApp)
 	fr := newRepo(t, strings.ReplaceAll(frontendApp, "BACKEND", back))
 	cfg := newConfig(t, own, "apps:\n- name: "+front+"\n  repo: "+fr.dir+"\n  poll_interval: 1h\n- name: "+back+"\n  repo: "+br.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
@@ -92,7 +92,7 @@ services:
 func TestAutoDeployFalseHoldsUntilRequested(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, heldApp)
 	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)
@@ -141,7 +141,7 @@ services:
 func TestExpiryThroughDaemon(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, expiringApp)
 	r.on("feature/old")
 	r.commit("old", map[string]string{"a.txt": "1"})
@@ -196,7 +196,7 @@ workflows:
 func TestFailedSetupThroughDaemon(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
-	app := appName()
+	app := appName(t)
 	r := newRepo(t, failingApp)
 	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)

@@ -74,7 +74,9 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	}
 	hooks.SetSources(all)
 	eng, err := apply.New(o.REST, apply.Options{
-		Concurrency:         apply.DefaultConcurrency,
+		Concurrency: apply.DefaultConcurrency,
+		// The daemon owns its environments: a field taken by hand is taken back.
+		Force:               true,
 		AllowClusterScoped:  o.Config.AllowClusterScoped,
 		ProtectedNamespaces: []string{o.Config.Namespace},
 	})

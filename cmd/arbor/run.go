@@ -50,7 +50,12 @@ webhook receivers (/hooks/...) on server.listen. Replicas elect a leader with a 
 arbor's namespace; only the leader acts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
+			err := runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
+			var ec *exitError
+			if err != nil && !errors.As(err, &ec) {
+				err = fail(exitNo, err) // operational, not usage: exit 1
+			}
+			return err
 		},
 	}
 	f.cluster.register(cmd)
@@ -103,6 +108,12 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The lease has a client of its own, left out of arbor_api_requests_total:
+	// its renewals are constant background, not work.
+	leaseCS, err := kubernetes.NewForConfig(rest.CopyConfig(restCfg))
+	if err != nil {
+		return err
+	}
 	restCfg.Wrap(metrics.WrapTransport)
 	if restCfg.QPS == 0 {
 		restCfg.QPS, restCfg.Burst = 200, 400
@@ -144,7 +155,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if id == "" {
 		id = identity()
 	}
-	err = reconciler.RunWithLease(ctx, cs, cfg.Namespace, id, f.lease, log, func(ctx context.Context) {
+	err = reconciler.RunWithLease(ctx, leaseCS, cfg.Namespace, id, f.lease, log, func(ctx context.Context) {
 		if err := rec.Lead(ctx); err != nil && ctx.Err() == nil {
 			log.Error("reconciler stopped", "error", err)
 		}

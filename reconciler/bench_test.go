@@ -1,0 +1,186 @@
+package reconciler_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arbordev/arbor/internal/testcluster"
+	"github.com/arbordev/arbor/reconciler"
+)
+
+// pushes per latency benchmark
+const latencySamples = 25
+
+// BenchmarkPushToApplied measures the time from a commit (local repository,
+// seen through fsnotify) or a push followed by a signed webhook (HTTP
+// repository) to its environment Ready at that commit: applied and every
+// object ready. The environment has five objects.
+func BenchmarkPushToApplied(b *testing.B) {
+	b.Run("fsnotify", func(b *testing.B) {
+		cs := testcluster.Clientset(b)
+		own := testcluster.Namespace(b, cs)
+		app := appName(b)
+		r := newRepo(b, webApp)
+		d := startDaemon(b, newConfig(b, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: bench.local}\n"))
+		d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second)
+		r.on("feature/bench")
+		lat := make([]time.Duration, 0, latencySamples)
+		for i := range latencySamples {
+			start := time.Now()
+			c := r.commit(fmt.Sprintf("change %d", i), map[string]string{"f.txt": strconv.Itoa(i)})
+			waitInMemory(b, d, app, "feature/bench", c)
+			if i > 0 { // the first creates the namespace
+				lat = append(lat, time.Since(start))
+			}
+		}
+		report(b, lat)
+	})
+	b.Run("webhook", func(b *testing.B) {
+		cs := testcluster.Clientset(b)
+		own := testcluster.Namespace(b, cs)
+		app := appName(b)
+		srv := newGitServer(b)
+		r := newRepo(b, webApp)
+		url := srv.serve(r, app)
+		dir := b.TempDir()
+		for name, v := range map[string]string{"user": srv.user, "pass": srv.pass, "hook": "bench-secret"} {
+			if err := os.WriteFile(dir+"/"+name, []byte(v), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d := startDaemon(b, newConfig(b, own, "apps:\n- name: "+app+"\n  repo: "+url+"\n  poll_interval: 1h\n  auth: {username_file: "+dir+"/user, password_file: "+dir+"/pass}\ndefaults: {domain: bench.local}\nserver: {webhook_secret_file: "+dir+"/hook}\n"))
+		d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second)
+		r.on("feature/bench")
+		body := `{"ref":"refs/heads/feature/bench","repository":{"clone_url":"` + url + `"}}`
+		lat := make([]time.Duration, 0, latencySamples)
+		for i := range latencySamples {
+			c := r.commit(fmt.Sprintf("change %d", i), map[string]string{"f.txt": strconv.Itoa(i)})
+			r.push("feature/bench")
+			start := time.Now() // the forge sends its webhook once the push is accepted
+			if code := postHookTB(b, d.srv.URL+"/hooks/github", body, sign("bench-secret", body)); code != http.StatusAccepted {
+				b.Fatalf("webhook: %d", code)
+			}
+			waitInMemory(b, d, app, "feature/bench", c)
+			if i > 0 {
+				lat = append(lat, time.Since(start))
+			}
+		}
+		report(b, lat)
+	})
+}
+
+// waitInMemory polls the daemon's status every millisecond.
+func waitInMemory(b *testing.B, d *daemon, app, branch, commit string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range d.rec.Environments(app) {
+			if e.Branch == branch && e.Commit == commit && e.Phase == reconciler.PhaseReady {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatalf("%s@%s not ready at %s", app, branch, commit)
+}
+
+func report(b *testing.B, lat []time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	b.ReportMetric(float64(p(0.5).Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(p(0.99).Milliseconds()), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("push to applied over %d pushes: p50 %s, p99 %s, min %s, max %s", len(lat), p(0.5), p(0.99), lat[0], lat[len(lat)-1])
+}
+
+func postHookTB(b *testing.B, url, body, sig string) int {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// BenchmarkZeroToReady runs the arbor binary against a local repository with
+// N branches (plus main) and no environment yet, and measures the time until
+// every environment is Ready; then the API requests of no-op resyncs, and the
+// daemon's peak RSS (VmHWM).
+func BenchmarkZeroToReady(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) { zeroToReady(b, n) })
+	}
+}
+
+func zeroToReady(b *testing.B, n int) {
+	cs := testcluster.Clientset(b)
+	own := testcluster.Namespace(b, cs)
+	app := appName(b)
+	r := newRepo(b, webApp)
+	head := git(b, r.dir, "rev-parse", "HEAD")
+	var refs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
+	}
+	cmd := gitCmd(r.dir, "update-ref", "--stdin")
+	cmd.Stdin = strings.NewReader(refs.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("update-ref: %v\n%s", err, out)
+	}
+	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: 64\n"
+	start := time.Now()
+	p := startProcess(b, "bench", body, "--log-level", "warn")
+	want := n + 1
+	deadline := time.Now().Add(15 * time.Minute)
+	for readyCount(p.environments(app)) < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d ready after 15 minutes", readyCount(p.environments(app)), want)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	took := time.Since(start)
+	b.ReportMetric(took.Seconds(), "s-to-all-ready")
+
+	// no-op resyncs: each poll queues every environment; count requests sent meanwhile
+	time.Sleep(3 * time.Second) // let adoption of the last environments finish
+	reconciles := func() float64 { return p.metric("arbor_reconcile_duration_seconds_count") }
+	requests := func() float64 {
+		return p.metric("arbor_api_requests_total") - p.metric(`arbor_api_requests_total{verb="watch"}`)
+	}
+	req0, rec0 := requests(), reconciles()
+	for reconciles() < rec0+float64(2*want) {
+		time.Sleep(250 * time.Millisecond)
+	}
+	req1, rec1 := requests(), reconciles()
+	perResync := (req1 - req0) / ((rec1 - rec0) / float64(want))
+	b.ReportMetric(perResync, "requests/resync")
+	rss := peakRSS(b, p.cmd.Process.Pid)
+	b.ReportMetric(rss, "peak-RSS-MiB")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d environments (5 objects each) from zero to ready in %s; %v reconciles of unchanged environments sent %v requests (%.1f per resync); peak RSS %.0f MiB",
+		want, took.Round(100*time.Millisecond), rec1-rec0, req1-req0, perResync, rss)
+	p.kill()
+}
+
+func peakRSS(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}

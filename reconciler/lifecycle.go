@@ -51,6 +51,12 @@ func (r *Reconciler) lifecycle(ctx context.Context, key envKey, rec *envRecord, 
 		rec.State.Phase == PhaseReady && r.drifted(rec.State) {
 		return r.repair(ctx, key, rec, env)
 	}
+	if rec != nil && rec.State != nil && !rec.State.ExpiresAt.Equal(plan.ExpiresAt) {
+		// kept, or no longer kept: remember when it expires
+		st := *rec.State
+		st.ExpiresAt = plan.ExpiresAt
+		return r.save(ctx, &st)
+	}
 	if !in.Last.Exists {
 		// expired before it was created: nothing until the next push
 		r.status.set(key, &envState{App: key.App, Branch: key.Branch, Commit: commit, Phase: PhaseExpired,
@@ -371,6 +377,9 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 	}
 	if !st.ExpiresAt.IsZero() && !rec.Keep && !time.Now().Before(st.ExpiresAt) {
 		return true
+	}
+	if st.ExpiresAfter != "" && st.ExpiresAt.IsZero() != rec.Keep {
+		return true // arbor.dev/keep was set or removed: the expiry time changes
 	}
 	if st.LastRun == nil {
 		return false

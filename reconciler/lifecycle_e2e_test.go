@@ -174,6 +174,13 @@ func TestExpiryThroughDaemon(t *testing.T) {
 	if namespaceGone(cs, old.Namespace) {
 		t.Error("the next push did not recreate the expired environment")
 	}
+
+	// Without its keep annotation, the kept one expires too.
+	unkeep := []byte(`{"metadata":{"annotations":{"arbor.dev/keep":null}}}`)
+	if _, err := cs.CoreV1().Namespaces().Patch(ctx, kept.Namespace, types.MergePatchType, unkeep, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "feature/kept expired once no longer kept", func() bool { return namespaceGone(cs, kept.Namespace) })
 }
 
 const failingApp = `services:

@@ -79,8 +79,32 @@ running() {
 		kubectl --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
+# storage makes PersistentVolumeClaims bind: the controller-manager's test
+# hostPath provisioner (enabled above) provisions a PV for every claim of the
+# default StorageClass "standard". kwok runs no containers, so nothing is written.
+storage() {
+	kubectl --kubeconfig "$(kubeconfig)" apply -f - >&2 <<-EOF
+	apiVersion: storage.k8s.io/v1
+	kind: StorageClass
+	metadata:
+	  name: standard
+	  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+	provisioner: kubernetes.io/host-path
+	reclaimPolicy: Delete
+	volumeBindingMode: Immediate
+	EOF
+}
+
+# configHash names the configuration a cluster is created with: this script
+# and the stages in hack/kwok/.
+configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
+
 up() {
 	build
+	local mark=$KWOK_WORKDIR/clusters/$CLUSTER/arbor-config.hash
+	if running && [[ $(cat "$mark" 2>/dev/null) != "$(configHash)" ]]; then
+		log "cluster $CLUSTER was created by another version of hack/cluster.sh or hack/kwok/ (kwok stages, storage): run '$0 down' then '$0 up' to recreate it"
+	fi
 	if ! running; then
 		"$BIN/kwokctl" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 		local cfg; cfg=$(stages)
@@ -91,8 +115,11 @@ up() {
 			--kube-scheduler-binary "$BIN/kube-scheduler" \
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
+			--extra-args kube-controller-manager=enable-hostpath-provisioner=true \
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
+		storage
+		configHash >"$mark"
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"
 }

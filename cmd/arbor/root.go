@@ -62,6 +62,9 @@ Daemon:    run, deploy`,
 		newInitCmd(),
 		newDeployCmd(),
 		newRenderCmd(),
+		newDiffCmd(),
+		newApplyCmd(),
+		newDeleteCmd(),
 	)
 	return root
 }

@@ -2,7 +2,9 @@ package apply
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -65,6 +67,9 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 
 // applyOne applies one object and says what happened to it.
 func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts ApplyOptions) (Change, error) {
+	if !knownNew && e.unchanged(ctx, it) {
+		return Change{Ref: it.ref, Action: Unchanged}, nil
+	}
 	var live *unstructured.Unstructured
 	if !knownNew {
 		var err error
@@ -81,20 +86,31 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	}
 	switch plan.Action {
 	case Unchanged:
+		e.confirm(ctx, it, live.GetResourceVersion())
 		return plan, nil
 	case Recreated:
 		return e.recreate(ctx, it, live, plan, opts.RecreateTimeout)
 	}
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return plan, nil
 }
 
+// write applies the object for real and confirms the result.
+func (e *Engine) write(ctx context.Context, it *item) error {
+	out, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false))
+	if err != nil {
+		return e.applyError(it, err)
+	}
+	e.confirm(ctx, it, out.GetResourceVersion())
+	return nil
+}
+
 // create applies an object that does not exist yet.
 func (e *Engine) create(ctx context.Context, it *item) (Change, error) {
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return createdChange(it), nil
 }
@@ -128,15 +144,19 @@ func (e *Engine) plan(ctx context.Context, it *item, live *unstructured.Unstruct
 }
 
 func (e *Engine) planRecreate(it *item, live *unstructured.Unstructured, cause error) (Change, error) {
+	ie := &ImmutableError{Ref: it.ref, Fields: immutableFields(cause), Err: cause}
 	if !recreatable[it.ref.Kind] {
-		return Change{}, it.errorf("an immutable field changed and arbor does not recreate a %s (its data would be lost); delete it by hand to proceed: %w", it.ref.Kind, cause)
+		return Change{}, fmt.Errorf("%w; arbor does not recreate a %s (its data would be lost): delete it by hand to proceed", ie, it.ref.Kind)
 	}
-	before, after := normalize(live), normalize(it.obj)
+	// The live object carries server defaults the desired one lacks: compare
+	// only the fields the desired object sets.
+	after := normalize(it.obj)
+	before := project(normalize(live), after).(map[string]any)
 	maskSecrets(before, after)
 	return Change{
 		Ref: it.ref, Action: Recreated, Fields: changedFields(before, after),
 		Diff:   objectDiff(it.ref, before, after),
-		Reason: "an immutable field changed: " + string(apierrors.ReasonForError(cause)) + ": " + cause.Error(),
+		Reason: "immutable fields changed: " + strings.Join(ie.Fields, ", "),
 	}, nil
 }
 
@@ -152,8 +172,8 @@ func (e *Engine) recreate(ctx context.Context, it *item, live *unstructured.Unst
 	if err := e.waitGone(ctx, it, live.GetUID(), timeout); err != nil {
 		return failed(it, err)
 	}
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return failed(it, e.applyError(it, err))
+	if err := e.write(ctx, it); err != nil {
+		return failed(it, err)
 	}
 	return plan, nil
 }
@@ -170,6 +190,7 @@ func (e *Engine) deleteLive(ctx context.Context, it *item, live *unstructured.Un
 	if err != nil && !apierrors.IsNotFound(err) {
 		return it.errorf("delete: %w", err)
 	}
+	e.forget(it)
 	return nil
 }
 
@@ -199,7 +220,7 @@ func (e *Engine) applyError(it *item, err error) error {
 		return ce
 	}
 	if isImmutable(err) {
-		return it.errorf("an immutable field changed: %w", err)
+		return &ImmutableError{Ref: it.ref, Fields: immutableFields(err), Err: err}
 	}
 	return it.errorf("apply: %w", err)
 }

@@ -85,6 +85,37 @@ func isImmutable(err error) bool {
 	return false
 }
 
+// ImmutableError reports that an apply would change immutable fields.
+type ImmutableError struct {
+	Ref    ObjectRef
+	Fields []string // the immutable fields named by the API server, e.g. "spec.template"
+	Err    error    // the API server's error
+}
+
+func (e *ImmutableError) Error() string {
+	return fmt.Sprintf("%s: immutable fields changed: %s", e.Ref, strings.Join(e.Fields, ", "))
+}
+
+func (e *ImmutableError) Unwrap() error { return e.Err }
+
+// immutableFields lists the fields an Invalid error calls immutable; the API
+// server's message itself repeats the whole object and is too long to show.
+func immutableFields(err error) []string {
+	var st apierrors.APIStatus
+	var out []string
+	if errors.As(err, &st) && st.Status().Details != nil {
+		for _, c := range st.Status().Details.Causes {
+			if strings.Contains(c.Message, "immutable") && c.Field != "" {
+				out = append(out, c.Field)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"(unnamed)"}
+	}
+	return out
+}
+
 // recreatable kinds may be deleted and created again when an immutable field
 // changes: their state lives elsewhere or is rebuilt by a controller. Volumes,
 // namespaces and CRDs are never recreated: that would lose data.

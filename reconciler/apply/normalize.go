@@ -162,3 +162,38 @@ func splitLines(s string) []string {
 	}
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
+
+// project returns the parts of v that shape also has: map keys shape sets,
+// list items by position. It keeps a diff to the fields a desired object
+// names, leaving out what the server defaulted.
+func project(v, shape any) any {
+	switch sh := shape.(type) {
+	case map[string]any:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		out := make(map[string]any, len(sh))
+		for k, sv := range sh {
+			if mv, ok := m[k]; ok {
+				out[k] = project(mv, sv)
+			}
+		}
+		return out
+	case []any:
+		l, ok := v.([]any)
+		if !ok {
+			return v
+		}
+		out := make([]any, len(l))
+		for i := range l {
+			if i < len(sh) {
+				out[i] = project(l[i], sh[i])
+			} else {
+				out[i] = l[i]
+			}
+		}
+		return out
+	}
+	return v
+}

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -79,4 +80,19 @@ func lessRef(a, b ObjectRef) bool {
 		return a.Namespace < b.Namespace
 	}
 	return a.Name < b.Name
+}
+
+// Inventory returns the references the objects have once confined to the
+// namespace ns, as Apply would write them: what to store as the inventory of
+// an environment. It fails on the objects Apply would refuse.
+func (e *Engine) Inventory(ctx context.Context, objs []*unstructured.Unstructured, ns string) (Inventory, error) {
+	items, err := e.prepare(ctx, objs, ns)
+	if err != nil {
+		return nil, err
+	}
+	inv := make(Inventory, len(items))
+	for i, it := range items {
+		inv[i] = it.ref
+	}
+	return inv, nil
 }

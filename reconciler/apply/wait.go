@@ -9,11 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // WaitOptions configure Wait.
@@ -73,47 +70,72 @@ func (e *Engine) waitItems(ctx context.Context, items []*item) error {
 // waitReady watches one object until it is ready, failed, deleted or ctx ends.
 func (e *Engine) waitReady(ctx context.Context, it *item) error {
 	last := "not observed yet"
-	_, err := watchtools.UntilWithSync(ctx, e.listWatch(it), &unstructured.Unstructured{}, nil,
-		func(ev watch.Event) (bool, error) {
-			switch ev.Type {
-			case watch.Deleted:
-				return false, it.errorf("deleted while waiting for it to become ready")
-			case watch.Added, watch.Modified:
-				u, ok := ev.Object.(*unstructured.Unstructured)
-				if !ok {
-					return false, nil
-				}
-				ready, msg, err := readiness(u)
-				last = msg
-				return ready, err
-			}
-			return false, nil
-		})
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, watchtools.ErrWatchClosed):
+	err := e.watchUntil(ctx, it, func(u *unstructured.Unstructured) (bool, error) {
+		if u == nil {
+			return false, it.errorf("does not exist (deleted while waiting for it to become ready)")
+		}
+		ready, msg, err := readiness(u)
+		last = msg
+		return ready, err
+	})
+	if err != nil && ctx.Err() != nil {
 		return it.errorf("not ready: %s (%w)", last, context.Cause(ctx))
-	case errors.Is(err, ErrJobFailed):
-		return err
-	default:
-		return err
+	}
+	return err
+}
+
+// watchUntil lists the object of it by name and watches it until cond is
+// true or fails; cond gets nil when the object does not exist. A watch the
+// server ends is resumed with a new list.
+func (e *Engine) watchUntil(ctx context.Context, it *item, cond func(*unstructured.Unstructured) (bool, error)) error {
+	rc := e.resource(it)
+	sel := fields.OneTermEqualSelector("metadata.name", it.ref.Name).String()
+	for {
+		list, err := rc.List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return it.errorf("list: %w", err)
+		}
+		var cur *unstructured.Unstructured
+		if len(list.Items) > 0 {
+			cur = &list.Items[0]
+		}
+		if done, err := cond(cur); done || err != nil {
+			return err
+		}
+		w, err := rc.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.GetResourceVersion()})
+		if err != nil {
+			return it.errorf("watch: %w", err)
+		}
+		done, err := consume(ctx, w, cond)
+		w.Stop()
+		if done || err != nil {
+			return err
+		}
 	}
 }
 
-// listWatch lists and watches the one object of it, by name.
-func (e *Engine) listWatch(it *item) cache.ListerWatcher {
-	sel := fields.OneTermEqualSelector("metadata.name", it.ref.Name).String()
-	rc := e.resource(it)
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return rc.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return rc.Watch(ctx, o)
-		},
+// consume feeds watch events to cond until it is done, fails, or the watch
+// ends (false, nil: list again).
+func consume(ctx context.Context, w watch.Interface, cond func(*unstructured.Unstructured) (bool, error)) (bool, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok || ev.Type == watch.Error {
+				return false, nil
+			}
+			u, isObj := ev.Object.(*unstructured.Unstructured)
+			if !isObj {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				u = nil
+			}
+			if done, err := cond(u); done || err != nil {
+				return done, err
+			}
+		}
 	}
 }
 
@@ -123,24 +145,13 @@ func (e *Engine) waitGone(ctx context.Context, it *item, uid types.UID, timeout 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var finalizers []string
-	gone := func(store cache.Store) (bool, error) {
-		for _, o := range store.List() {
-			if u, ok := o.(*unstructured.Unstructured); ok && u.GetUID() == uid {
-				finalizers = u.GetFinalizers()
-				return false, nil
-			}
+	err := e.watchUntil(ctx, it, func(u *unstructured.Unstructured) (bool, error) {
+		if u == nil || u.GetUID() != uid {
+			return true, nil
 		}
-		return true, nil
-	}
-	_, err := watchtools.UntilWithSync(ctx, e.listWatch(it), &unstructured.Unstructured{}, gone,
-		func(ev watch.Event) (bool, error) {
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok || u.GetUID() != uid {
-				return ok, nil
-			}
-			finalizers = u.GetFinalizers()
-			return ev.Type == watch.Deleted, nil
-		})
+		finalizers = u.GetFinalizers()
+		return false, nil
+	})
 	if err != nil {
 		if len(finalizers) > 0 {
 			return it.errorf("still present after %s, held by finalizers %v", timeout, finalizers)

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/render"
+)
+
+func newApplyCmd() *cobra.Command {
+	o := &envOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply [DIR]",
+		Short: "Apply a branch's environment to the cluster once",
+		Long: `apply renders the environment of one branch of the repository in DIR (default:
+the current directory) and brings the cluster to it once, as the daemon would:
+server-side apply of what changed, in kind order; a wait until it is ready;
+pruning of the objects of the previous inventory that are no longer rendered;
+and the environment's record (branch, commit, inventory) saved in its
+namespace. It prints the change set. It runs no workflow.
+
+Exit status: 0 applied and ready, 2 error.`,
+		Example: `  arbor apply --branch feature/login --commit $(git rev-parse HEAD)
+  arbor apply examples/shop --branch main --secrets-from arbor-system/shop-secrets`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dirArg(args), o)
+		},
+	}
+	o.register(cmd)
+	o.registerApply(cmd)
+	return cmd
+}
+
+func runApply(ctx context.Context, stdout, stderr io.Writer, dir string, o *envOptions) error {
+	s, err := o.connect()
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	env, err := o.render(ctx, stderr, s, dir, false)
+	if err != nil {
+		return err
+	}
+	prev, err := readState(ctx, s.cs, env.Namespace)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	name := env.App + "@" + env.Branch
+	changes, prune, err := applyEnvironment(ctx, s, env, prev, o)
+	printChanges(stdout, name+" in namespace "+env.Namespace, changes, prune)
+	if err != nil {
+		return fail(exitUsage, fmt.Errorf("%s: %w", name, err))
+	}
+	return nil
+}
+
+// applyEnvironment applies, waits, prunes and records the environment. The
+// record is written also when a step fails, with the failure and an
+// inventory that still holds everything that may exist, so that a later
+// apply prunes it.
+func applyEnvironment(ctx context.Context, s *session, env *render.Environment, prev *state.State, o *envOptions) (*apply.ChangeSet, *apply.ChangeSet, error) {
+	opts := apply.ApplyOptions{Namespace: env.Namespace}
+	desired, err := s.engine.Inventory(ctx, env.Objects, env.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := &state.State{
+		App: env.App, Branch: env.Branch, Commit: env.Commit, ConfigHash: env.ConfigHash, Template: env.Template,
+		Workflow: "apply", Outcome: state.OutcomeSucceeded,
+		Inventory: append(append(apply.Inventory{}, prev.Inventory...), desired...),
+	}
+	changes, err := s.engine.Apply(ctx, env.Objects, opts)
+	if err == nil {
+		err = s.engine.Wait(ctx, env.Objects, apply.WaitOptions{Namespace: env.Namespace, Timeout: o.timeout})
+	}
+	var prune *apply.ChangeSet
+	if err == nil {
+		prune, err = s.engine.Prune(ctx, prev.Inventory, env.Objects, opts)
+	}
+	if err == nil {
+		rec.Inventory = desired
+	} else {
+		rec.Outcome, rec.Message = state.OutcomeFailed, err.Error()
+	}
+	if werr := state.Write(ctx, s.cs, env.Namespace, rec); werr != nil && !namespaceMissing(changes) {
+		err = errors.Join(err, werr)
+	}
+	return changes, prune, err
+}
+
+// namespaceMissing reports whether the environment's namespace was never
+// created, so there is nowhere to record the failure.
+func namespaceMissing(cs *apply.ChangeSet) bool {
+	if cs == nil {
+		return true
+	}
+	for _, c := range cs.Changes {
+		if c.Ref.Kind == "Namespace" && c.Ref.Group == "" {
+			return c.Action == apply.Failed || c.Action == apply.Skipped
+		}
+	}
+	return false
+}

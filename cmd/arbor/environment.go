@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// envOptions are the flags shared by diff, apply and delete: which
+// environment (a directory and a branch), and which cluster.
+type envOptions struct {
+	cluster     clusterFlags
+	branch      string
+	commit      string
+	template    string
+	app         string
+	file        string
+	domain      string
+	params      []string
+	imports     []string
+	secretsFrom string
+	force       bool
+	allowCS     bool
+	timeout     time.Duration
+}
+
+func (o *envOptions) register(cmd *cobra.Command) {
+	o.cluster.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.branch, "branch", "", "the branch whose environment this is (required)")
+	f.StringVar(&o.commit, "commit", "", "the commit SHA the environment runs (recorded in its state)")
+	f.StringVar(&o.template, "template", "", "environment template (default: permanent for the tracking branch, else ephemeral)")
+	f.StringVar(&o.app, "app", "", "the app's name (default: the template's app, else the directory's name)")
+	f.StringVar(&o.file, "file", schema.DefaultConfigFile, "path of .release.yaml in DIR")
+	f.StringVar(&o.domain, "domain", "localhost", "domain for hostnames when the template sets none")
+	f.StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
+	f.StringArrayVar(&o.imports, "import", nil, "an imported app's directory, NAME=DIR (repeatable)")
+	f.StringVar(&o.secretsFrom, "secrets-from", "", "NAMESPACE/NAME of a Secret holding the values of secret variables with no value in git")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the environment to be ready (or gone)")
+	_ = cmd.MarkFlagRequired("branch")
+}
+
+// registerApply adds the flags of the commands that write.
+func (o *envOptions) registerApply(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&o.force, "force-conflicts", false, "take ownership of fields another field manager owns")
+	f.BoolVar(&o.allowCS, "allow-cluster-scoped", false, "allow cluster-scoped objects (from kustomize) besides the environment's namespace")
+}
+
+// session is what a command works with: the cluster's clients and engine.
+type session struct {
+	cfg    *rest.Config
+	cs     kubernetes.Interface
+	engine *apply.Engine
+}
+
+func (o *envOptions) connect() (*session, error) {
+	cfg, err := o.cluster.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	e, err := apply.New(cfg, apply.Options{Force: o.force, AllowClusterScoped: o.allowCS})
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, cs: cs, engine: e}, nil
+}
+
+// render loads and renders the environment of dir at the branch. With
+// placeholders, secrets with no value render as placeholders (for delete,
+// which only needs the names); otherwise they come from --secrets-from.
+func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, dir string, placeholders bool) (*render.Environment, error) {
+	params, err := parseParams(o.params)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	cfg, err := loadEnvConfig(stderr, dir, o.file, params)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := o.readSecrets(ctx, s)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	in := render.Input{
+		Config: cfg,
+		Tree:   os.DirFS(dir),
+		Context: render.Context{
+			App: o.appName(cfg, dir), Branch: o.branch, Commit: o.commit, EnvironmentTemplate: o.template,
+			Domain: o.domain, Parameters: params, Secrets: secrets, SecretPlaceholders: placeholders,
+			AllowClusterScoped: o.allowCS,
+		},
+	}
+	if in.Imports, err = o.loadImports(stderr, cfg); err != nil {
+		return nil, err
+	}
+	env, err := render.Render(in)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	return env, nil
+}
+
+// loadImports loads the apps named in app_imports from their --import directories.
+func (o *envOptions) loadImports(stderr io.Writer, cfg *schema.Config) ([]render.Import, error) {
+	dirs := map[string]string{}
+	for _, kv := range o.imports {
+		name, dir, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || dir == "" {
+			return nil, fail(exitUsage, fmt.Errorf("--import %q: want NAME=DIR", kv))
+		}
+		dirs[name] = dir
+	}
+	var out []render.Import
+	for _, im := range cfg.Template.AppImports {
+		dir, ok := dirs[im.Name]
+		if !ok {
+			return nil, fail(exitUsage, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
+		}
+		icfg, err := loadEnvConfig(stderr, dir, schema.DefaultConfigFile, nil)
+		if err != nil {
+			return nil, err
+		}
+		var exclude []string
+		for _, x := range im.ExcludeServices {
+			exclude = append(exclude, x.Name)
+		}
+		branch := im.Branch
+		if branch == "" {
+			branch = o.branch
+		}
+		out = append(out, render.Import{App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: os.DirFS(dir), ExcludeServices: exclude})
+	}
+	return out, nil
+}
+
+// readSecrets reads the Secret named by --secrets-from; its values are never printed.
+func (o *envOptions) readSecrets(ctx context.Context, s *session) (map[string]string, error) {
+	if o.secretsFrom == "" {
+		return nil, nil
+	}
+	ns, name, ok := strings.Cut(o.secretsFrom, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("--secrets-from %q: want NAMESPACE/NAME", o.secretsFrom)
+	}
+	sec, err := s.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("--secrets-from %s: %w", o.secretsFrom, err)
+	}
+	out := make(map[string]string, len(sec.Data))
+	for k, v := range sec.Data {
+		out[k] = string(v)
+	}
+	return out, nil
+}
+
+var nonLabel = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// appName is --app, else the template's app, else the directory's name as a DNS label.
+func (o *envOptions) appName(cfg *schema.Config, dir string) string {
+	if o.app != "" {
+		return o.app
+	}
+	if cfg.Template.App != "" {
+		return cfg.Template.App
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	name := strings.Trim(nonLabel.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-")
+	if name == "" {
+		name = "app"
+	}
+	return name
+}
+
+// loadEnvConfig loads a directory's configuration, printing its findings;
+// an invalid configuration is an operational error (exit 2) for these commands.
+func loadEnvConfig(stderr io.Writer, dir, file string, params map[string]string) (*schema.Config, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fail(exitUsage, fmt.Errorf("%s: not a directory", dir))
+	}
+	cfg, findings, err := schema.Load(os.DirFS(dir), file, schema.LoadOptions{Parameters: params})
+	if errors.Is(err, schema.ErrNoConfig) {
+		return nil, fail(exitUsage, fmt.Errorf("%s: no %s and no %s", dir, file, schema.DefaultTemplateFile))
+	}
+	if err != nil {
+		return nil, fail(exitUsage, fmt.Errorf("%s: %w", dir, err))
+	}
+	for _, f := range findings {
+		f.File = filepath.Join(dir, f.File)
+		fmt.Fprintln(stderr, f)
+	}
+	if findings.HasErrors() {
+		return nil, fail(exitUsage, fmt.Errorf("%s: the configuration is invalid", dir))
+	}
+	return cfg, nil
+}
+
+// readState reads the environment's record; a missing record is an empty one.
+func readState(ctx context.Context, cs kubernetes.Interface, ns string) (*state.State, error) {
+	st, err := state.Read(ctx, cs, ns)
+	if errors.Is(err, state.ErrNotFound) {
+		return &state.State{}, nil
+	}
+	return st, err
+}
+
+// printChanges writes one line per change that is not "unchanged", then a count of each action.
+func printChanges(w io.Writer, prefix string, sets ...*apply.ChangeSet) {
+	all := &apply.ChangeSet{}
+	for _, cs := range sets {
+		if cs != nil {
+			all.Changes = append(all.Changes, cs.Changes...)
+		}
+	}
+	for _, c := range all.Changes {
+		if c.Action == "" || c.Action == apply.Unchanged {
+			continue
+		}
+		line := fmt.Sprintf("%s %s", c.Ref, c.Action)
+		if len(c.Fields) > 0 {
+			line += " (" + strings.Join(c.Fields, ", ") + ")"
+		}
+		if c.Reason != "" {
+			line += ": " + c.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+	var counts []string
+	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Recreated, apply.Deleted, apply.Unchanged, apply.Skipped, apply.Failed} {
+		if n := all.Count(a); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, a))
+		}
+	}
+	if len(counts) == 0 {
+		counts = []string{"nothing to do"}
+	}
+	fmt.Fprintf(w, "%s: %s\n", prefix, strings.Join(counts, ", "))
+}
+
+func dirArg(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return "."
+}

@@ -18,12 +18,13 @@ build: ## Build bin/arbor (static).
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/arbor ./cmd/arbor
 
 .PHONY: demo
-demo: build ## Run arbor's main job end to end on the local cluster (builds everything it needs).
-	hack/demo.sh
+demo: build cluster-up ## Run arbor's main job end to end on the local cluster (builds everything it needs).
+	export PATH="$$(hack/cluster.sh bin):$$PATH"; hack/demo.sh
 
 .PHONY: test
 test: test-deps cluster-up ## Run every test: unit, golden, integration on the local cluster.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
@@ -31,9 +32,8 @@ test-unit: ## Run the tests that need no cluster.
 	$(GO) test -short -count=1 ./...
 
 .PHONY: test-deps
-test-deps: ## Check git and kubectl; install Chromium for the status page test when missing.
+test-deps: ## Check git; install Chromium for the status page test when missing.
 	@command -v git >/dev/null || { echo "git is needed"; exit 1; }
-	@command -v kubectl >/dev/null || { echo "kubectl is needed (tests compare with kubectl apply)"; exit 1; }
 	@command -v chromium >/dev/null || hack/install-chromium.sh
 
 .PHONY: image
@@ -52,7 +52,8 @@ fuzz: ## Fuzz the .release.yaml loader (FUZZTIME, default 10m).
 .PHONY: bench
 bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./render ./gitsource ./reconciler/...
+	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./reconciler/...
 
 .PHONY: cluster-up
 cluster-up:

@@ -20,17 +20,18 @@ export KWOK_WORKDIR=$CACHE/kwok
 
 log() { echo "cluster: $*" >&2; }
 
-# stamp names the inputs of a build, so a changed tools module rebuilds.
+# stamp names the inputs of a build; a binary missing from the cache is built
+# whatever the stamp says, so adding a command to the tools modules builds only it.
 stamp() { cat "$ROOT"/hack/tools/*/go.mod "$ROOT"/hack/tools/*/go.sum | sha256sum | cut -c1-16; }
 
 build() {
 	local want; want=$(stamp)
-	if [[ -f $BIN/.stamp && $(cat "$BIN/.stamp") == "$want" ]]; then return 0; fi
+	if [[ -f $BIN/.stamp && $(cat "$BIN/.stamp") == "$want" && -x $BIN/kubectl ]]; then return 0; fi
 	mkdir -p "$BIN"
 	local ver="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
 	ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
 	local c
-	for c in kube-apiserver kube-controller-manager kube-scheduler; do
+	for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 		if [[ ! -x $BIN/$c ]]; then
 			log "building $c $K8S_VERSION (first time only; about 15 minutes for all three on 2 cores)"
 			(cd "$ROOT/hack/tools/kube" && go build -trimpath -ldflags "-s -w $ver" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c" && mv "$BIN/$c.tmp" "$BIN/$c")
@@ -76,14 +77,14 @@ stages() {
 running() {
 	local kc; kc=$(kubeconfig)
 	[[ -f $kc ]] && KUBECONFIG=$kc timeout 10 "$BIN/kwokctl" get clusters 2>/dev/null | grep -qx "$CLUSTER" &&
-		kubectl --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
+		"$BIN/kubectl" --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
 # storage makes PersistentVolumeClaims bind: the controller-manager's test
 # hostPath provisioner (enabled above) provisions a PV for every claim of the
 # default StorageClass "standard". kwok runs no containers, so nothing is written.
 storage() {
-	kubectl --kubeconfig "$(kubeconfig)" apply -f - >&2 <<-EOF
+	"$BIN/kubectl" --kubeconfig "$(kubeconfig)" apply -f - >&2 <<-EOF
 	apiVersion: storage.k8s.io/v1
 	kind: StorageClass
 	metadata:

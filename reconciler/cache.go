@@ -63,6 +63,9 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 	})
 	for gk, gvr := range watchedKinds {
 		inf := c.metaInf.ForResource(gvr).Informer()
+		if err := inf.SetTransform(slim); err != nil {
+			return nil, err
+		}
 		if gk.Kind == "Namespace" {
 			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex}); err != nil {
 				return nil, err
@@ -82,6 +85,26 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
 	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
 	return c, nil
+}
+
+// slim drops what the cache never reads — the field sets of managedFields
+// (only manager, operation, subresource and time are used) and kubectl's
+// last-applied annotation — to keep memory small with thousands of objects.
+func slim(obj any) (any, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	mf := m.GetManagedFields()
+	for i := range mf {
+		mf[i].FieldsV1 = nil
+	}
+	if a := m.GetAnnotations(); a != nil {
+		if _, ok := a["kubectl.kubernetes.io/last-applied-configuration"]; ok {
+			delete(a, "kubectl.kubernetes.io/last-applied-configuration")
+		}
+	}
+	return obj, nil
 }
 
 func appIndex(obj any) ([]string, error) {
@@ -292,6 +315,11 @@ func (c *clusterCache) appliedSince(ref render.ObjectRef, t time.Time) bool {
 	return false
 }
 
+// controllerManager is the field manager of Kubernetes' own controllers,
+// which write to arbor's objects as part of their job (the Deployment
+// controller's revision annotation): not a hand edit.
+const controllerManager = "kube-controller-manager"
+
 // writtenByOthersSince reports whether another field manager wrote the
 // object (not its status) at or after t.
 func (c *clusterCache) writtenByOthersSince(ref render.ObjectRef, t time.Time) bool {
@@ -300,7 +328,8 @@ func (c *clusterCache) writtenByOthersSince(ref render.ObjectRef, t time.Time) b
 		return false
 	}
 	for _, f := range m.GetManagedFields() {
-		if f.Manager != fieldManager && f.Subresource == "" && f.Time != nil && !f.Time.Time.Before(t) {
+		if f.Manager != fieldManager && f.Manager != controllerManager && f.Subresource == "" &&
+			f.Time != nil && !f.Time.Time.Before(t) {
 			return true
 		}
 	}

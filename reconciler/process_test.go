@@ -112,6 +112,15 @@ func startProcess(t testing.TB, name, body string, extra ...string) *process {
 	return p
 }
 
+// mustRun fails the test when the process has exited.
+func (p *process) mustRun() {
+	select {
+	case <-p.done:
+		p.t.Fatalf("arbor exited: %v", p.cmd.ProcessState)
+	default:
+	}
+}
+
 // kill sends SIGKILL: no defer, no lease release, no cleanup.
 func (p *process) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)

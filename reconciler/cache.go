@@ -188,7 +188,9 @@ type envRecord struct {
 	Branch    string
 	Deleting  bool
 	Keep      bool
-	State     *envState // nil when the namespace has no (readable) record yet
+	// Annotations are the namespace's: arbor.dev/keep and the deploy request.
+	Annotations map[string]string
+	State       *envState // nil when the namespace has no (readable) record yet
 }
 
 // envs returns the environments of app: namespaces carrying arbor's labels for it.
@@ -235,12 +237,13 @@ func (c *clusterCache) record(o any) *envRecord {
 		return nil
 	}
 	rec := &envRecord{
-		Namespace: m.GetName(),
-		App:       l[render.LabelApp],
-		EnvID:     l[render.LabelEnv],
-		Branch:    m.GetAnnotations()[render.AnnotationBranch],
-		Deleting:  m.GetDeletionTimestamp() != nil,
-		Keep:      m.GetAnnotations()[render.AnnotationKeep] == "true",
+		Namespace:   m.GetName(),
+		App:         l[render.LabelApp],
+		EnvID:       l[render.LabelEnv],
+		Branch:      m.GetAnnotations()[render.AnnotationBranch],
+		Deleting:    m.GetDeletionTimestamp() != nil,
+		Keep:        m.GetAnnotations()[render.AnnotationKeep] == "true",
+		Annotations: m.GetAnnotations(),
 	}
 	rec.State = c.state(rec.Namespace)
 	if rec.Branch == "" && rec.State != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -79,7 +80,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		return err
 	}
 	result = resultApplied
-	return r.deploy(ctx, key, rec, env, settings)
+	return r.lifecycle(ctx, key, rec, env, settings, commit)
 }
 
 type verdict int
@@ -105,9 +106,22 @@ func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) 
 	if st.Phase == PhaseInvalid && st.InvalidCommit == commit {
 		return verdictKnownInvalid
 	}
-	if st.Phase != PhaseReady || st.Commit != commit {
+	if st.Phase != PhaseReady || st.Commit != commit || r.lifecycleDue(key, rec) {
 		return verdictChanged
 	}
+	if r.drifted(st) {
+		return verdictChanged
+	}
+	if st.Fingerprints == nil {
+		return verdictAdopt
+	}
+	return verdictUpToDate
+}
+
+// drifted reports whether an object of the environment was deleted or
+// edited by hand since arbor last applied it (only deletions before the
+// fingerprints are adopted).
+func (r *Reconciler) drifted(st *envState) bool {
 	adopt := st.Fingerprints == nil
 	for _, ref := range st.Inventory {
 		fp, watched, ok := r.cache.fingerprint(ref)
@@ -115,17 +129,14 @@ func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) 
 		case !watched:
 			continue
 		case !ok:
-			return verdictChanged // deleted by hand, or lost arbor's label
+			return true // deleted by hand, or lost arbor's label
 		case !adopt && st.Fingerprints[refKey(ref)] != fp:
-			return verdictChanged // edited since arbor last applied it
+			return true // edited since arbor last applied it
 		case adopt && r.cache.writtenByOthersSince(ref, st.AppliedAt):
-			return verdictChanged // edited right after arbor applied it
+			return true // edited right after arbor applied it
 		}
 	}
-	if adopt {
-		return verdictAdopt
-	}
-	return verdictUpToDate
+	return false
 }
 
 // adopt records the fingerprints of a freshly applied environment, so that
@@ -172,7 +183,11 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if f := cfg.Template.Branches; f != nil && !config.MatchBranch(f.Include, f.Exclude, branch) {
 		return nil, nil, errFilteredOut
 	}
-	settings := r.settingsHash(a)
+	imports, err := r.resolveImports(ctx, cfg.Template, branch)
+	if err != nil {
+		return nil, findings, fmt.Errorf("%s: %w", key, err)
+	}
+	settings := r.settingsHash(a) + importsID(imports)
 	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
 		return env, findings, nil
 	}
@@ -182,8 +197,9 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	}
 	d := r.opts.Config.Defaults
 	env, err := r.opts.Render(render.Input{
-		Config: cfg,
-		Tree:   tree,
+		Config:  cfg,
+		Tree:    tree,
+		Imports: imports,
 		Context: render.Context{
 			App: a.cfg.Name, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
@@ -333,12 +349,19 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	}
 	st := &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID, Phase: PhaseDeleting, LastTransition: time.Now().UTC()}
 	r.status.set(key, st)
-	r.log.Info("branch gone; deleting its environment", "app", key.App, "branch", key.Branch, "namespace", rec.Namespace)
-	if err := r.opts.Engine.Delete(ctx, rec.Namespace, inv); err != nil {
-		return fmt.Errorf("%s: delete: %w", key, err)
+	r.log.Info("deleting the environment", "app", key.App, "branch", key.Branch, "namespace", rec.Namespace)
+	removed, err := r.teardownEnv(ctx, key, rec, inv)
+	if err != nil {
+		return fmt.Errorf("%s: teardown: %w", key, err)
+	}
+	if !removed {
+		if err := r.opts.Engine.Delete(ctx, rec.Namespace, inv); err != nil {
+			return fmt.Errorf("%s: delete: %w", key, err)
+		}
 	}
 	r.status.forget(key)
 	r.renders.forget(key)
+	r.imports.Forget(workflow.EnvKey(key))
 	return nil
 }
 
@@ -423,8 +446,30 @@ func (c *renderCache) put(key envKey, commit, configHash, settings string, env *
 	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, env: env}
 }
 
+// latest returns the environment's last render, whatever it was rendered
+// from (the teardown of a branch that is gone runs it), or nil.
+func (c *renderCache) latest(key envKey) *render.Environment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key].env
+}
+
 func (c *renderCache) forget(key envKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, key)
+}
+
+// importsID identifies the imported apps' branches, commits and
+// configurations in the render cache's key.
+func importsID(ims []render.Import) string {
+	id := ""
+	for _, im := range ims {
+		hash := ""
+		if im.Config != nil {
+			hash = im.Config.Hash
+		}
+		id += "/" + im.App + "@" + im.Branch + ":" + im.Commit + ":" + hash
+	}
+	return id
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -22,6 +23,8 @@ type Source interface {
 	Tree(ctx context.Context, commit string) (fs.FS, error)
 	// Triggers fires when the repository is known to have changed (fsnotify, webhook).
 	Triggers() <-chan struct{}
+	// CommitTime is a commit's committer time (expires_after counts from it).
+	CommitTime(ctx context.Context, commit string) (time.Time, error)
 }
 
 // ErrNoConfig is what a Loader returns (wrapped) when a branch has no configuration.

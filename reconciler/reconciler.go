@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/reconciler/workflow"
 )
 
 // Options are the parts a Reconciler is made of.
@@ -32,6 +33,8 @@ type Options struct {
 	Metadata metadata.Interface
 	Metrics  *Metrics
 	Log      *slog.Logger
+	// Workflows runs setup, patch and teardown (its Kube defaults to Kube).
+	Workflows *workflow.Executor
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
@@ -53,6 +56,7 @@ type Reconciler struct {
 	queue   workqueue.TypedRateLimitingInterface[envKey]
 	status  *statusStore
 	renders *renderCache
+	imports *workflow.ImportIndex
 	leading atomic.Bool
 }
 
@@ -73,6 +77,13 @@ func New(opts Options) (*Reconciler, error) {
 		apps:    map[string]*appRunner{},
 		status:  newStatusStore(),
 		renders: newRenderCache(),
+		imports: workflow.NewImportIndex(),
+	}
+	if opts.Workflows == nil {
+		return nil, errors.New("reconciler: no workflow executor")
+	}
+	if opts.Workflows.Kube == nil {
+		opts.Workflows.Kube = opts.Kube
 	}
 	for _, a := range opts.Config.Apps {
 		src, ok := opts.Sources[a.Name]
@@ -226,6 +237,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	}
 	a.mu.Lock()
 	a.lastTime, a.lastErr = time.Now(), err
+	prev := a.listing
 	if err == nil {
 		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime}
 	}
@@ -243,6 +255,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	for _, rec := range r.cache.envs(a.cfg.Name) {
 		r.queue.Add(envKey{App: a.cfg.Name, Branch: rec.Branch})
 	}
+	r.queueImporters(a.cfg.Name, prev, branches)
 }
 
 func sortedKeys(m map[string]string) []string {

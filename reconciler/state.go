@@ -11,6 +11,7 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -30,6 +31,7 @@ const (
 	PhaseFailed    = "Failed"    // the last apply or wait failed; retried with backoff
 	PhaseInvalid   = "Invalid"   // the newest commit's configuration is invalid; the last good one keeps running
 	PhaseDeleting  = "Deleting"  // the branch is gone; the environment is being removed
+	PhaseExpired   = "Expired"   // no commit for expires_after: torn down until the next push
 )
 
 // envState is an environment's record, kept in its namespace so that a
@@ -60,21 +62,18 @@ type envState struct {
 	URLs           []render.URL    `json:"urls,omitempty"`
 	Links          []schema.Link   `json:"links,omitempty"`
 	ExpiresAfter   string          `json:"expiresAfter,omitempty"`
-	Workflow       *WorkflowStatus `json:"workflow,omitempty"`
-}
-
-// WorkflowStatus is a workflow's progress; the workflow runner fills it.
-type WorkflowStatus struct {
-	Stage string       `json:"stage"`
-	Step  string       `json:"step,omitempty"`
-	Tasks []TaskStatus `json:"tasks,omitempty"`
-}
-
-// TaskStatus is one workflow task's state.
-type TaskStatus struct {
-	Name   string `json:"name"`
-	State  string `json:"state"` // pending, running, succeeded, failed
-	Reason string `json:"reason,omitempty"`
+	// ExpiresAt is when the environment expires (zero: never or kept).
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// Workflow is the last (or running) workflow's progress.
+	Workflow *workflow.Progress `json:"workflow,omitempty"`
+	// LastRun is what the last finished workflow ran (commit, configuration,
+	// imports) and whether the last setup succeeded: what the stage choice
+	// compares a new render with. Nil on records of older daemons.
+	LastRun *workflow.Last `json:"lastRun,omitempty"`
+	// HeldCommit is a commit waiting for a deploy request (auto_deploy: false).
+	HeldCommit string `json:"heldCommit,omitempty"`
+	// HandledRequest is the last deploy request acted on.
+	HandledRequest string `json:"handledRequest,omitempty"`
 }
 
 // The record shares its ConfigMap and keys with package state (which the

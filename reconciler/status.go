@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -85,21 +86,23 @@ type AppStatus struct {
 
 // EnvironmentStatus is one environment in the status API.
 type EnvironmentStatus struct {
-	App            string          `json:"app"`
-	Branch         string          `json:"branch"`
-	Commit         string          `json:"commit,omitempty"` // the commit running
-	InvalidCommit  string          `json:"invalidCommit,omitempty"`
-	EnvID          string          `json:"envID,omitempty"`
-	Namespace      string          `json:"namespace,omitempty"`
-	Phase          string          `json:"phase"`
-	LastError      string          `json:"lastError,omitempty"`
-	Findings       schema.Findings `json:"findings,omitempty"`
-	LastTransition time.Time       `json:"lastTransition"`
-	Template       string          `json:"template,omitempty"`
-	URLs           []render.URL    `json:"urls,omitempty"`
-	Links          []schema.Link   `json:"links,omitempty"`
-	ExpiresAfter   string          `json:"expiresAfter,omitempty"`
-	Workflow       *WorkflowStatus `json:"workflow,omitempty"`
+	App            string             `json:"app"`
+	Branch         string             `json:"branch"`
+	Commit         string             `json:"commit,omitempty"` // the commit running
+	InvalidCommit  string             `json:"invalidCommit,omitempty"`
+	EnvID          string             `json:"envID,omitempty"`
+	Namespace      string             `json:"namespace,omitempty"`
+	Phase          string             `json:"phase"`
+	LastError      string             `json:"lastError,omitempty"`
+	Findings       schema.Findings    `json:"findings,omitempty"`
+	LastTransition time.Time          `json:"lastTransition"`
+	Template       string             `json:"template,omitempty"`
+	URLs           []render.URL       `json:"urls,omitempty"`
+	Links          []schema.Link      `json:"links,omitempty"`
+	ExpiresAfter   string             `json:"expiresAfter,omitempty"`
+	ExpiresAt      time.Time          `json:"expiresAt,omitzero"`
+	HeldCommit     string             `json:"heldCommit,omitempty"` // auto_deploy: false: the commit waiting for a deploy request
+	Workflow       *workflow.Progress `json:"workflow,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -125,6 +128,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			EnvID: st.EnvID, Namespace: st.Namespace, Phase: st.Phase, LastError: st.LastError,
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
+			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
@@ -201,6 +205,7 @@ func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.
 		}
 		writeJSON(w, http.StatusOK, r.Environments(app))
 	})
+	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment))
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
 	}

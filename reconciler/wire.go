@@ -18,6 +18,7 @@ import (
 	"github.com/arbordev/arbor/gitsource"
 	"github.com/arbordev/arbor/reconciler/apply"
 	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -86,12 +87,18 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	if wait == 0 {
 		wait = 5 * time.Minute
 	}
+	wm, err := workflow.NewMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
 	return &Parts{
 		Options: Options{
 			Config: o.Config, Sources: sources, Metrics: o.Metrics, Log: o.Log,
 			Load:   loadConfig,
 			Render: render.Render,
 			Engine: engine{e: eng, wait: wait},
+			// Kube is filled in by New from Options.Kube.
+			Workflows: &workflow.Executor{Engine: eng, RolloutTimeout: wait, Metrics: wm},
 		},
 		Hooks: hooks,
 	}, nil

@@ -19,7 +19,7 @@ build: ## Build bin/arbor (static).
 
 .PHONY: demo
 demo: build cluster-up ## Run arbor's main job end to end on the local cluster (builds everything it needs).
-	export PATH="$$(hack/cluster.sh bin):$$PATH"; hack/demo.sh
+	export PATH="$$(hack/cluster.sh bin):$$PATH"; hack/demo.sh && hack/demo-workflows.sh
 
 .PHONY: test
 test: test-deps cluster-up ## Run every test: unit, golden, integration on the local cluster.

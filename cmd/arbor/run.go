@@ -141,7 +141,11 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := serve(cfg.Server.Listen, rec.Handler(reg, parts.Hooks), log)
+	id := f.identity
+	if id == "" {
+		id = identity()
+	}
+	srv, err := serve(cfg.Server.Listen, withStatusPage(rec.Handler(reg, parts.Hooks), rec, id, log), log)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -150,10 +154,6 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	log.Info("arbor starting", "version", version, "apps", len(cfg.Apps), "listen", srv.Addr, "namespace", cfg.Namespace)
 	if err := rec.Start(ctx); err != nil {
 		return err
-	}
-	id := f.identity
-	if id == "" {
-		id = identity()
 	}
 	err = reconciler.RunWithLease(ctx, leaseCS, cfg.Namespace, id, f.lease, log, func(ctx context.Context) {
 		if err := rec.Lead(ctx); err != nil && ctx.Err() == nil {

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/reconciler/statuspage"
+	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/schema"
+)
+
+// withStatusPage serves the status page at GET / and everything else with api.
+func withStatusPage(api http.Handler, rec statusReader, identity string, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", statuspage.Handler(statusSource{rec: rec, identity: identity}, statuspage.Options{Logger: log}))
+	mux.Handle("/", api)
+	return mux
+}
+
+// statusReader is what the status page needs of the reconciler.
+type statusReader interface {
+	Apps() []reconciler.AppStatus
+	Environments(app string) []reconciler.EnvironmentStatus
+	Leading() bool
+}
+
+// statusSource adapts the reconciler's status to the status page.
+type statusSource struct {
+	rec      statusReader
+	identity string
+}
+
+// Snapshot reads every app and environment from the reconciler.
+func (s statusSource) Snapshot(context.Context) (statuspage.Snapshot, error) {
+	snap := statuspage.Snapshot{Leader: s.rec.Leading(), Identity: s.identity}
+	for _, a := range s.rec.Apps() {
+		app := statuspage.App{Name: a.Name, Repo: a.Repo}
+		if a.ListingError != "" {
+			app.Problems = append(app.Problems, statuspage.Problem{Where: a.Name, Message: a.ListingError})
+		}
+		for _, e := range s.rec.Environments(a.Name) {
+			app.Environments = append(app.Environments, pageEnvironment(e))
+		}
+		snap.Apps = append(snap.Apps, app)
+	}
+	return snap, nil
+}
+
+func pageEnvironment(e reconciler.EnvironmentStatus) statuspage.Environment {
+	env := statuspage.Environment{
+		Branch: e.Branch, Commit: e.Commit, Namespace: e.Namespace, Phase: e.Phase,
+		Updated: e.LastTransition, ExpiresAfter: e.ExpiresAfter,
+		Workflow: pageWorkflow(e.Workflow),
+	}
+	if e.Commit == "" {
+		env.Commit = e.InvalidCommit
+	}
+	for _, u := range e.URLs {
+		env.URLs = append(env.URLs, statuspage.Link{Name: u.Service, URL: u.URL})
+	}
+	for _, l := range e.Links {
+		env.Links = append(env.Links, statuspage.Link{Name: l.Name, URL: l.URL})
+	}
+	if e.LastError != "" {
+		env.Problems = append(env.Problems, statuspage.Problem{Message: e.LastError})
+	}
+	for _, f := range e.Findings {
+		msg := f.Message
+		if f.Field != "" {
+			msg = f.Field + ": " + msg
+		}
+		env.Problems = append(env.Problems, statuspage.Problem{
+			Where: f.Position.String(), Message: msg, Warning: f.Severity == schema.SeverityWarning,
+		})
+	}
+	return env
+}
+
+// pageWorkflow counts a workflow's tasks: finished ones are done, a failed one
+// marks the workflow failed.
+func pageWorkflow(w *workflow.Progress) *statuspage.Workflow {
+	if w == nil {
+		return nil
+	}
+	out := &statuspage.Workflow{Name: w.Stage, Step: w.Step, Total: len(w.Tasks)}
+	for _, t := range w.Tasks {
+		switch t.State {
+		case workflow.TaskSucceeded, workflow.TaskSkipped:
+			out.Done++
+		case workflow.TaskFailed:
+			out.Done++
+			out.Failed = true
+		}
+	}
+	out.Finished = out.Total > 0 && out.Done == out.Total
+	return out
+}

@@ -63,6 +63,12 @@ repo() {
 	git branch "$3"
 }
 
+# Environments of these apps left by an earlier demo must be gone first: a
+# namespace still terminating cannot take the new environment's objects.
+for app in "$SHOP" "$CATALOG" "$STOREFRONT"; do
+	kubectl delete namespaces -l "arbor.dev/app=$app" --timeout=120s >/dev/null
+done
+
 say "Three repositories: shop, catalog, and storefront (which imports catalog)"
 repo shop "$SHOP" feature/checkout
 repo catalog "$CATALOG" feature/cart
@@ -190,7 +196,7 @@ ARBOR_PID=
 if [[ ${ARBOR_DEMO_KEEP:-} != 1 ]]; then
 	say "Removing the demo environments"
 	for app in "$SHOP" "$CATALOG" "$STOREFRONT"; do
-		kubectl delete namespaces -l "arbor.dev/app=$app" --wait=false | sed 's/^/  /'
+		kubectl delete namespaces -l "arbor.dev/app=$app" --timeout=120s | sed 's/^/  /'
 	done
 	kubectl delete pv -l arbor-demo-workflows=true --wait=false >/dev/null 2>&1 || true
 fi

@@ -147,7 +147,8 @@ tail -n 3 "$WORK/arbor.log" | sed 's/^/  /'
 
 if [[ ${ARBOR_DEMO_KEEP:-} != 1 ]]; then
 	say "Removing the demo environments"
-	kubectl delete namespaces -l "arbor.dev/app=$APP" --wait=false | sed 's/^/  /'
+	# Wait (bounded) so that a demo started next finds no namespace of this app still terminating.
+	kubectl delete namespaces -l "arbor.dev/app=$APP" --timeout=120s | sed 's/^/  /'
 	kubectl delete pv -l arbor-demo=true --wait=false >/dev/null 2>&1 || true
 fi
 echo

@@ -134,34 +134,15 @@ func (c *checker) unique(list string, what string, names []string) {
 
 func (c *checker) names() {
 	t := c.cfg.Template
-	var svc, job, cron, wf, et, sv, sa, par, imp []string
-	for _, s := range t.Services {
-		svc = append(svc, s.Name)
-	}
-	for _, j := range t.Jobs {
-		job = append(job, j.Name)
-	}
-	for _, j := range t.CronJobs {
-		cron = append(cron, j.Name)
-	}
-	for _, w := range t.Workflows {
-		wf = append(wf, w.Name)
-	}
-	for _, e := range t.EnvironmentTemplates {
-		et = append(et, e.Name)
-	}
-	for _, v := range t.SharedVolumes {
-		sv = append(sv, v.Name)
-	}
-	for _, a := range t.ServiceAccounts {
-		sa = append(sa, a.Name)
-	}
-	for _, p := range t.Parameters {
-		par = append(par, p.Name)
-	}
-	for _, a := range t.AppImports {
-		imp = append(imp, a.Name)
-	}
+	svc := namesOf(t.Services, func(s Service) string { return s.Name })
+	job := namesOf(t.Jobs, func(j Job) string { return j.Name })
+	cron := namesOf(t.CronJobs, func(j CronJob) string { return j.Name })
+	wf := namesOf(t.Workflows, func(w Workflow) string { return w.Name })
+	et := namesOf(t.EnvironmentTemplates, func(e EnvironmentTemplate) string { return e.Name })
+	sv := namesOf(t.SharedVolumes, func(v SharedVolume) string { return v.Name })
+	sa := namesOf(t.ServiceAccounts, func(a ServiceAccount) string { return a.Name })
+	par := namesOf(t.Parameters, func(p Parameter) string { return p.Name })
+	imp := namesOf(t.AppImports, func(a AppImport) string { return a.Name })
 	c.unique("services", "service", svc)
 	c.unique("jobs", "job", job)
 	c.unique("cron_jobs", "cron job", cron)
@@ -850,6 +831,15 @@ func sortedEnvKeys(m map[string][]EnvVar) []string {
 // infrastructure). References to unknown services are then warnings, and
 // render leaves out the hosts and rules that name them.
 func (c *Config) HasExternalServices() bool { return externalKeys(c) != "" }
+
+// namesOf lists the names of a template section's entries, in file order.
+func namesOf[T any](xs []T, name func(T) string) []string {
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, name(x))
+	}
+	return out
+}
 
 // externalKeys names the accepted-but-unused keys that may deploy services
 // of their own, as written in the template ("" when there are none).

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -90,11 +87,15 @@ func (o *envOptions) connect() (*session, error) {
 // placeholders, secrets with no value render as placeholders (for delete,
 // which only needs the names); otherwise they come from --secrets-from.
 func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, dir string, placeholders bool) (*render.Environment, error) {
-	params, err := parseParams(o.params)
+	params, err := keyValues("--param", o.params)
 	if err != nil {
 		return nil, fail(exitUsage, err)
 	}
-	cfg, err := loadEnvConfig(stderr, dir, o.file, params)
+	tree, err := rootTree(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := loadDir(stderr, tree, dir, o.file, params, exitUsage)
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +105,18 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 	}
 	in := render.Input{
 		Config: cfg,
-		Tree:   os.DirFS(dir),
+		Tree:   tree,
 		Context: render.Context{
 			App: o.appName(cfg, dir), Branch: o.branch, Commit: o.commit, EnvironmentTemplate: o.template,
 			Domain: o.domain, Parameters: params, Secrets: secrets, SecretPlaceholders: placeholders,
 			AllowClusterScoped: o.allowCS,
 		},
 	}
-	if in.Imports, err = o.loadImports(stderr, cfg); err != nil {
+	dirs, err := keyValues("--import", o.imports)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
+	if in.Imports, err = loadImports(stderr, cfg, dirs, o.branch, o.commit, exitUsage); err != nil {
 		return nil, err
 	}
 	env, err := render.Render(in)
@@ -119,39 +124,6 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 		return nil, fail(exitUsage, err)
 	}
 	return env, nil
-}
-
-// loadImports loads the apps named in app_imports from their --import directories.
-func (o *envOptions) loadImports(stderr io.Writer, cfg *schema.Config) ([]render.Import, error) {
-	dirs := map[string]string{}
-	for _, kv := range o.imports {
-		name, dir, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || dir == "" {
-			return nil, fail(exitUsage, fmt.Errorf("--import %q: want NAME=DIR", kv))
-		}
-		dirs[name] = dir
-	}
-	var out []render.Import
-	for _, im := range cfg.Template.AppImports {
-		dir, ok := dirs[im.Name]
-		if !ok {
-			return nil, fail(exitUsage, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
-		}
-		icfg, err := loadEnvConfig(stderr, dir, schema.DefaultConfigFile, nil)
-		if err != nil {
-			return nil, err
-		}
-		var exclude []string
-		for _, x := range im.ExcludeServices {
-			exclude = append(exclude, x.Name)
-		}
-		branch := im.Branch
-		if branch == "" {
-			branch = o.branch
-		}
-		out = append(out, render.Import{App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: os.DirFS(dir), ExcludeServices: exclude})
-	}
-	return out, nil
 }
 
 // readSecrets reads the Secret named by --secrets-from; its values are never printed.
@@ -174,8 +146,6 @@ func (o *envOptions) readSecrets(ctx context.Context, s *session) (map[string]st
 	return out, nil
 }
 
-var nonLabel = regexp.MustCompile(`[^a-z0-9-]+`)
-
 // appName is --app, else the template's app, else the directory's name as a DNS label.
 func (o *envOptions) appName(cfg *schema.Config, dir string) string {
 	if o.app != "" {
@@ -184,38 +154,7 @@ func (o *envOptions) appName(cfg *schema.Config, dir string) string {
 	if cfg.Template.App != "" {
 		return cfg.Template.App
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	name := strings.Trim(nonLabel.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-")
-	if name == "" {
-		name = "app"
-	}
-	return name
-}
-
-// loadEnvConfig loads a directory's configuration, printing its findings;
-// an invalid configuration is an operational error (exit 2) for these commands.
-func loadEnvConfig(stderr io.Writer, dir, file string, params map[string]string) (*schema.Config, error) {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fail(exitUsage, fmt.Errorf("%s: not a directory", dir))
-	}
-	cfg, findings, err := schema.Load(os.DirFS(dir), file, schema.LoadOptions{Parameters: params})
-	if errors.Is(err, schema.ErrNoConfig) {
-		return nil, fail(exitUsage, fmt.Errorf("%s: no %s and no %s", dir, file, schema.DefaultTemplateFile))
-	}
-	if err != nil {
-		return nil, fail(exitUsage, fmt.Errorf("%s: %w", dir, err))
-	}
-	for _, f := range findings {
-		f.File = filepath.Join(dir, f.File)
-		fmt.Fprintln(stderr, f)
-	}
-	if findings.HasErrors() {
-		return nil, fail(exitUsage, fmt.Errorf("%s: the configuration is invalid", dir))
-	}
-	return cfg, nil
+	return appName(dir)
 }
 
 // readState reads the environment's record; a missing record is an empty one.

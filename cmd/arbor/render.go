@@ -88,7 +88,7 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadDir(stderr, tree, dir, o.config, params)
+	cfg, err := loadDir(stderr, tree, dir, o.config, params, exitNo)
 	if err != nil {
 		return err
 	}
@@ -108,30 +108,8 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			SecretPlaceholders:  true,
 		},
 	}
-	for _, im := range cfg.Template.AppImports {
-		idir, ok := imports[im.Name]
-		if !ok {
-			return fail(exitNo, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
-		}
-		itree, err := rootTree(idir)
-		if err != nil {
-			return err
-		}
-		icfg, err := loadDir(stderr, itree, idir, schema.DefaultConfigFile, nil)
-		if err != nil {
-			return err
-		}
-		var exclude []string
-		for _, x := range im.ExcludeServices {
-			exclude = append(exclude, x.Name)
-		}
-		branch := im.Branch
-		if branch == "" {
-			branch = o.branch
-		}
-		in.Imports = append(in.Imports, render.Import{
-			App: im.Name, Branch: branch, Commit: o.commit, Config: icfg, Tree: itree, ExcludeServices: exclude,
-		})
+	if in.Imports, err = loadImports(stderr, cfg, imports, o.branch, o.commit, exitNo); err != nil {
+		return err
 	}
 	env, err := render.Render(in)
 	if err != nil {
@@ -153,28 +131,60 @@ func rootTree(dir string) (fs.FS, error) {
 	return root.FS(), nil
 }
 
-// loadDir loads a directory's configuration, printing warnings; errors in
-// the configuration fail with exit code 1.
-func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]string) (*schema.Config, error) {
+// loadDir loads a directory's configuration, printing its findings. A
+// missing or invalid configuration fails with the given exit code: render
+// answers "no" (1); the cluster commands, where 1 means "changes", fail with 2.
+func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]string, code int) (*schema.Config, error) {
 	cfg, findings, err := schema.Load(tree, file, schema.LoadOptions{Parameters: params})
 	if errors.Is(err, schema.ErrNoConfig) {
-		return nil, fail(exitNo, fmt.Errorf("%s: no %s and no .release/application_template.yaml", dir, file))
+		return nil, fail(code, fmt.Errorf("%s: no %s and no %s", dir, file, schema.DefaultTemplateFile))
 	}
 	if err != nil {
-		return nil, fail(exitNo, fmt.Errorf("%s: %w", dir, err))
+		return nil, fail(code, fmt.Errorf("%s: %w", dir, err))
 	}
 	for _, f := range findings {
 		f.File = displayPath(dir, f.File)
 		fmt.Fprintln(stderr, f)
 	}
 	if findings.HasErrors() {
-		return nil, fail(exitNo, fmt.Errorf("%s: the configuration is invalid", dir))
+		return nil, fail(code, fmt.Errorf("%s: the configuration is invalid", dir))
 	}
 	return cfg, nil
 }
 
+// loadImports loads the apps named in cfg's app_imports from the directories
+// given with --import (NAME → DIR), at the pinned branch or else branch.
+// A missing directory or configuration fails with the given exit code.
+func loadImports(stderr io.Writer, cfg *schema.Config, dirs map[string]string, branch, commit string, code int) ([]render.Import, error) {
+	var out []render.Import
+	for _, im := range cfg.Template.AppImports {
+		dir, ok := dirs[im.Name]
+		if !ok {
+			return nil, fail(code, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
+		}
+		tree, err := rootTree(dir)
+		if err != nil {
+			return nil, err
+		}
+		icfg, err := loadDir(stderr, tree, dir, schema.DefaultConfigFile, nil, code)
+		if err != nil {
+			return nil, err
+		}
+		var exclude []string
+		for _, x := range im.ExcludeServices {
+			exclude = append(exclude, x.Name)
+		}
+		b := im.Branch
+		if b == "" {
+			b = branch
+		}
+		out = append(out, render.Import{App: im.Name, Branch: b, Commit: commit, Config: icfg, Tree: tree, ExcludeServices: exclude})
+	}
+	return out, nil
+}
+
 // appName is the app's name when the template sets none: the directory's
-// name as a DNS label.
+// name as a DNS label. (render lets the template's app win over it.)
 func appName(dir string) string {
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -53,7 +53,7 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 	default:
 		return fail(exitUsage, fmt.Errorf("unknown --format %q (want text, json or github)", o.format))
 	}
-	params, err := parseParams(o.params)
+	params, err := keyValues("--param", o.params)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -118,11 +118,7 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {
 	app := cfg.Template.App
 	if app == "" {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			abs = dir
-		}
-		app = schema.DNSLabel(filepath.Base(abs))
+		app = appName(dir)
 	}
 	var out schema.Findings
 	for _, err := range render.CheckTemplates(cfg, tree, app, "") {
@@ -160,19 +156,6 @@ func displayPath(dir, file string) string {
 		}
 	}
 	return p
-}
-
-// parseParams reads NAME=VALUE pairs.
-func parseParams(pairs []string) (map[string]string, error) {
-	params := map[string]string{}
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--param %q: want NAME=VALUE", p)
-		}
-		params[k] = v
-	}
-	return params, nil
 }
 
 func summary(fs schema.Findings) string {

@@ -8,34 +8,22 @@ import (
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/arbordev/arbor/internal/gittest"
 )
 
 // gitEnv isolates the git CLI from the machine's configuration.
-func gitEnv() []string {
-	return append(os.Environ(),
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
-		"GIT_AUTHOR_NAME=Arbor Test", "GIT_AUTHOR_EMAIL=test@arbor.invalid",
-		"GIT_COMMITTER_NAME=Arbor Test", "GIT_COMMITTER_EMAIL=test@arbor.invalid",
-	)
-}
+func gitEnv() []string { return gittest.Env() }
 
-// git runs the git CLI in dir and returns its trimmed output.
+// runGit runs the git CLI in dir and returns its trimmed output.
 func runGit(tb testing.TB, dir string, args ...string) string {
 	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Run(tb, dir, args...)
 }
 
 func writeFile(tb testing.TB, path, content string, mode os.FileMode) {

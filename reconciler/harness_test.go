@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/arbordev/arbor/internal/gittest"
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
 	"github.com/arbordev/arbor/reconciler/config"
@@ -41,29 +42,11 @@ const webApp = `services:
 
 // ---- git ----------------------------------------------------------------
 
-func gitEnv() []string {
-	return append(os.Environ(),
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
-		"GIT_AUTHOR_NAME=Arbor Test", "GIT_AUTHOR_EMAIL=test@arbor.invalid",
-		"GIT_COMMITTER_NAME=Arbor Test", "GIT_COMMITTER_EMAIL=test@arbor.invalid",
-	)
-}
-
-func gitCmd(dir string, args ...string) *exec.Cmd {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv()
-	return cmd
-}
+func gitCmd(dir string, args ...string) *exec.Cmd { return gittest.Command(dir, args...) }
 
 func git(tb testing.TB, dir string, args ...string) string {
 	tb.Helper()
-	cmd := gitCmd(dir, args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Run(tb, dir, args...)
 }
 
 // repo is a working repository: commits happen here, and either arbor reads

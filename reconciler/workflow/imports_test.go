@@ -4,7 +4,6 @@ import (
 	"context"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/gitsource"
+	"github.com/arbordev/arbor/internal/gittest"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -19,15 +19,7 @@ import (
 // git runs the git CLI in dir, isolated from the machine's configuration.
 func git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@arbor.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@arbor.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Run(t, dir, args...)
 }
 
 // commit writes files in the repository and commits them on the current branch.

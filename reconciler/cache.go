@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,7 +41,12 @@ var watchedKinds = map[schema.GroupKind]schema.GroupVersionResource{
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
 }
 
-const indexApp = "app"
+// Indexes of the namespace informer: by app, and by app and branch (the
+// branch annotation; namespaces without one are indexed under the app and "").
+const (
+	indexApp       = "app"
+	indexAppBranch = "app-branch"
+)
 
 // clusterCache is the daemon's view of the cluster: arbor's objects
 // (metadata only), the environments' namespaces indexed by app, and their
@@ -49,6 +55,7 @@ type clusterCache struct {
 	log       *slog.Logger
 	objects   map[schema.GroupKind]toolscache.SharedIndexInformer
 	states    toolscache.SharedIndexInformer
+	decoded   decodedStates
 	metaInf   metadatainformer.SharedInformerFactory
 	typedInf  informers.SharedInformerFactory
 	onChange  func(namespace string)
@@ -57,7 +64,8 @@ type clusterCache struct {
 
 func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog.Logger, onChange func(string)) (*clusterCache, error) {
 	managed := labels.Set{render.LabelManagedBy: render.ManagedByValue}.String()
-	c := &clusterCache{log: log, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{}}
+	c := &clusterCache{log: log, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{},
+		decoded: decodedStates{m: map[string]decodedState{}}}
 	c.metaInf = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.LabelSelector = managed
 	})
@@ -67,7 +75,7 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 			return nil, err
 		}
 		if gk.Kind == "Namespace" {
-			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex}); err != nil {
+			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex, indexAppBranch: appBranchIndex}); err != nil {
 				return nil, err
 			}
 		}
@@ -81,10 +89,30 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog
 		o.LabelSelector = managed
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", StateConfigMap).String()
 	}))
-	// The records are arbor's own writes: their events trigger nothing.
+	// The records are arbor's own writes: their events trigger nothing but
+	// forgetting a deleted record's decoded copy.
 	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
+	if err := c.states.SetTransform(slimRecord); err != nil {
+		return nil, err
+	}
+	if _, err := c.states.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+		if m, err := metaOf(obj); err == nil {
+			c.decoded.forget(m.GetNamespace())
+		}
+	}}); err != nil {
+		return nil, err
+	}
 	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
 	return c, nil
+}
+
+// slimRecord keeps of a record ConfigMap only what decodeState reads.
+func slimRecord(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		m.SetAnnotations(nil)
+	}
+	return obj, nil
 }
 
 // slim drops what the cache never reads — the field sets of managedFields
@@ -117,6 +145,19 @@ func appIndex(obj any) ([]string, error) {
 	}
 	return nil, nil
 }
+
+func appBranchIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, nil
+	}
+	if app := m.GetLabels()[render.LabelApp]; app != "" {
+		return []string{appBranchKey(app, m.GetAnnotations()[render.AnnotationBranch])}, nil
+	}
+	return nil, nil
+}
+
+func appBranchKey(app, branch string) string { return app + "\x00" + branch }
 
 func metaOf(obj any) (metav1.Object, error) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
@@ -208,11 +249,20 @@ func (c *clusterCache) envs(app string) []*envRecord {
 	return out
 }
 
-// env returns the environment of app@branch, or nil.
+// env returns the environment of app@branch, or nil: the namespace
+// annotated with the branch, else one without the annotation whose record
+// names the branch (namespaces made by older versions).
 func (c *clusterCache) env(app, branch string) *envRecord {
-	for _, rec := range c.envs(app) {
-		if rec.Branch == branch {
-			return rec
+	idx := c.objects[schema.GroupKind{Kind: "Namespace"}].GetIndexer()
+	for _, b := range []string{branch, ""} {
+		objs, err := idx.ByIndex(indexAppBranch, appBranchKey(app, b))
+		if err != nil {
+			return nil
+		}
+		for _, o := range objs {
+			if rec := c.record(o); rec != nil && rec.App == app && rec.Branch == branch {
+				return rec
+			}
 		}
 	}
 	return nil
@@ -260,7 +310,7 @@ func (c *clusterCache) state(ns string) *envState {
 	if err != nil || !ok {
 		return nil
 	}
-	st, err := decodeState(o.(*corev1.ConfigMap))
+	st, err := c.decoded.get(o.(*corev1.ConfigMap))
 	if err != nil {
 		c.log.Warn("unreadable environment state", "namespace", ns, "error", err)
 		return nil
@@ -272,11 +322,50 @@ func (c *clusterCache) state(ns string) *envState {
 func (c *clusterCache) allStates() []*envState {
 	var out []*envState
 	for _, o := range c.states.GetStore().List() {
-		if st, err := decodeState(o.(*corev1.ConfigMap)); err == nil {
+		if st, err := c.decoded.get(o.(*corev1.ConfigMap)); err == nil {
 			out = append(out, st)
 		}
 	}
 	return out
+}
+
+// decodedStates keeps each record decoded once per resourceVersion: every
+// reconcile and status read looks records up, and decoding JSON each time
+// cost more than everything else the daemon does at a thousand environments.
+type decodedStates struct {
+	mu sync.Mutex
+	m  map[string]decodedState // by namespace
+}
+
+type decodedState struct {
+	resourceVersion string
+	st              *envState
+}
+
+// get returns a copy of cm's decoded record; the copy's fields may be
+// replaced but the slices and maps it shares must not be changed in place.
+func (d *decodedStates) get(cm *corev1.ConfigMap) (*envState, error) {
+	d.mu.Lock()
+	e, ok := d.m[cm.Namespace]
+	d.mu.Unlock()
+	if !ok || e.resourceVersion != cm.ResourceVersion || cm.ResourceVersion == "" {
+		st, err := decodeState(cm)
+		if err != nil {
+			return nil, err
+		}
+		e = decodedState{resourceVersion: cm.ResourceVersion, st: st}
+		d.mu.Lock()
+		d.m[cm.Namespace] = e
+		d.mu.Unlock()
+	}
+	cp := *e.st
+	return &cp, nil
+}
+
+func (d *decodedStates) forget(ns string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, ns)
 }
 
 // fingerprint returns the object's generation (g), or its resourceVersion

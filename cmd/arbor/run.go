@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,9 @@ type runFlags struct {
 	logLevel  string
 	cacheDir  string
 	identity  string
+	pprof     bool
+	qps       float32
+	burst     int
 	lease     reconciler.LeaseTiming
 }
 
@@ -65,6 +69,9 @@ arbor's namespace; only the leader acts.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where remote repositories are cached (default: the user cache directory, /arbor/git)")
 	fl.StringVar(&f.identity, "identity", "", "this replica's name in the leader lease (default: hostname and a random suffix)")
+	fl.Float32Var(&f.qps, "kube-api-qps", 200, "requests per second each of arbor's Kubernetes clients may send (the apply engine, the records and the watches each have one)")
+	fl.IntVar(&f.burst, "kube-api-burst", 400, "requests each client may send at once above --kube-api-qps")
+	fl.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on server.listen (for diagnosing memory and CPU; keep the port private)")
 	fl.DurationVar(&f.lease.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader lease lasts without renewal")
 	fl.DurationVar(&f.lease.RenewDeadline, "lease-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up")
 	fl.DurationVar(&f.lease.RetryPeriod, "lease-retry-period", 2*time.Second, "how often replicas try to acquire or renew the lease")
@@ -115,9 +122,10 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	restCfg.Wrap(metrics.WrapTransport)
-	if restCfg.QPS == 0 {
-		restCfg.QPS, restCfg.Burst = 200, 400
+	if f.qps <= 0 || f.burst <= 0 {
+		return fail(exitUsage, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
 	}
+	restCfg.QPS, restCfg.Burst = f.qps, f.burst
 	cacheDir, err := gitCacheDir(f.cacheDir)
 	if err != nil {
 		return fail(exitUsage, err)
@@ -145,7 +153,11 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if id == "" {
 		id = identity()
 	}
-	srv, err := serve(cfg.Server.Listen, withStatusPage(rec.Handler(reg, parts.Hooks), rec, id, log), log)
+	h := withStatusPage(rec.Handler(reg, parts.Hooks), rec, id, log)
+	if f.pprof {
+		h = withProfiles(h)
+	}
+	srv, err := serve(cfg.Server.Listen, h, log)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -228,6 +240,18 @@ func serve(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) 
 		}
 	}()
 	return srv, nil
+}
+
+// withProfiles serves net/http/pprof's handlers at /debug/pprof/ in front of h.
+func withProfiles(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
 
 func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {

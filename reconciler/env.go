@@ -143,10 +143,20 @@ func (r *Reconciler) drifted(st *envState) bool {
 // later resyncs can tell a hand edit from arbor's own writes.
 func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 	st := *rec.State
+	if !r.takeFingerprints(&st) {
+		r.queue.AddAfter(envKey{App: st.App, Branch: st.Branch}, adoptDelay) // the cache is behind
+		return nil
+	}
+	return r.save(ctx, &st)
+}
+
+// takeFingerprints fills st.Fingerprints from the cache once it shows every
+// write of the last deploy (st.Written since st.AppliedAt); false while the
+// cache lags. The caller has checked that nothing drifted.
+func (r *Reconciler) takeFingerprints(st *envState) bool {
 	for _, ref := range st.Written {
 		if !r.cache.appliedSince(ref, st.AppliedAt) {
-			r.queue.AddAfter(envKey{App: st.App, Branch: st.Branch}, adoptDelay) // the cache is behind
-			return nil
+			return false
 		}
 	}
 	st.Written = nil
@@ -156,7 +166,7 @@ func (r *Reconciler) adopt(ctx context.Context, rec *envRecord) error {
 			st.Fingerprints[refKey(ref)] = fp
 		}
 	}
-	return r.save(ctx, &st)
+	return true
 }
 
 // adoptDelay is how long after a deploy its fingerprints are first looked at.
@@ -234,49 +244,6 @@ func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]stri
 		out[k] = string(v)
 	}
 	return out, nil
-}
-
-// deploy applies the environment, waits for it, prunes what the previous
-// inventory held and the new one does not, and records the outcome. The
-// record is written ahead of the apply with the union of both inventories,
-// so a daemon killed mid-apply leaves nothing it cannot find again.
-func (r *Reconciler) deploy(ctx context.Context, key envKey, rec *envRecord, env *render.Environment, settings string) error {
-	var prev []render.ObjectRef
-	if rec != nil && rec.State != nil {
-		prev = rec.State.Inventory
-	}
-	st := stateOf(env, settings, PhaseDeploying)
-	st.Inventory = union(prev, st.Inventory)
-	r.status.set(key, st)
-	if rec == nil || rec.State == nil {
-		if _, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
-			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
-		}
-	}
-	if len(st.Inventory) > len(prev) { // new objects: record them before they exist
-		if err := r.save(ctx, st); err != nil {
-			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
-		}
-	}
-	start := time.Now()
-	written, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects)
-	if err != nil {
-		return r.failed(ctx, key, st, fmt.Errorf("%s: apply: %w", key, err))
-	}
-	if err := r.opts.Engine.Wait(ctx, env.Namespace, env.Objects); err != nil {
-		return r.failed(ctx, key, st, fmt.Errorf("%s: wait: %w", key, err))
-	}
-	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {
-		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
-	}
-	done := stateOf(env, settings, PhaseReady)
-	done.Written, done.AppliedAt = written, start.Add(-clockSkew).UTC().Truncate(time.Second)
-	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit), "namespace", env.Namespace)
-	if err := r.save(ctx, done); err != nil {
-		return err
-	}
-	r.queue.AddAfter(key, adoptDelay)
-	return nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.

@@ -101,8 +101,10 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: workflow.OutcomeRunning}
 	st.ExpiresAt = plan.ExpiresAt
 	r.status.set(key, st)
+	fresh := false
 	if rec == nil || rec.State == nil {
-		if _, err := r.opts.Engine.Apply(ctx, env.Namespace, env.Objects[:1]); err != nil {
+		var err error
+		if fresh, err = r.opts.Engine.CreateNamespace(ctx, env.Objects[0]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -116,7 +118,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		r.status.set(key, &cp)
 	}
 	start := time.Now()
-	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: plan.Stage, Inventory: toApply(prev), Report: report})
+	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: plan.Stage, Inventory: toApply(prev), Report: report, Fresh: fresh})
 	if res != nil {
 		p := res.Progress
 		st.Workflow = &p
@@ -140,6 +142,11 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	st.Phase, st.LastError, st.LastTransition = PhaseReady, "", time.Now().UTC()
 	st.Written, st.AppliedAt = fromApply(res.Written), start.Add(-clockSkew).UTC().Truncate(time.Second)
 	st.LastRun, st.HandledRequest = &last, orElse(plan.Request, st.HandledRequest)
+	// By the end of the run the cache has usually seen every write: then the
+	// fingerprints go into this record and need no write of their own.
+	if !r.drifted(st) {
+		r.takeFingerprints(st)
+	}
 	r.log.Info("environment ready", "app", key.App, "branch", key.Branch, "commit", short(env.Commit),
 		"namespace", env.Namespace, "stage", plan.Stage, "outcome", res.Progress.Outcome)
 	r.imports.Set(workflow.EnvKey(key), env.Imports)

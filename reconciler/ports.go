@@ -41,6 +41,9 @@ type Renderer func(in render.Input) (*render.Environment, error)
 
 // Engine is what the reconciler needs of the apply engine.
 type Engine interface {
+	// CreateNamespace applies an environment's Namespace object (as Apply
+	// does) and reports whether this call created it.
+	CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (created bool, err error)
 	// Apply server-side applies objs, confined to ns, writing only what
 	// differs; it returns the objects it wrote.
 	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error)

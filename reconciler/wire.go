@@ -141,8 +141,13 @@ type engine struct {
 	wait time.Duration
 }
 
+func (e engine) CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (bool, error) {
+	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true})
+	return err == nil && cs.Count(apply.Created) == 1, err
+}
+
 func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error) {
-	cs, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns})
+	cs, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns, NoDiff: true})
 	var written []render.ObjectRef
 	if cs != nil {
 		for _, c := range cs.Changes {

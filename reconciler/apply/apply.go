@@ -20,6 +20,15 @@ type ApplyOptions struct {
 	// RecreateTimeout bounds the wait for a deleted object to be gone before it
 	// is created again (default one minute).
 	RecreateTimeout time.Duration
+	// NewNamespace tells Apply that the caller has just created Namespace
+	// (an earlier Apply reported it Created) and applied nothing else into
+	// it: its objects are created without a read or a dry-run, as they are
+	// when one call creates the namespace and its contents, and the
+	// Namespace object itself, if given again, is left as it is.
+	NewNamespace bool
+	// NoDiff leaves the Diff of created objects empty, sparing the YAML
+	// rendering of every new object to callers that never show it.
+	NoDiff bool
 }
 
 // Apply brings the objects into the cluster with server-side apply, group by
@@ -40,7 +49,10 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 	for _, it := range items {
 		cs.Changes[it.idx] = Change{Ref: it.ref, Action: Skipped, Reason: "not attempted: an earlier group failed"}
 	}
-	fresh := map[string]bool{} // namespaces this call created: everything in them is new
+	fresh := map[string]bool{} // namespaces this call (or the caller) created: everything in them is new
+	if opts.NewNamespace && opts.Namespace != "" {
+		fresh[opts.Namespace] = true
+	}
 	for _, group := range groups(items) {
 		if err := e.mapDeferred(ctx, group); err != nil {
 			return cs, err
@@ -67,6 +79,9 @@ func (e *Engine) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 
 // applyOne applies one object and says what happened to it.
 func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts ApplyOptions) (Change, error) {
+	if opts.NewNamespace && it.ref.Group == "" && it.ref.Kind == "Namespace" && it.ref.Name == opts.Namespace {
+		return Change{Ref: it.ref, Action: Unchanged}, nil // the caller has just created it
+	}
 	if !knownNew && e.unchanged(ctx, it) {
 		return Change{Ref: it.ref, Action: Unchanged}, nil
 	}
@@ -78,7 +93,7 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 		}
 	}
 	if live == nil {
-		return e.create(ctx, it)
+		return e.create(ctx, it, opts.NoDiff)
 	}
 	plan, err := e.plan(ctx, it, live)
 	if err != nil {
@@ -108,9 +123,12 @@ func (e *Engine) write(ctx context.Context, it *item) error {
 }
 
 // create applies an object that does not exist yet.
-func (e *Engine) create(ctx context.Context, it *item) (Change, error) {
+func (e *Engine) create(ctx context.Context, it *item, noDiff bool) (Change, error) {
 	if err := e.write(ctx, it); err != nil {
 		return failed(it, err)
+	}
+	if noDiff {
+		return Change{Ref: it.ref, Action: Created}, nil
 	}
 	return createdChange(it), nil
 }

@@ -578,3 +578,37 @@ func waitDrift(t *testing.T, drift <-chan apply.ObjectRef, kind, name string) {
 		}
 	}
 }
+
+// TestNewNamespaceCreatesWithoutReads: after the caller created the
+// namespace, its contents are created with one write each and no read, the
+// Namespace given again is left alone, and NoDiff leaves the diffs out.
+func TestNewNamespaceCreatesWithoutReads(t *testing.T) {
+	v := newEnv(t, apply.Options{})
+	ns := ownNamespace(t, v)
+	wantActions(t, v.apply(namespace(ns)), apply.Created)
+
+	v.count.Reset()
+	v.options.NewNamespace, v.options.NoDiff = true, true
+	cs := v.apply(namespace(ns), configMap("c", map[string]any{"a": "1"}), service("web"), deployment("web", "nginx:1.27", 1))
+	wantActions(t, cs, apply.Unchanged, apply.Created, apply.Created, apply.Created)
+	counts := v.count.Counts()
+	if counts["PATCH"] != 3 || len(counts) != 1 {
+		t.Fatalf("a new namespace's three objects sent %s, want exactly three PATCH writes", v.count)
+	}
+	for _, c := range cs.Changes {
+		if c.Diff != "" {
+			t.Fatalf("%s: NoDiff, yet a diff:\n%s", c.Ref, c.Diff)
+		}
+	}
+	if _, err := v.cs.AppsV1().Deployments(ns).Get(v.ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the Deployment was not created: %v", err)
+	}
+
+	// Without the options the same objects are read and found unchanged.
+	v.count.Reset()
+	v.options.NewNamespace, v.options.NoDiff = false, false
+	wantActions(t, v.apply(configMap("c", map[string]any{"a": "1"})), apply.Unchanged)
+	if v.count.Writes() != 0 || v.count.Counts()["GET"] != 1 {
+		t.Fatalf("re-apply sent %s, want one GET and no write", v.count)
+	}
+}

@@ -63,6 +63,9 @@ type Run struct {
 	Inventory apply.Inventory
 	// Report, when set, receives the progress after every change, in order.
 	Report func(Progress)
+	// Fresh says the caller has just created Env.Namespace: nothing of the
+	// environment exists yet, so objects are created without a read first.
+	Fresh bool
 }
 
 // Result is how a run ended.
@@ -375,7 +378,7 @@ func (r *run) applyObjects(ctx context.Context, objs []*unstructured.Unstructure
 		r.applied = append(r.applied, apply.RefOf(o))
 	}
 	r.mu.Unlock()
-	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace})
+	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace, NewNamespace: r.in.Fresh, NoDiff: true})
 	if cs != nil {
 		r.mu.Lock()
 		for _, c := range cs.Changes {

@@ -38,8 +38,10 @@ func (r *run) runJob(ctx context.Context, task string) error {
 		if o.GetKind() != "Job" {
 			continue
 		}
-		if err := r.x.clearFailedRun(ctx, r.in.Env.Namespace, o.GetName()); err != nil {
-			return err
+		if !r.in.Fresh { // a new namespace holds no earlier run to clear
+			if err := r.x.clearFailedRun(ctx, r.in.Env.Namespace, o.GetName()); err != nil {
+				return err
+			}
 		}
 		timeout = max(timeout, jobTimeout(o))
 	}

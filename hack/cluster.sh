@@ -106,6 +106,13 @@ up() {
 	if running && [[ $(cat "$mark" 2>/dev/null) != "$(configHash)" ]]; then
 		log "cluster $CLUSTER was created by another version of hack/cluster.sh or hack/kwok/ (kwok stages, storage): run '$0 down' then '$0 up' to recreate it"
 	fi
+	# The controller-manager and scheduler get a client rate of 500/s (their
+	# default is 20 and 50): a thousand environments' Deployments, ReplicaSets
+	# and Pods otherwise queue behind the controllers' own client limit, as
+	# they would on a production control plane left at its defaults.
+	# Keep each component's first --extra-args in the first lines, one per
+	# component: kwokctl v0.8.0 indexes a component's later arguments by the
+	# position of its first one among all of them (and panics otherwise).
 	if ! running; then
 		"$BIN/kwokctl" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 		local cfg; cfg=$(stages)
@@ -117,6 +124,9 @@ up() {
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
 			--extra-args kube-controller-manager=enable-hostpath-provisioner=true \
+			--extra-args kube-scheduler=kube-api-qps=500 \
+			--extra-args kube-controller-manager=kube-api-qps=500 --extra-args kube-controller-manager=kube-api-burst=1000 \
+			--extra-args kube-scheduler=kube-api-burst=1000 \
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 		storage

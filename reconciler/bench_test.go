@@ -2,8 +2,10 @@ package reconciler_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,10 +138,18 @@ func zeroToReady(b *testing.B, n int) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("update-ref: %v\n%s", err, out)
 	}
-	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: 64\n"
+	concurrency := "64"
+	if c := os.Getenv("ARBOR_BENCH_CONCURRENCY"); c != "" {
+		concurrency = c
+	}
+	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: " + concurrency + "\n"
 	start := time.Now()
 	// default-like lease timings: a loaded API server must not cost the lease
-	p := startProcess(b, "bench", body, "--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s")
+	p := startProcess(b, "bench", body, "--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s", "--pprof")
+	profiles := os.Getenv("ARBOR_BENCH_PROFILES")
+	if profiles != "" {
+		go saveProfile(b, p.url+"/debug/pprof/profile?seconds=60", filepath.Join(profiles, fmt.Sprintf("cpu-%d.pprof", n)))
+	}
 	want := n + 1
 	deadline := time.Now().Add(15 * time.Minute)
 	for readyCount(p.environments(app)) < want {
@@ -151,6 +161,23 @@ func zeroToReady(b *testing.B, n int) {
 	}
 	took := time.Since(start)
 	b.ReportMetric(took.Seconds(), "s-to-all-ready")
+	verbs := []string{"get", "list", "watch", "create", "update", "patch", "apply", "delete", "apply-dryrun", "patch-dryrun"}
+	byVerb := func() []float64 {
+		out := make([]float64, len(verbs))
+		for i, v := range verbs {
+			out[i] = p.metric(`arbor_api_requests_total{verb="` + v + `"}`)
+		}
+		return out
+	}
+	var sent []string
+	total := 0.0
+	for i, v := range byVerb() {
+		if v > 0 {
+			sent = append(sent, fmt.Sprintf("%v %s", v, verbs[i]))
+			total += v
+		}
+	}
+	b.Logf("requests sent to bring %d environments up: %s (%.1f per environment)", want, strings.Join(sent, ", "), total/float64(want))
 
 	// no-op resyncs: each poll queues every environment; count requests sent meanwhile
 	reconciles := func() float64 { return p.metric("arbor_reconcile_duration_seconds_count") }
@@ -171,14 +198,6 @@ func zeroToReady(b *testing.B, n int) {
 		last = cur
 	}
 	b.Logf("settled %s after all were ready", time.Since(settleStart).Round(time.Second))
-	verbs := []string{"get", "create", "update", "patch", "apply", "delete", "apply-dryrun", "patch-dryrun"}
-	byVerb := func() []float64 {
-		out := make([]float64, len(verbs))
-		for i, v := range verbs {
-			out[i] = p.metric(`arbor_api_requests_total{verb="` + v + `"}`)
-		}
-		return out
-	}
 	v0 := byVerb()
 	req0, rec0 := requests(), reconciles()
 	rss := peakRSS(b, p.cmd.Process.Pid)
@@ -199,10 +218,33 @@ func zeroToReady(b *testing.B, n int) {
 		rss = r
 	}
 	b.ReportMetric(rss, "peak-RSS-MiB")
+	if profiles != "" {
+		saveProfile(b, p.url+"/debug/pprof/heap", filepath.Join(profiles, fmt.Sprintf("heap-%d.pprof", n)))
+	}
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d environments (5 objects each) from zero to ready in %s; %v reconciles of unchanged environments sent %v requests (%.1f per resync); peak RSS %.0f MiB",
 		want, took.Round(100*time.Millisecond), rec1-rec0, req1-req0, perResync, rss)
 	p.kill()
+}
+
+// saveProfile fetches a runtime profile of the daemon (ARBOR_BENCH_PROFILES
+// names the directory) for "go tool pprof".
+func saveProfile(b *testing.B, url, path string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Logf("profile %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("profile %s: %v", path, err)
+		return
+	}
+	b.Logf("wrote %s", path)
 }
 
 func peakRSS(b *testing.B, pid int) float64 {

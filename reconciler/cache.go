@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -441,6 +442,38 @@ func (c *clusterCache) object(ref render.ObjectRef) (metav1.Object, bool) {
 	}
 	m, err := metaOf(o)
 	return m, err == nil
+}
+
+// watchesAll reports whether every object is of a kind the cache watches.
+func (c *clusterCache) watchesAll(objs []*unstructured.Unstructured) bool {
+	for _, o := range objs {
+		if _, ok := c.objects[o.GroupVersionKind().GroupKind()]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// objectsIn returns arbor's objects of watched kinds in namespace ns, and
+// ns itself: the inventory of an environment that has no record.
+func (c *clusterCache) objectsIn(ns string) []render.ObjectRef {
+	out := []render.ObjectRef{{Kind: "Namespace", Name: ns}}
+	for gk, inf := range c.objects {
+		if gk.Kind == "Namespace" && gk.Group == "" {
+			continue
+		}
+		objs, err := inf.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns)
+		if err != nil {
+			continue
+		}
+		for _, o := range objs {
+			m, err := metaOf(o)
+			if err == nil && m.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
+				out = append(out, render.ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: ns, Name: m.GetName()})
+			}
+		}
+	}
+	return out
 }
 
 func refKey(r render.ObjectRef) string {

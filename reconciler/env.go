@@ -169,6 +169,28 @@ func (r *Reconciler) takeFingerprints(st *envState) bool {
 	return true
 }
 
+// awaitCache waits, at most d, until the cache shows every object st.Written
+// names as applied by arbor since st.AppliedAt.
+func (r *Reconciler) awaitCache(ctx context.Context, st *envState, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for _, ref := range st.Written {
+		for !r.cache.appliedSince(ref, st.AppliedAt) {
+			if time.Now().After(deadline) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// cacheCatchUp bounds how long a finished run waits for the cache to show
+// its writes before it records the environment without fingerprints.
+const cacheCatchUp = time.Second
+
 // adoptDelay is how long after a deploy its fingerprints are first looked at.
 const adoptDelay = 300 * time.Millisecond
 

@@ -89,8 +89,12 @@ func changedSince(last workflow.Last, env *render.Environment) bool {
 func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, env *render.Environment, settings string, plan workflow.Plan) error {
 	var prev []render.ObjectRef
 	var before *envState
-	if rec != nil && rec.State != nil {
+	switch {
+	case rec != nil && rec.State != nil:
 		prev, before = rec.State.Inventory, rec.State
+	case rec != nil:
+		// a first run stopped before its first record: what it may have created
+		prev = r.cache.objectsIn(rec.Namespace)
 	}
 	st := stateOf(env, settings, PhaseDeploying)
 	st.Inventory = union(prev, st.Inventory) // written ahead: everything this run may create
@@ -108,8 +112,13 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
-	if err := r.save(ctx, st); err != nil {
-		return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+	// The record goes ahead of the run, naming everything it may create. A
+	// new namespace whose objects are all of kinds the cache watches can do
+	// without: were arbor to stop mid-run, the cache would find them again.
+	if !fresh || !r.cache.watchesAll(env.Objects) {
+		if err := r.save(ctx, st); err != nil {
+			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
+		}
 	}
 	r.log.Info("running workflow", "app", key.App, "branch", key.Branch, "stage", plan.Stage, "reason", plan.Reason, "commit", short(env.Commit))
 	report := func(p workflow.Progress) {
@@ -142,8 +151,9 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	st.Phase, st.LastError, st.LastTransition = PhaseReady, "", time.Now().UTC()
 	st.Written, st.AppliedAt = fromApply(res.Written), start.Add(-clockSkew).UTC().Truncate(time.Second)
 	st.LastRun, st.HandledRequest = &last, orElse(plan.Request, st.HandledRequest)
-	// By the end of the run the cache has usually seen every write: then the
+	// The cache sees the run's last writes within moments: then the
 	// fingerprints go into this record and need no write of their own.
+	r.awaitCache(ctx, st, cacheCatchUp)
 	if !r.drifted(st) {
 		r.takeFingerprints(st)
 	}
@@ -202,6 +212,9 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 // gone) the environment is deleted directly.
 func (r *Reconciler) teardownEnv(ctx context.Context, key envKey, rec *envRecord, inv []render.ObjectRef) (removed bool, err error) {
 	env := r.renders.latest(key)
+	if env == nil {
+		env = r.renderRecorded(ctx, key, rec)
+	}
 	if env == nil || env.Namespace != rec.Namespace {
 		return false, nil
 	}
@@ -218,6 +231,29 @@ func (r *Reconciler) teardownEnv(ctx context.Context, key envKey, rec *envRecord
 		r.log.Warn("teardown halted; deleting the environment anyway", "app", key.App, "branch", key.Branch, "error", err)
 	}
 	return res.Removed, nil
+}
+
+// renderRecorded renders the commit the environment's record names, for
+// the teardown of a branch that went while no render of it was in memory (a
+// restarted daemon): the commit stays readable in the repository, or in
+// arbor's cache of it, after its branch is gone. Nil when it cannot be
+// rendered; the environment is then deleted without its teardown.
+func (r *Reconciler) renderRecorded(ctx context.Context, key envKey, rec *envRecord) *render.Environment {
+	a := r.apps[key.App]
+	lst := a.current()
+	if rec.State == nil || rec.State.Commit == "" || lst == nil {
+		return nil
+	}
+	env, findings, err := r.build(ctx, a, key.Branch, rec.State.Commit, lst.Default)
+	if err == nil && findings.HasErrors() {
+		err = errors.New(findings.Errors().Error())
+	}
+	if err != nil {
+		r.log.Warn("cannot render the environment's last commit: deleting it without its teardown",
+			"app", key.App, "branch", key.Branch, "commit", short(rec.State.Commit), "error", err)
+		return nil
+	}
+	return env
 }
 
 // queueImporters sends a moved or created branch of app to the environments

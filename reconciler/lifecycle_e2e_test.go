@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -236,4 +237,84 @@ func TestFailedSetupThroughDaemon(t *testing.T) {
 	}
 	resp.Body.Close()
 	eventually(t, 60*time.Second, "a second setup after the deploy request", func() bool { return runs() == 2 })
+}
+
+const farewellApp = `services:
+- name: web
+  image: web:1
+jobs:
+- name: farewell
+  image: farewell:1
+workflows:
+- name: setup
+  order_from: [services.web]
+- name: teardown
+  order_from: [jobs.farewell, release.remove_environment]
+`
+
+// A branch deleted while arbor was down still gets its teardown: the
+// restarted daemon, with no render in memory, renders the commit the
+// environment's record names and runs its teardown job before the
+// namespace goes.
+func TestTeardownAfterRestart(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, farewellApp)
+	r.on("feature")
+	commit := r.commit("feature work", map[string]string{"README": "feature\n"})
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	first := startDaemon(t, cfg)
+	ns := first.waitReadyAt(app, "feature", commit, 90*time.Second).Namespace
+	first.stop()
+
+	r.deleteBranch("feature")
+	second := startDaemon(t, cfg)
+	teardowns := func(outcome workflow.Outcome) float64 {
+		return counter(t, second.reg, "arbor_workflow_runs_total", func(l map[string]string) bool {
+			return l["app"] == app && l["stage"] == "teardown" && (outcome == "" || l["result"] == string(outcome))
+		})
+	}
+	eventually(t, 90*time.Second, "the teardown run finished", func() bool { return teardowns("") == 1 })
+	if n := teardowns(workflow.OutcomeSucceeded); n != 1 {
+		t.Fatalf("the restarted daemon's teardown of the deleted branch did not succeed (%v succeeded runs)", n)
+	}
+	eventually(t, 90*time.Second, "namespace "+ns+" deleted", func() bool { return namespaceGone(cs, ns) })
+}
+
+const twoServices = `services:
+- name: web
+  image: web:1
+- name: worker
+  image: worker:1
+`
+
+// An environment whose record is missing (a first run stopped before it
+// wrote one: a new namespace's run writes its record only at the end) is
+// recovered from the cache: what arbor created in the namespace counts as
+// its inventory, so an object the new render drops is pruned.
+func TestRecordlessEnvironmentIsRecovered(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, twoServices)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	first := startDaemon(t, cfg)
+	ns := first.waitReadyAt(app, "main", git(t, r.dir, "rev-parse", "HEAD"), 90*time.Second).Namespace
+	first.stop()
+
+	ctx := context.Background()
+	if err := cs.CoreV1().ConfigMaps(ns).Delete(ctx, reconciler.StateConfigMap, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	commit := r.commit("drop the worker", map[string]string{".release.yaml": webApp})
+	second := startDaemon(t, cfg)
+	second.waitReadyAt(app, "main", commit, 90*time.Second)
+	eventually(t, 30*time.Second, "the worker Deployment pruned", func() bool {
+		_, err := cs.AppsV1().Deployments(ns).Get(ctx, "worker", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Fatalf("web: %v", err)
+	}
 }

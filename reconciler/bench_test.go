@@ -142,24 +142,36 @@ func zeroToReady(b *testing.B, n int) {
 	if c := os.Getenv("ARBOR_BENCH_CONCURRENCY"); c != "" {
 		concurrency = c
 	}
+	binary(b) // built before the clock starts
 	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: " + concurrency + "\n"
 	start := time.Now()
 	// default-like lease timings: a loaded API server must not cost the lease
-	p := startProcess(b, "bench", body, "--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s", "--pprof")
+	args := []string{"--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s", "--pprof"}
+	args = append(args, strings.Fields(os.Getenv("ARBOR_BENCH_ARGS"))...) // e.g. --kube-api-qps 500
+	p := startProcess(b, "bench", body, args...)
 	profiles := os.Getenv("ARBOR_BENCH_PROFILES")
 	if profiles != "" {
 		go saveProfile(b, p.url+"/debug/pprof/profile?seconds=60", filepath.Join(profiles, fmt.Sprintf("cpu-%d.pprof", n)))
 	}
 	want := n + 1
 	deadline := time.Now().Add(15 * time.Minute)
-	for readyCount(p.environments(app)) < want {
+	var timeline []string // ready environments every 10 s
+	for next := 10 * time.Second; ; time.Sleep(500 * time.Millisecond) {
+		ready := readyCount(p.environments(app))
+		if time.Since(start) >= next {
+			timeline = append(timeline, fmt.Sprintf("%s %d", next, ready))
+			next += 10 * time.Second
+		}
+		if ready == want {
+			break
+		}
 		p.mustRun()
 		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d ready after 15 minutes", readyCount(p.environments(app)), want)
+			b.Fatalf("only %d of %d ready after 15 minutes", ready, want)
 		}
-		time.Sleep(250 * time.Millisecond)
 	}
 	took := time.Since(start)
+	b.Logf("ready over time: %s", strings.Join(timeline, ", "))
 	b.ReportMetric(took.Seconds(), "s-to-all-ready")
 	verbs := []string{"get", "list", "watch", "create", "update", "patch", "apply", "delete", "apply-dryrun", "patch-dryrun"}
 	byVerb := func() []float64 {

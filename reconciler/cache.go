@@ -59,11 +59,11 @@ type clusterCache struct {
 	decoded   decodedStates
 	metaInf   metadatainformer.SharedInformerFactory
 	typedInf  informers.SharedInformerFactory
-	onChange  func(namespace string)
+	onChange  func(namespace string, itself bool) // itself: the Namespace object changed, not something in it
 	hasSynced []toolscache.InformerSynced
 }
 
-func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog.Logger, onChange func(string)) (*clusterCache, error) {
+func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog.Logger, onChange func(string, bool)) (*clusterCache, error) {
 	managed := labels.Set{render.LabelManagedBy: render.ManagedByValue}.String()
 	c := &clusterCache{log: log, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{},
 		decoded: decodedStates{m: map[string]decodedState{}}}
@@ -185,7 +185,7 @@ func (c *clusterCache) handler(isNamespace bool) toolscache.ResourceEventHandler
 			ns = m.GetName()
 		}
 		if ns != "" {
-			c.onChange(ns)
+			c.onChange(ns, isNamespace)
 		}
 	}
 	return toolscache.ResourceEventHandlerFuncs{

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -351,4 +352,51 @@ func sign(secret, body string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(body))
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// A namespace deleted by hand while its branch lives is created again once
+// it is gone. While it terminates, the daemon looks again every couple of
+// seconds, not on every deletion inside it.
+func TestTerminatingNamespaceIsWaitedFor(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	d := startDaemon(t, newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\n"))
+	ns := d.waitPhase(app, "main", reconciler.PhaseReady, 60*time.Second).Namespace
+	ctx := context.Background()
+
+	// A ConfigMap with a finalizer holds the namespace in Terminating.
+	hold := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hold", Namespace: ns, Finalizers: []string{"arbor.dev/test-hold"}}}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, hold, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	release := func() {
+		_, _ = cs.CoreV1().ConfigMaps(ns).Patch(context.Background(), "hold", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	t.Cleanup(release)
+	reconciles := func() float64 {
+		return counter(t, d.reg, "arbor_reconcile_duration_seconds", func(l map[string]string) bool { return l["app"] == app })
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "status waiting for the namespace", func() bool {
+		st := d.env(app, "main")
+		return st != nil && st.Phase == reconciler.PhasePending && strings.Contains(st.LastError, "terminating")
+	})
+	before := reconciles()
+	time.Sleep(6 * time.Second)
+	if n := reconciles() - before; n > 5 {
+		t.Errorf("%v reconciles in 6 s while the namespace terminated, want a few", n)
+	}
+	release()
+	eventually(t, 60*time.Second, "the environment back in a new namespace", func() bool {
+		st := d.env(app, "main")
+		if st == nil || st.Phase != reconciler.PhaseReady {
+			return false
+		}
+		n, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return err == nil && n.DeletionTimestamp == nil
+	})
 }

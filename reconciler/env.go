@@ -56,7 +56,16 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		return r.remove(ctx, key, rec)
 	}
 	if rec != nil && rec.Deleting {
-		return fmt.Errorf("%s: namespace %s is still terminating", key, rec.Namespace)
+		// The branch is back before its old namespace is gone: look again
+		// in a while (the namespace's own events during its deletion
+		// queue nothing; see namespaceChanged).
+		if st := r.status.get(key); st == nil || st.Phase != PhaseExpired {
+			r.status.set(key, &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID,
+				Phase: PhasePending, LastTransition: time.Now().UTC(),
+				LastError: fmt.Sprintf("waiting for namespace %s to finish terminating", rec.Namespace)})
+		}
+		r.queue.AddAfter(key, terminatingPoll)
+		return nil
 	}
 	settings := r.settingsHash(a)
 	switch r.check(key, rec, commit, settings) {
@@ -190,6 +199,10 @@ func (r *Reconciler) awaitCache(ctx context.Context, st *envState, d time.Durati
 // cacheCatchUp bounds how long a finished run waits for the cache to show
 // its writes before it records the environment without fingerprints.
 const cacheCatchUp = time.Second
+
+// terminatingPoll is how often an environment waiting for its old
+// namespace to finish terminating looks again.
+const terminatingPoll = 2 * time.Second
 
 // adoptDelay is how long after a deploy its fingerprints are first looked at.
 const adoptDelay = 300 * time.Millisecond
@@ -327,7 +340,10 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		return nil
 	}
 	if rec.Deleting {
-		return nil // already terminating: the delete that started it waits for it
+		// Already terminating (a delete that gave up waiting, or one by
+		// hand): look again until it is gone, then forget it.
+		r.queue.AddAfter(key, terminatingPoll)
+		return nil
 	}
 	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)

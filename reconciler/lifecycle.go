@@ -41,7 +41,12 @@ func (r *Reconciler) lifecycle(ctx context.Context, key envKey, rec *envRecord, 
 	switch plan.Action {
 	case workflow.ActionTeardown:
 		r.log.Info("environment expired; tearing it down", "app", key.App, "branch", key.Branch, "reason", plan.Reason)
-		return r.remove(ctx, key, rec)
+		if err := r.remove(ctx, key, rec); err != nil {
+			return err
+		}
+		r.status.set(key, &envState{App: key.App, Branch: key.Branch, Commit: commit, Phase: PhaseExpired,
+			LastError: plan.Reason, LastTransition: time.Now().UTC()})
+		return nil
 	case workflow.ActionRun:
 		return r.runStage(ctx, key, rec, env, settings, plan)
 	case workflow.ActionHold:

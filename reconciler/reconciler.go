@@ -157,12 +157,14 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// namespaceChanged is the cache's callback: something in ns changed.
-func (r *Reconciler) namespaceChanged(ns string) {
+// namespaceChanged is the cache's callback: ns, or something in it,
+// changed. The stream of deletions inside a terminating namespace queues
+// nothing: whoever waits for it looks again on a timer.
+func (r *Reconciler) namespaceChanged(ns string, itself bool) {
 	if !r.leading.Load() {
 		return
 	}
-	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil {
+	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && (itself || !rec.Deleting) {
 		r.queue.Add(envKey{App: rec.App, Branch: rec.Branch})
 	}
 }

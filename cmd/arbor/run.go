@@ -100,6 +100,9 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if err != nil {
 		return fail(exitUsage, err)
 	}
+	if f.qps <= 0 || f.burst <= 0 {
+		return fail(exitUsage, fmt.Errorf("--kube-api-qps %v, --kube-api-burst %d: both must be positive", f.qps, f.burst))
+	}
 	klog.SetSlogLogger(log) // client-go's own logs (leader election, watches) in the same format
 	cfg, err := config.Load(f.config)
 	if err != nil {
@@ -122,9 +125,6 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	restCfg.Wrap(metrics.WrapTransport)
-	if f.qps <= 0 || f.burst <= 0 {
-		return fail(exitUsage, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
-	}
 	restCfg.QPS, restCfg.Burst = f.qps, f.burst
 	cacheDir, err := gitCacheDir(f.cacheDir)
 	if err != nil {

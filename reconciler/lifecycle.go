@@ -213,8 +213,8 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 }
 
 // teardownEnv runs the teardown stage of the environment's last render
-// before it is deleted; without one (a restarted daemon whose branch is
-// gone) the environment is deleted directly.
+// (or, in a restarted daemon, of its recorded commit) before it is deleted;
+// with neither, the environment is deleted directly.
 func (r *Reconciler) teardownEnv(ctx context.Context, key envKey, rec *envRecord, inv []render.ObjectRef) (removed bool, err error) {
 	env := r.renders.latest(key)
 	if env == nil {

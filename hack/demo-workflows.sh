@@ -26,28 +26,13 @@ API=http://127.0.0.1:$PORT
 ARBOR_PID=
 SHOP=${PREFIX}shop CATALOG=${PREFIX}catalog STOREFRONT=${PREFIX}storefront
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
+# shellcheck source=hack/demo-lib.sh
+source "$ROOT/hack/demo-lib.sh"
 
-cleanup() {
-	if [[ -n $ARBOR_PID ]] && kill -0 "$ARBOR_PID" 2>/dev/null; then
-		kill -TERM "$ARBOR_PID" 2>/dev/null || true
-		wait "$ARBOR_PID" 2>/dev/null || true
-	fi
-}
-trap cleanup EXIT
+need git curl kubectl jq
 
-for tool in git curl kubectl jq; do
-	command -v "$tool" >/dev/null || die "$tool is needed"
-done
+start_cluster
 
-say "Building arbor and starting the local cluster"
-(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o bin/arbor ./cmd/arbor)
-KUBECONFIG=$("$ROOT/hack/cluster.sh" up | tail -n1 | sed 's/^export KUBECONFIG=//')
-export KUBECONFIG
-kubectl get --raw /readyz >/dev/null || die "the cluster is not ready"
-
-git() { command git -C "$REPO" -c user.name=demo -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 
 # repo NAME APP BRANCH: a repository from examples/NAME, its app named APP,
 # with branch main and BRANCH.
@@ -131,17 +116,6 @@ PV
 	done
 }
 bind_volumes &
-
-wait_for() {
-	local i
-	for ((i = 0; i < 180; i++)); do
-		if "$@"; then return 0; fi
-		kill -0 "$ARBOR_PID" 2>/dev/null || { tail -n 30 "$WORK/arbor.log" >&2; die "arbor exited"; }
-		sleep 1
-	done
-	tail -n 30 "$WORK/arbor.log" >&2
-	die "timed out waiting for: $*"
-}
 
 env_json() { curl -fsS "$API/api/v1/apps/$1/environments" | jq -c --arg b "$2" '.[] | select(.branch == $b)'; }
 phase_is() { [[ $(env_json "$1" "$2" | jq -r '.phase // ""') == "$3" ]]; }

@@ -19,33 +19,18 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/arbor-demo.XXXXXX")
 API=http://127.0.0.1:$PORT
 ARBOR_PID=
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
-
-cleanup() {
-	if [[ -n $ARBOR_PID ]] && kill -0 "$ARBOR_PID" 2>/dev/null; then
-		kill -TERM "$ARBOR_PID" 2>/dev/null || true
-		wait "$ARBOR_PID" 2>/dev/null || true
-	fi
-}
-trap cleanup EXIT
+# shellcheck source=hack/demo-lib.sh
+source "$ROOT/hack/demo-lib.sh"
 
 [[ -d $EXAMPLE ]] || die "examples/$APP is missing"
-for tool in git curl kubectl; do
-	command -v "$tool" >/dev/null || die "$tool is needed"
-done
+need git curl kubectl
 
-say "Building arbor and starting the local cluster"
-(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o bin/arbor ./cmd/arbor)
-KUBECONFIG=$("$ROOT/hack/cluster.sh" up | tail -n1 | sed 's/^export KUBECONFIG=//')
-export KUBECONFIG
-kubectl get --raw /readyz >/dev/null || die "the cluster is not ready"
+start_cluster
 
 say "A git repository from examples/$APP, with three branches"
 REPO=$WORK/$APP
 mkdir -p "$REPO"
 cp -R "$EXAMPLE"/. "$REPO"/
-git() { command git -C "$REPO" -c user.name=demo -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 git init -q
 git add -A
 git commit -qm "shop: first version"
@@ -77,18 +62,6 @@ sed 's/^/  /' "$WORK/arbor.yaml"
 	>"$WORK/arbor.log" 2>&1 &
 ARBOR_PID=$!
 echo "  arbor is pid $ARBOR_PID; its log is $WORK/arbor.log"
-
-# wait_for CMD... runs CMD every second until it succeeds, for at most 180 seconds.
-wait_for() {
-	local i
-	for ((i = 0; i < 180; i++)); do
-		if "$@"; then return 0; fi
-		kill -0 "$ARBOR_PID" 2>/dev/null || { tail -n 30 "$WORK/arbor.log" >&2; die "arbor exited"; }
-		sleep 1
-	done
-	tail -n 30 "$WORK/arbor.log" >&2
-	die "timed out waiting for: $*"
-}
 
 environments() { curl -fsS "$API/api/v1/apps/$APP/environments"; }
 ready_count() { environments | grep -c '"phase": "Ready"' || true; }

@@ -67,7 +67,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		r.queue.AddAfter(key, terminatingPoll)
 		return nil
 	}
-	settings := r.settingsHash(a)
+	settings := a.settings
 	switch r.check(key, rec, commit, settings) {
 	case verdictUpToDate:
 		return nil
@@ -232,7 +232,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
-	settings := r.settingsHash(a) + importsID(imports)
+	settings := a.settings + importsID(imports)
 	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
 		return env, findings, nil
 	}

@@ -90,7 +90,7 @@ func New(opts Options) (*Reconciler, error) {
 		if !ok {
 			return nil, fmt.Errorf("app %s: no source", a.Name)
 		}
-		r.apps[a.Name] = &appRunner{cfg: a, src: src}
+		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
 		r.order = append(r.order, a.Name)
 	}
 	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Log, r.namespaceChanged)
@@ -189,6 +189,7 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 type appRunner struct {
 	cfg       config.App
 	src       Source
+	settings  string // settingsHash of the app, fixed for the daemon's life
 	attempted atomic.Bool
 
 	mu       sync.Mutex
@@ -271,8 +272,7 @@ func sortedKeys(m map[string]string) []string {
 
 // settingsHash identifies the daemon-side inputs of an app's renders: a
 // change of parameters or defaults re-renders every environment.
-func (r *Reconciler) settingsHash(a *appRunner) string {
-	c := r.opts.Config
+func settingsHash(c *config.Config, a config.App) string {
 	b, _ := json.Marshal(struct {
 		Path                   string
 		Parameters             map[string]string
@@ -280,7 +280,7 @@ func (r *Reconciler) settingsHash(a *appRunner) string {
 		SecretsFrom            string
 		AllowClusterScoped     bool
 		AllowForeignNamespaces bool
-	}{a.cfg.Path, a.cfg.Parameters, c.Defaults, a.cfg.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

@@ -11,6 +11,8 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/reconciler/state"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -18,10 +20,10 @@ import (
 
 // StateConfigMap is the name of the ConfigMap holding an environment's record
 // in its namespace.
-const StateConfigMap = "arbor-environment"
+const StateConfigMap = state.ConfigMapName
 
 // fieldManager is arbor's one server-side apply field manager.
-const fieldManager = "arbor"
+const fieldManager = apply.FieldManager
 
 // Phases of an environment.
 const (
@@ -78,11 +80,7 @@ type envState struct {
 
 // The record shares its ConfigMap and keys with package state (which the
 // CLI reads and writes); the daemon adds its full record under daemonKey.
-const (
-	daemonKey   = "daemon-status"
-	labelRecord = "arbor.dev/record"
-	recordValue = "environment"
-)
+const daemonKey = "daemon-status"
 
 func decodeState(cm *corev1.ConfigMap) (*envState, error) {
 	d := cm.Data
@@ -94,14 +92,12 @@ func decodeState(cm *corev1.ConfigMap) (*envState, error) {
 		return &st, nil
 	}
 	// written by the CLI: only the shared keys
-	st = envState{App: d["app"], Branch: d["branch"], Commit: d["commit"], ConfigHash: d["config-hash"],
-		Template: d["template"], Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv]}
-	if v := d["inventory"]; v != "" {
-		if err := json.Unmarshal([]byte(v), &st.Inventory); err != nil {
-			return nil, fmt.Errorf("ConfigMap/%s/%s: data.inventory: %w", cm.Namespace, cm.Name, err)
-		}
+	shared, err := state.Decode(cm)
+	if err != nil {
+		return nil, err
 	}
-	return &st, nil
+	return &envState{App: shared.App, Branch: shared.Branch, Commit: shared.Commit, ConfigHash: shared.ConfigHash,
+		Template: shared.Template, Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv], Inventory: fromApply(shared.Inventory)}, nil
 }
 
 // saveState writes the record with server-side apply.
@@ -110,22 +106,20 @@ func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error
 	if err != nil {
 		return err
 	}
-	inv, err := json.Marshal(st.Inventory)
+	shared := &state.State{App: st.App, Branch: st.Branch, Commit: st.Commit, ConfigHash: st.ConfigHash,
+		Template: st.Template, UpdatedAt: time.Now().UTC(), Inventory: toApply(st.Inventory)}
+	if st.Workflow != nil {
+		shared.Workflow, shared.Outcome = st.Workflow.Stage, string(st.Workflow.Outcome)
+	}
+	data, err := state.Encode(st.Namespace, shared)
 	if err != nil {
 		return err
 	}
-	data := map[string]string{
-		"app": st.App, "branch": st.Branch, "commit": st.Commit, "config-hash": st.ConfigHash,
-		"template": st.Template, "inventory": string(inv), "updated-at": time.Now().UTC().Format(time.RFC3339),
-		daemonKey: string(full),
-	}
-	if st.Workflow != nil {
-		data["workflow"] = st.Workflow.Stage
-	}
+	data[daemonKey] = string(full)
 	cm := corev1ac.ConfigMap(StateConfigMap, st.Namespace).
 		WithLabels(map[string]string{
 			render.LabelManagedBy: render.ManagedByValue,
-			labelRecord:           recordValue,
+			state.LabelRecord:     state.RecordValue,
 			render.LabelApp:       st.App,
 			render.LabelEnv:       st.EnvID,
 		}).

@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/arbordev/arbor/internal/httpjson"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -195,27 +195,19 @@ func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /api/v1/apps", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, r.Apps())
+		httpjson.Write(w, http.StatusOK, r.Apps())
 	})
 	mux.HandleFunc("GET /api/v1/apps/{app}/environments", func(w http.ResponseWriter, req *http.Request) {
 		app := req.PathValue("app")
 		if _, ok := r.apps[app]; !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no app named " + app})
+			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": "no app named " + app})
 			return
 		}
-		writeJSON(w, http.StatusOK, r.Environments(app))
+		httpjson.Write(w, http.StatusOK, r.Environments(app))
 	})
 	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment))
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
 	}
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

@@ -34,11 +34,7 @@ Exit status: 0 no changes, 1 changes, 2 error.`,
 }
 
 func runDiff(ctx context.Context, stdout, stderr io.Writer, dir string, o *envOptions) error {
-	s, err := o.connect()
-	if err != nil {
-		return fail(exitUsage, err)
-	}
-	env, err := o.render(ctx, stderr, s, dir, false)
+	s, env, err := o.open(ctx, stderr, dir)
 	if err != nil {
 		return err
 	}

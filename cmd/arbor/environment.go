@@ -83,6 +83,20 @@ func (o *envOptions) connect() (*session, error) {
 	return &session{cfg: cfg, cs: cs, engine: e}, nil
 }
 
+// open connects to the cluster and renders the environment of dir, for
+// the commands that compare it with the cluster (diff, apply).
+func (o *envOptions) open(ctx context.Context, stderr io.Writer, dir string) (*session, *render.Environment, error) {
+	s, err := o.connect()
+	if err != nil {
+		return nil, nil, fail(exitUsage, err)
+	}
+	env, err := o.render(ctx, stderr, s, dir, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, env, nil
+}
+
 // render loads and renders the environment of dir at the branch. With
 // placeholders, secrets with no value render as placeholders (for delete,
 // which only needs the names); otherwise they come from --secrets-from.

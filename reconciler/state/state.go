@@ -85,7 +85,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace string) (*Stat
 	if err != nil {
 		return nil, fmt.Errorf("%s: read: %w", Ref(namespace), err)
 	}
-	return decode(cm)
+	return Decode(cm)
 }
 
 // List returns every record in the cluster (or in one namespace when
@@ -102,7 +102,7 @@ func List(ctx context.Context, cs kubernetes.Interface, namespace string) ([]*St
 		if list.Items[i].Name != ConfigMapName {
 			continue
 		}
-		st, err := decode(&list.Items[i])
+		st, err := Decode(&list.Items[i])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -116,7 +116,7 @@ func List(ctx context.Context, cs kubernetes.Interface, namespace string) ([]*St
 // arbor's field manager. The whole record is replaced.
 func Write(ctx context.Context, cs kubernetes.Interface, namespace string, st *State) error {
 	st.UpdatedAt = time.Now().UTC().Truncate(time.Second)
-	data, err := encode(namespace, st)
+	data, err := Encode(namespace, st)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Ref(namespace), err)
 	}
@@ -141,7 +141,9 @@ func Delete(ctx context.Context, cs kubernetes.Interface, namespace string) erro
 	return nil
 }
 
-func encode(namespace string, st *State) (map[string]string, error) {
+// Encode returns the record's data keys for st (the record's own reference
+// left out of the inventory, which is sorted). The daemon adds keys of its own.
+func Encode(namespace string, st *State) (map[string]string, error) {
 	inv := make(apply.Inventory, 0, len(st.Inventory))
 	for _, r := range st.Inventory.Sorted() {
 		if r != Ref(namespace) {
@@ -159,7 +161,8 @@ func encode(namespace string, st *State) (map[string]string, error) {
 	}, nil
 }
 
-func decode(cm *corev1.ConfigMap) (*State, error) {
+// Decode reads a record ConfigMap's shared keys.
+func Decode(cm *corev1.ConfigMap) (*State, error) {
 	d := cm.Data
 	st := &State{
 		Namespace: cm.Namespace, App: d[keyApp], Branch: d[keyBranch], Commit: d[keyCommit],

@@ -31,11 +31,11 @@ func sample(ns string) *State {
 func TestEncodeDecode(t *testing.T) {
 	st := sample("env")
 	st.UpdatedAt = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	data, err := encode("env", st)
+	data, err := Encode("env", st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decode(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "env", Name: ConfigMapName}, Data: data})
+	got, err := Decode(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "env", Name: ConfigMapName}, Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 func TestDecodeBadInventory(t *testing.T) {
-	_, err := decode(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "env", Name: ConfigMapName},
+	_, err := Decode(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "env", Name: ConfigMapName},
 		Data: map[string]string{keyInventory: "[{"}})
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap/env/arbor-environment: data.inventory") {
 		t.Fatalf("err = %v", err)

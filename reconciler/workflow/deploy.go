@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/arbordev/arbor/internal/httpjson"
 	"github.com/arbordev/arbor/render"
 )
 
@@ -84,26 +85,18 @@ func DeployHandler(kube kubernetes.Interface, find FindEnvironment) http.Handler
 		app, env := req.PathValue("app"), req.PathValue("env")
 		ns, ok := find(app, env)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("app %s has no environment %s", app, env)})
+			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("app %s has no environment %s", app, env)})
 			return
 		}
 		value, err := RequestDeploy(req.Context(), kube, ns, time.Now())
 		switch {
 		case errors.Is(err, ErrNoEnvironment):
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 			return
 		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			httpjson.Write(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusAccepted, DeployResponse{App: app, Env: env, Namespace: ns, Requested: value})
+		httpjson.Write(w, http.StatusAccepted, DeployResponse{App: app, Env: env, Namespace: ns, Requested: value})
 	})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

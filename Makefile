@@ -53,7 +53,7 @@ fuzz: ## Fuzz the .release.yaml loader (FUZZTIME, default 10m).
 bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./reconciler/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./reconciler/...
 
 .PHONY: cluster-up
 cluster-up:

@@ -25,10 +25,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/internal/gittest"
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/config"
 )
 
 // webApp is a one-service environment: Namespace, ConfigMap, Service,

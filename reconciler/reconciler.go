@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/arbordev/arbor/reconciler/config"
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 )
 

@@ -11,11 +11,11 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/arbordev/arbor/reconciler/apply"
-	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/state"
 )
 
 // StateConfigMap is the name of the ConfigMap holding an environment's record

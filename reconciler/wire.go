@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
+	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/gitsource"
-	"github.com/arbordev/arbor/reconciler/apply"
-	"github.com/arbordev/arbor/reconciler/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"

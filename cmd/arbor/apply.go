@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/arbordev/arbor/reconciler/apply"
-	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/state"
 )
 
 func newApplyCmd() *cobra.Command {

@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/state"
 )
 
 // arborOnCluster runs the arbor command line against the test cluster and

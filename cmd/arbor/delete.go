@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/apply"
 )
 
 // deleteOptions are the flags of arbor delete.

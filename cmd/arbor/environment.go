@@ -13,10 +13,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/arbordev/arbor/reconciler/apply"
-	"github.com/arbordev/arbor/reconciler/state"
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/state"
 )
 
 // envOptions are the flags shared by diff, apply and delete: which

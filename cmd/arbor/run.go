@@ -25,8 +25,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/config"
 )
 
 type runFlags struct {

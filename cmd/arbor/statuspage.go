@@ -6,15 +6,15 @@ import (
 	"net/http"
 
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/statuspage"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/server"
 )
 
 // withStatusPage serves the status page at GET / and everything else with api.
 func withStatusPage(api http.Handler, rec statusReader, identity string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", statuspage.Handler(statusSource{rec: rec, identity: identity}, statuspage.Options{Logger: log}))
+	mux.Handle("GET /{$}", server.Handler(statusSource{rec: rec, identity: identity}, server.Options{Logger: log}))
 	mux.Handle("/", api)
 	return mux
 }
@@ -33,12 +33,12 @@ type statusSource struct {
 }
 
 // Snapshot reads every app and environment from the reconciler.
-func (s statusSource) Snapshot(context.Context) (statuspage.Snapshot, error) {
-	snap := statuspage.Snapshot{Leader: s.rec.Leading(), Identity: s.identity}
+func (s statusSource) Snapshot(context.Context) (server.Snapshot, error) {
+	snap := server.Snapshot{Leader: s.rec.Leading(), Identity: s.identity}
 	for _, a := range s.rec.Apps() {
-		app := statuspage.App{Name: a.Name, Repo: a.Repo}
+		app := server.App{Name: a.Name, Repo: a.Repo}
 		if a.ListingError != "" {
-			app.Problems = append(app.Problems, statuspage.Problem{Where: a.Name, Message: a.ListingError})
+			app.Problems = append(app.Problems, server.Problem{Where: a.Name, Message: a.ListingError})
 		}
 		for _, e := range s.rec.Environments(a.Name) {
 			app.Environments = append(app.Environments, pageEnvironment(e))
@@ -48,8 +48,8 @@ func (s statusSource) Snapshot(context.Context) (statuspage.Snapshot, error) {
 	return snap, nil
 }
 
-func pageEnvironment(e reconciler.EnvironmentStatus) statuspage.Environment {
-	env := statuspage.Environment{
+func pageEnvironment(e reconciler.EnvironmentStatus) server.Environment {
+	env := server.Environment{
 		Branch: e.Branch, Commit: e.Commit, Namespace: e.Namespace, Phase: e.Phase,
 		Updated: e.LastTransition, ExpiresAfter: e.ExpiresAfter,
 		Workflow: pageWorkflow(e.Workflow),
@@ -58,20 +58,20 @@ func pageEnvironment(e reconciler.EnvironmentStatus) statuspage.Environment {
 		env.Commit = e.InvalidCommit
 	}
 	for _, u := range e.URLs {
-		env.URLs = append(env.URLs, statuspage.Link{Name: u.Service, URL: u.URL})
+		env.URLs = append(env.URLs, server.Link{Name: u.Service, URL: u.URL})
 	}
 	for _, l := range e.Links {
-		env.Links = append(env.Links, statuspage.Link{Name: l.Name, URL: l.URL})
+		env.Links = append(env.Links, server.Link{Name: l.Name, URL: l.URL})
 	}
 	if e.LastError != "" {
-		env.Problems = append(env.Problems, statuspage.Problem{Message: e.LastError})
+		env.Problems = append(env.Problems, server.Problem{Message: e.LastError})
 	}
 	for _, f := range e.Findings {
 		msg := f.Message
 		if f.Field != "" {
 			msg = f.Field + ": " + msg
 		}
-		env.Problems = append(env.Problems, statuspage.Problem{
+		env.Problems = append(env.Problems, server.Problem{
 			Where: f.Position.String(), Message: msg, Warning: f.Severity == schema.SeverityWarning,
 		})
 	}
@@ -80,11 +80,11 @@ func pageEnvironment(e reconciler.EnvironmentStatus) statuspage.Environment {
 
 // pageWorkflow counts a workflow's tasks: finished ones are done, a failed one
 // marks the workflow failed.
-func pageWorkflow(w *workflow.Progress) *statuspage.Workflow {
+func pageWorkflow(w *workflow.Progress) *server.Workflow {
 	if w == nil {
 		return nil
 	}
-	out := &statuspage.Workflow{Name: w.Stage, Step: w.Step, Total: len(w.Tasks)}
+	out := &server.Workflow{Name: w.Stage, Step: w.Step, Total: len(w.Tasks)}
 	for _, t := range w.Tasks {
 		switch t.State {
 		case workflow.TaskSucceeded, workflow.TaskSkipped:

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
 )
 

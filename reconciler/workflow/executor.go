@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
 )
 

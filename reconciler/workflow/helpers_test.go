@@ -19,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/apply"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )

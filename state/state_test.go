@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/apply"
 )
 
 func sample(ns string) *State {

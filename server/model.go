@@ -1,4 +1,4 @@
-// Package statuspage serves arbor's status page: one self-contained HTML page,
+// Package server serves arbor's status page: one self-contained HTML page,
 // rendered on the server with html/template, listing every app and its
 // environments. It needs no external assets (inline CSS, no script), works
 // offline, and reloads itself.
@@ -7,7 +7,7 @@
 // structs below, so that it depends on nothing but what it shows; the daemon
 // adapts its status model to them. Nothing here holds environment variable
 // values, and credentials embedded in URLs are removed before display.
-package statuspage
+package server
 
 import (
 	"context"

@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/apply"
 )
 
 // benchEnvs is the number of environments of BenchmarkApply200Envs

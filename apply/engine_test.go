@@ -16,8 +16,8 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/apply"
 )
 
 // env is one test's engine, request counter and clients.

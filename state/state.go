@@ -20,7 +20,7 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/arbordev/arbor/reconciler/apply"
+	"github.com/arbordev/arbor/apply"
 )
 
 // ConfigMapName is the name of the record in every environment namespace.

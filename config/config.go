@@ -79,13 +79,6 @@ type Auth struct {
 // Empty reports whether no credential is configured.
 func (a Auth) Empty() bool { return a == Auth{} }
 
-// BranchFilter chooses branches by glob: `*` matches within one path segment,
-// `**` across segments. No include list means every branch.
-type BranchFilter struct {
-	Include []string `yaml:"include"`
-	Exclude []string `yaml:"exclude"`
-}
-
 // Defaults are the settings environments get when their template sets none.
 type Defaults struct {
 	Domain        string `yaml:"domain"`

@@ -152,10 +152,8 @@ func chooseTemplate(t *schema.Template, c Context) string {
 		return c.EnvironmentTemplate
 	}
 	for _, et := range t.EnvironmentTemplates {
-		for _, g := range et.Branches {
-			if MatchBranch(g, c.Branch) {
-				return et.Name
-			}
+		if et.Branches.MatchAny(c.Branch) {
+			return et.Name
 		}
 	}
 	tracking := t.TrackingBranch

@@ -13,7 +13,7 @@ var acceptedTopLevel = []string{"charts", "infrastructure", "builds", "developme
 // acceptedKeyWarnings warns about the accepted-but-unused keys present at the
 // top of the document, and about those nested in services, environment
 // templates and app imports.
-func acceptedKeyWarnings(doc *document, prefix string, topLevel []string) Findings {
+func acceptedKeyWarnings(doc *Document, prefix string, topLevel []string) Findings {
 	top, ok := doc.value.(map[string]any)
 	if !ok {
 		return nil

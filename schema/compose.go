@@ -59,7 +59,7 @@ type composeService struct {
 // converter holds one conversion's state.
 type converter struct {
 	fsys  fs.FS
-	doc   *document
+	doc   *Document
 	res   *ComposeResult
 	out   Findings
 	names map[string]string // compose service name → DNS-label name

@@ -55,7 +55,7 @@ var printer = message.NewPrinter(language.English)
 // validateSchema applies sch to the document and places each error at the
 // field its instance location names. Unknown keys are warnings, or errors
 // when strict.
-func validateSchema(doc *document, sch *jsonschema.Schema, prefix string, strict bool) Findings {
+func validateSchema(doc *Document, sch *jsonschema.Schema, prefix string, strict bool) Findings {
 	if doc.value == nil && doc.root != nil {
 		return nil // too large to convert; already a finding
 	}
@@ -116,7 +116,7 @@ func leaves(e *jsonschema.ValidationError, acc []*jsonschema.ValidationError) []
 }
 
 // unknownKey reports a key arbor does not know.
-func unknownKey(doc *document, field string, strict bool, msg string) Finding {
+func unknownKey(doc *Document, field string, strict bool, msg string) Finding {
 	if msg == "" {
 		msg = fmt.Sprintf("unknown key %q", lastKey(field))
 	}

@@ -6,14 +6,14 @@ import (
 	"strings"
 )
 
-// Limits on generated names (spec §7).
+// Limits on generated names (docs/release-yaml.md#environments).
 const (
 	maxEnvID     = 40
 	maxNamespace = 63
 	hashLen      = 6
 )
 
-// EnvID returns the environment id of a branch (spec §7): the branch as a DNS
+// EnvID returns the environment id of a branch (docs/release-yaml.md#environments): the branch as a DNS
 // label, lower-case, with runs of other characters turned into "-", at most 40
 // characters. When that changed or cut the branch name, "-" and 6 hex
 // characters of the branch's SHA-256 are appended (within the 40), so two

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// checker runs the semantic checks of spec §11 over a decoded configuration.
+// checker runs the semantic checks of docs/release-yaml.md#validation over a decoded configuration.
 type checker struct {
 	cfg  *Config
 	fsys fs.FS
@@ -555,7 +555,7 @@ func (c *checker) hostnames(f string, hs []map[string]string) {
 	}
 }
 
-// hostPattern checks the variables a hostname pattern uses (spec §5).
+// hostPattern checks the variables a hostname pattern uses (docs/release-yaml.md#hostnames-and-routing).
 func (c *checker) hostPattern(f, p string) {
 	for _, ref := range references(p) {
 		if ref.err != "" || strings.HasPrefix(ref.name, "parameters.") {

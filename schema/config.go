@@ -2,7 +2,7 @@ package schema
 
 import "strings"
 
-// Form says how a branch's configuration was found (spec §1).
+// Form says how a branch's configuration was found (docs/release-yaml.md#finding-the-configuration).
 type Form string
 
 // The ways a configuration can be found.

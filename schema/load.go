@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Release's default locations, read when a branch has no .release.yaml (spec §1).
+// Release's default locations, read when a branch has no .release.yaml (docs/release-yaml.md#finding-the-configuration).
 const (
 	DefaultConfigFile   = ".release.yaml"
 	DefaultTemplateFile = ".release/application_template.yaml"

@@ -3,7 +3,7 @@ package schema
 import "gopkg.in/yaml.v3"
 
 // Template is the Application Template: what a branch's environment is made of.
-// Field names follow Release's keys (spec/release-yaml.md §2). Keys arbor accepts
+// Field names follow Release's keys (docs/release-yaml.md#top-level-keys). Keys arbor accepts
 // without acting on them are kept as raw values so validation can warn about them.
 type Template struct {
 	App                   string                `yaml:"app,omitempty" json:"app,omitempty"`

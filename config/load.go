@@ -224,21 +224,28 @@ func (d *decoder) scalar(node *yaml.Node, t reflect.Type, field string) {
 }
 
 func (d *decoder) duration(node *yaml.Node, field string) {
-	if node.Kind != yaml.ScalarNode {
-		d.fail(field, "expected a duration such as 30s or 5m, found %s", describe(node))
-		return
-	}
-	if _, err := time.ParseDuration(node.Value); err != nil {
-		d.fail(field, "invalid duration %q: write it like 30s, 5m or 1h30m", node.Value)
-	}
+	d.text(node, field, "a duration such as 30s or 5m", func(s string) error {
+		if _, err := time.ParseDuration(s); err != nil {
+			return fmt.Errorf("invalid duration %q: write it like 30s, 5m or 1h30m", s)
+		}
+		return nil
+	})
 }
 
 func (d *decoder) glob(node *yaml.Node, field string) {
+	d.text(node, field, "a branch pattern", func(s string) error {
+		_, err := schema.ParseGlob(s)
+		return err
+	})
+}
+
+// text checks a scalar that parse must accept; what names the value expected.
+func (d *decoder) text(node *yaml.Node, field, what string, parse func(string) error) {
 	if node.Kind != yaml.ScalarNode {
-		d.fail(field, "expected a branch pattern, found %s", describe(node))
+		d.fail(field, "expected %s, found %s", what, describe(node))
 		return
 	}
-	if _, err := schema.ParseGlob(node.Value); err != nil {
+	if err := parse(node.Value); err != nil {
 		d.fail(field, "%v", err)
 	}
 }

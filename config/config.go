@@ -5,7 +5,8 @@
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as
-// FILE:LINE: field: message.
+// FILE:LINE:COL: field: message. The file is parsed and positioned by
+// schema.ParseYAML, as the template is, and branch patterns are schema's.
 package config
 
 import (
@@ -36,7 +37,7 @@ type Config struct {
 	// Concurrency bounds how many environments are reconciled at once.
 	Concurrency int `yaml:"concurrency"`
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
-	// objects from repositories (DESIGN.md "Safety rules"); both default to false.
+	// objects from repositories (docs/security.md#safety-rules); both default to false.
 	AllowClusterScoped     bool `yaml:"allow_cluster_scoped"`
 	AllowForeignNamespaces bool `yaml:"allow_foreign_namespaces"`
 
@@ -78,13 +79,6 @@ type Auth struct {
 
 // Empty reports whether no credential is configured.
 func (a Auth) Empty() bool { return a == Auth{} }
-
-// BranchFilter chooses branches by glob: `*` matches within one path segment,
-// `**` across segments. No include list means every branch.
-type BranchFilter struct {
-	Include []string `yaml:"include"`
-	Exclude []string `yaml:"exclude"`
-}
 
 // Defaults are the settings environments get when their template sets none.
 type Defaults struct {

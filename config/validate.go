@@ -103,8 +103,6 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 		d.fail(field+".poll_interval", "must be at least 1s, got %s", a.PollInterval.Duration)
 	}
 	d.auth(&a.Auth, field+".auth", base, a.Repo, remote)
-	d.globs(a.Branches.Include, field+".branches.include")
-	d.globs(a.Branches.Exclude, field+".branches.exclude")
 	if a.SecretsFrom != "" && (len(a.SecretsFrom) > 253 || !dnsSubdomain.MatchString(a.SecretsFrom)) {
 		d.fail(field+".secrets_from", "%q is not a valid Secret name", a.SecretsFrom)
 	}
@@ -209,14 +207,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func (d *decoder) globs(globs []string, field string) {
-	for i, g := range globs {
-		if err := checkGlob(g); err != nil {
-			d.fail(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-		}
-	}
 }
 
 func (d *decoder) defaults(df Defaults) {

@@ -294,17 +294,37 @@ func (d *daemon) env(app, branch string) *reconciler.EnvironmentStatus {
 // counter sums a counter metric's samples whose labels match.
 func counter(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) float64 {
 	t.Helper()
+	v, _ := gather(t, reg, name, match)
+	return v
+}
+
+// mustCounter is counter for a reading that must exist: it fails the test
+// when no series matches, where counter would read 0.
+func mustCounter(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) float64 {
+	t.Helper()
+	v, found := gather(t, reg, name, match)
+	if !found {
+		t.Fatalf("no series of %s matches", name)
+	}
+	return v
+}
+
+// gather sums the matching series of a metric and says whether any matched.
+func gather(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) (float64, bool) {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum float64
+	found := false
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			if match == nil || match(labelsOf(m)) {
+				found = true
 				switch {
 				case m.Counter != nil:
 					sum += m.Counter.GetValue()
@@ -316,7 +336,7 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, match func(map
 			}
 		}
 	}
-	return sum
+	return sum, found
 }
 
 func labelsOf(m *dto.Metric) map[string]string {

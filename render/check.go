@@ -15,7 +15,7 @@ const SampleBranch = "arbor-validate/sample"
 // SampleBranch, with secrets as placeholders and every declared parameter
 // given a value, and returns one error per template that fails, prefixed with
 // the template's name. It is what `arbor validate` runs after the schema
-// checks (spec §11). A template with app_imports cannot be rendered without
+// checks (docs/release-yaml.md#validation). A template with app_imports cannot be rendered without
 // the imported apps: CheckTemplates then returns nil.
 func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) []error {
 	if cfg == nil || cfg.Template == nil || len(cfg.Template.AppImports) > 0 {

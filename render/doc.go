@@ -1,5 +1,5 @@
 // Package render turns a branch's configuration into the Kubernetes objects of
-// its environment (spec/release-yaml.md §3–§10).
+// its environment (docs/release-yaml.md).
 //
 // Render is a pure function of its Input: the template, the environment
 // context (app, branch, commit, template name, domain, parameters, image

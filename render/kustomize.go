@@ -37,7 +37,7 @@ var clusterScoped = map[string]bool{
 // kustomizationNames are the file names kustomize reads as a kustomization.
 var kustomizationNames = map[string]bool{"kustomization.yaml": true, "kustomization.yml": true, "Kustomization": true}
 
-// renderKustomize builds every kustomize directory of every app (spec §10)
+// renderKustomize builds every kustomize directory of every app (docs/release-yaml.md#kustomize-directories)
 // and adds the output, confined to the environment.
 func (r *renderer) renderKustomize() error {
 	for _, a := range r.apps {

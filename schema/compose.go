@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ComposeResult is a template derived from a docker-compose file (spec §9).
+// ComposeResult is a template derived from a docker-compose file (docs/release-yaml.md#arbor-init).
 type ComposeResult struct {
 	Template *Template
 	EnvVars  *EnvVars
@@ -59,14 +59,14 @@ type composeService struct {
 // converter holds one conversion's state.
 type converter struct {
 	fsys  fs.FS
-	doc   *document
+	doc   *Document
 	res   *ComposeResult
 	out   Findings
 	names map[string]string // compose service name → DNS-label name
 }
 
 // FromCompose derives an application template and environment variables from
-// a docker-compose file (spec §9), as arbor init writes them and as a pointer
+// a docker-compose file (docs/release-yaml.md#arbor-init), as arbor init writes them and as a pointer
 // form naming only a compose file is read. file is the compose file's path in
 // fsys (bind-mounted files are looked up relative to it; fsys may be nil).
 // What cannot be converted is a warning; a file that is not a compose file

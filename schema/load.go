@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Release's default locations, read when a branch has no .release.yaml (spec §1).
+// Release's default locations, read when a branch has no .release.yaml (docs/release-yaml.md#finding-the-configuration).
 const (
 	DefaultConfigFile   = ".release.yaml"
 	DefaultTemplateFile = ".release/application_template.yaml"
@@ -153,7 +153,7 @@ type pointer struct {
 	Compose             string `yaml:"compose"`
 }
 
-func (l *loader) loadPointer(doc *document) error {
+func (l *loader) loadPointer(doc *Document) error {
 	l.cfg.Form = FormPointer
 	l.add(validateSchema(doc, pointerSchema(), "", l.opts.Strict)...)
 	l.add(acceptedKeyWarnings(doc, "", []string{"builds"})...)
@@ -186,7 +186,7 @@ func (l *loader) loadPointer(doc *document) error {
 
 // resolve turns a path written in a configuration file into a path in the
 // tree, refusing paths that leave the repository.
-func (l *loader) resolve(doc *document, field, p string) (string, bool) {
+func (l *loader) resolve(doc *Document, field, p string) (string, bool) {
 	clean := path.Clean(strings.TrimPrefix(p, "/"))
 	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") || !fs.ValidPath(clean) {
 		l.add(doc.error(field, fmt.Sprintf("path %q must be relative to the repository root and stay inside it", p)))
@@ -195,7 +195,7 @@ func (l *loader) resolve(doc *document, field, p string) (string, bool) {
 	return clean, true
 }
 
-func (l *loader) pointedTemplate(doc *document, field, p string) error {
+func (l *loader) pointedTemplate(doc *Document, field, p string) error {
 	target, ok := l.resolve(doc, field, p)
 	if !ok {
 		return nil
@@ -224,7 +224,7 @@ func (l *loader) templateFile(name string, data []byte) error {
 
 // loadTemplate checks and decodes an application template. inline says it is
 // .release.yaml itself, where environment_variables may be given.
-func (l *loader) loadTemplate(doc *document, inline bool) error {
+func (l *loader) loadTemplate(doc *Document, inline bool) error {
 	l.cfg.TemplateFile = doc.file
 	for k, v := range doc.index {
 		l.cfg.positions[k] = v
@@ -253,7 +253,7 @@ func (l *loader) loadTemplate(doc *document, inline bool) error {
 
 // dropField replaces the schema's findings about key at the top of a template
 // file (where only the inline form may carry it) by one unknown-key finding.
-func dropField(in Findings, key string, doc *document, strict bool) Findings {
+func dropField(in Findings, key string, doc *Document, strict bool) Findings {
 	var out Findings
 	for _, f := range in {
 		if f.Field == key || strings.HasPrefix(f.Field, key+".") || strings.HasPrefix(f.Field, key+"[") {
@@ -269,7 +269,7 @@ func dropField(in Findings, key string, doc *document, strict bool) Findings {
 }
 
 // inlineEnvVars reads the inline form's environment_variables: a path or the document itself.
-func (l *loader) inlineEnvVars(doc *document) error {
+func (l *loader) inlineEnvVars(doc *Document) error {
 	n := mappingValue(doc.root, envPrefix)
 	if n == nil {
 		return nil
@@ -314,7 +314,7 @@ func (l *loader) envVarsFile(name string, from Position, required bool) error {
 	return nil
 }
 
-func (l *loader) decodeEnvVars(doc *document, n *yaml.Node, prefix string) {
+func (l *loader) decodeEnvVars(doc *Document, n *yaml.Node, prefix string) {
 	if doc.value == nil {
 		return
 	}
@@ -324,7 +324,7 @@ func (l *loader) decodeEnvVars(doc *document, n *yaml.Node, prefix string) {
 }
 
 // composeFile derives the template and env vars from a docker-compose file.
-func (l *loader) composeFile(doc *document, p string) error {
+func (l *loader) composeFile(doc *Document, p string) error {
 	target, ok := l.resolve(doc, "compose", p)
 	if !ok {
 		return nil
@@ -382,17 +382,17 @@ func dedupe(in, have Findings) Findings {
 	return out
 }
 
-func (d *document) at(field string) Position {
+func (d *Document) at(field string) Position {
 	if p, ok := d.index[field]; ok {
 		return p
 	}
 	return Position{File: d.file}
 }
 
-func (d *document) error(field, msg string) Finding {
+func (d *Document) error(field, msg string) Finding {
 	return Finding{Position: d.at(field), Field: field, Severity: SeverityError, Message: msg}
 }
 
-func (d *document) warning(field, msg string) Finding {
+func (d *Document) warning(field, msg string) Finding {
 	return Finding{Position: d.at(field), Field: field, Severity: SeverityWarning, Message: msg}
 }

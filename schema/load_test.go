@@ -228,9 +228,21 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestJSONSchemaIsValid compiles the embedded schema, which checks it
+// against the 2020-12 meta-schema, and shows that a broken schema is caught.
 func TestJSONSchemaIsValid(t *testing.T) {
-	// Compiling checks the schema against the 2020-12 meta-schema.
-	if templateSchema() == nil || envVarsSchema() == nil || pointerSchema() == nil {
-		t.Fatal("schemas did not compile")
+	s, err := compileSchemas(JSONSchema)
+	if err != nil {
+		t.Fatalf("release.schema.json: %v", err)
+	}
+	if s.template == nil || s.envVars == nil || s.pointr == nil {
+		t.Fatal("a part of release.schema.json did not compile")
+	}
+	broken := strings.Replace(string(JSONSchema), `"type": "object"`, `"type": 5`, 1)
+	if broken == string(JSONSchema) {
+		t.Fatal(`the schema has no "type": "object" to break`)
+	}
+	if _, err := compileSchemas([]byte(broken)); err == nil {
+		t.Fatal("a schema with \"type\": 5 compiled")
 	}
 }

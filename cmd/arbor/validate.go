@@ -112,7 +112,7 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 }
 
 // renderFindings renders every environment template of a schema-valid
-// configuration for a sample branch (spec §11) and turns each render error
+// configuration for a sample branch (docs/release-yaml.md#validation) and turns each render error
 // into a finding at the template file. Rendering a configuration the schema
 // already rejected would only repeat its findings.
 func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {

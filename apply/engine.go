@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,7 +60,10 @@ type Engine struct {
 	dyn    dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 	mapMu  sync.Mutex // serializes mapper resets
-	cache  *watchCache
+	// lastReset is when an unknown kind last made the mapper rediscover
+	// the API (guarded by mapMu).
+	lastReset time.Time
+	cache     *watchCache
 }
 
 // New returns an Engine for the cluster cfg points at. To count or observe

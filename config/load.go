@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // FieldError is one problem in the configuration file.
@@ -166,7 +167,10 @@ func (d *decoder) sorted() Errors {
 	return d.errs
 }
 
-var durationType = reflect.TypeOf(Duration{})
+var (
+	durationType = reflect.TypeOf(Duration{})
+	byteSizeType = reflect.TypeOf(ByteSize{})
+)
 
 // shape checks that node can decode into t: known keys only, the right kinds
 // of node, scalars of the right type.
@@ -181,6 +185,8 @@ func (d *decoder) shape(node *yaml.Node, t reflect.Type, field string) {
 	switch {
 	case t == durationType:
 		d.duration(node, field)
+	case t == byteSizeType:
+		d.byteSize(node, field)
 	case t.Kind() == reflect.Struct:
 		d.structure(node, t, field)
 	case t.Kind() == reflect.Map:
@@ -288,6 +294,38 @@ func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+func (d *decoder) byteSize(node *yaml.Node, field string) {
+	if node.Kind != yaml.ScalarNode {
+		d.errorf(node.Line, field, "expected a size such as 512Mi or 1Gi, found %s", describe(node))
+		return
+	}
+	if _, err := parseByteSize(node.Value); err != nil {
+		d.errorf(node.Line, field, "%v", err)
+	}
+}
+
+// UnmarshalYAML reads a size; shape has already checked it.
+func (b *ByteSize) UnmarshalYAML(node *yaml.Node) error {
+	n, err := parseByteSize(node.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", node.Line, err)
+	}
+	b.Bytes = n
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return 0, fmt.Errorf("invalid size %q: write it like 512Mi or 1Gi", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	return n, nil
 }
 
 func join(field, key string) string {

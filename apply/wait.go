@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,6 +225,16 @@ func deploymentReady(obj *unstructured.Unstructured) (bool, string, error) {
 	}
 	if c := condition(obj, "Progressing"); c != nil && c["reason"] == "ProgressDeadlineExceeded" {
 		return false, "", fmt.Errorf("%s: rollout stalled: %v", refString(obj), c["message"])
+	}
+	if c := condition(obj, "ReplicaFailure"); c != nil && c["status"] == "True" {
+		// The API server refuses the pods themselves. Pod Security Admission
+		// refuses them until the template or the namespace's level changes:
+		// waiting longer cannot help. Other failures (a quota) may pass.
+		msg := fmt.Sprint(c["message"])
+		if strings.Contains(msg, "violates PodSecurity") {
+			return false, "", fmt.Errorf("%s: its pods are refused: %s", refString(obj), msg)
+		}
+		return false, "pods not created: " + msg, nil
 	}
 	want := specReplicas(obj)
 	updated, available, total := nested(obj, "status", "updatedReplicas"), nested(obj, "status", "availableReplicas"), nested(obj, "status", "replicas")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/reconciler/workflow"
 )
 
 // TestListingTimeoutDeletesNothing serves an app over HTTP, then makes the
@@ -111,5 +112,34 @@ func TestPodSecurityBaseline(t *testing.T) {
 	}
 	if got := nsObj.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
 		t.Errorf("namespace %s: enforce label %q, want privileged", ok.Namespace, got)
+	}
+}
+
+// TestPodSecurityRestrictedNamesTheDeployment deploys a plain service (its
+// container runs as the image's user, with the default capabilities) for
+// an app configured restricted: the Deployment is accepted, the API server
+// refuses its pods, and the service's task fails at once, its reason naming
+// the Deployment and the API server's reason, instead of waiting out the
+// readiness timeout (a minute here) with "0 of 1 replicas updated".
+func TestPodSecurityRestrictedNamesTheDeployment(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	c := git(t, r.dir, "rev-parse", "HEAD")
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\n  pod_security: restricted\n")
+	d := startDaemon(t, cfg)
+	st := d.waitReadyAt(app, "main", c, 50*time.Second)
+	if st.Workflow == nil {
+		t.Fatalf("no workflow in status %+v", st)
+	}
+	task, ok := st.Workflow.Task("", "services.web")
+	if !ok || task.State != workflow.TaskFailed {
+		t.Fatalf("services.web: %+v, want failed (workflow %+v)", task, st.Workflow)
+	}
+	for _, want := range []string{"Deployment/" + st.Namespace + "/web: its pods are refused", `violates PodSecurity "restricted:latest"`, "runAsNonRoot"} {
+		if !strings.Contains(task.Reason, want) {
+			t.Errorf("services.web failed with %q, which lacks %q", task.Reason, want)
+		}
 	}
 }

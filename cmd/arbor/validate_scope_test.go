@@ -48,3 +48,20 @@ func TestValidateScopeOfKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderWarnsOfUnknownScope renders a custom resource with arbor render:
+// the object is printed, and stderr says its scope could not be checked.
+func TestRenderWarnsOfUnknownScope(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, ".release.yaml"), "kustomize:\n- path: k\n")
+	writeFile(t, filepath.Join(dir, "k", "kustomization.yaml"), "resources: [object.yaml]\n")
+	writeFile(t, filepath.Join(dir, "k", "object.yaml"), "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\n")
+	stdout, stderr, code := runArbor(t, "render", "--branch", "main", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := `warning: "Widget/w1": the scope of kind "Widget" (apiVersion "example.com/v1") could not be checked`
+	if !strings.Contains(stderr, want) || !strings.Contains(stdout, "kind: Widget") {
+		t.Errorf("stderr %q lacks %q, or stdout lacks the Widget:\n%s", stderr, want, stdout)
+	}
+}

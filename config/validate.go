@@ -25,6 +25,15 @@ func (c *Config) setDefaults() {
 		if a.Cluster == "" {
 			a.Cluster = DefaultCluster
 		}
+		if a.GitTimeout.Duration == 0 {
+			a.GitTimeout.Duration = DefaultGitTimeout
+		}
+		if a.GitMaxFetchSize.Bytes == 0 {
+			a.GitMaxFetchSize.Bytes = DefaultGitMaxFetchSize
+		}
+		if a.PodSecurity == "" {
+			a.PodSecurity = DefaultPodSecurity
+		}
 	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
@@ -108,6 +117,20 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 	}
 	if _, ok := c.Clusters[a.Cluster]; !ok {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
+	}
+	d.limits(a, field)
+}
+
+// limits checks the per-app bounds on git and the pod security level.
+func (d *decoder) limits(a *App, field string) {
+	if a.GitTimeout.Duration < time.Second {
+		d.fail(field+".git_timeout", "must be at least 1s, got %s", a.GitTimeout.Duration)
+	}
+	if a.GitMaxFetchSize.Bytes < 1<<20 {
+		d.fail(field+".git_max_fetch_size", "must be at least 1Mi, got %d bytes", a.GitMaxFetchSize.Bytes)
+	}
+	if !slices.Contains(PodSecurityLevels, a.PodSecurity) {
+		d.fail(field+".pod_security", "%q is not a Pod Security Standard: use %s", a.PodSecurity, strings.Join(PodSecurityLevels, ", "))
 	}
 }
 

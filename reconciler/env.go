@@ -257,6 +257,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
+	labelPodSecurity(env, a.cfg.PodSecurity)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,6 +104,9 @@ type gitServer struct {
 	*httptest.Server
 	root       string
 	user, pass string
+	// stallFetches makes the server take every listing and fetch request
+	// (service git-upload-pack) and never answer; pushes still work.
+	stallFetches atomic.Bool
 }
 
 func newGitServer(tb testing.TB) *gitServer {
@@ -119,6 +123,10 @@ func newGitServer(tb testing.TB) *gitServer {
 		if !ok || u != s.user || p != s.pass {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if s.stallFetches.Load() && (req.URL.Query().Get("service") == "git-upload-pack" || strings.HasSuffix(req.URL.Path, "/git-upload-pack")) {
+			<-req.Context().Done()
 			return
 		}
 		backend.ServeHTTP(w, req)

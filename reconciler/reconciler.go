@@ -280,7 +280,8 @@ func settingsHash(c *config.Config, a config.App) string {
 		SecretsFrom            string
 		AllowClusterScoped     bool
 		AllowForeignNamespaces bool
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
+		PodSecurity            string
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

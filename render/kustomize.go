@@ -21,19 +21,6 @@ const maxKustomizeFile = 8 << 20
 // krustyMu serializes kustomize builds: krusty is not safe for concurrent use.
 var krustyMu sync.Mutex
 
-// clusterScoped are the built-in kinds that live outside any namespace.
-var clusterScoped = map[string]bool{
-	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
-	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
-	"PriorityClass": true, "IngressClass": true, "RuntimeClass": true, "CSIDriver": true,
-	"CSINode": true, "VolumeAttachment": true, "APIService": true,
-	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
-	"CertificateSigningRequest": true, "FlowSchema": true, "PriorityLevelConfiguration": true,
-	"ComponentStatus": true, "ClusterTrustBundle": true, "DeviceClass": true,
-}
-
 // kustomizationNames are the file names kustomize reads as a kustomization.
 var kustomizationNames = map[string]bool{"kustomization.yaml": true, "kustomization.yml": true, "Kustomization": true}
 
@@ -247,7 +234,7 @@ func buildKustomize(mem filesys.FileSystem, dir string) (out []*unstructured.Uns
 // and other namespaces are refused unless the daemon config allows them.
 func (r *renderer) confine(a *app, u *unstructured.Unstructured) error {
 	id := u.GetKind() + "/" + u.GetName()
-	if clusterScoped[u.GetKind()] {
+	if r.clusterScoped(u) {
 		if !r.in.Context.AllowClusterScoped {
 			return fmt.Errorf("%s: cluster-scoped kind %s is not allowed", id, u.GetKind())
 		}

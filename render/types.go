@@ -117,6 +117,9 @@ type Environment struct {
 	// different imported apps (Step.App) may run concurrently, each app's
 	// own steps still in order, all before the importer's steps.
 	ParallelizeAppImports bool
+	// Warnings are what render could not check offline, such as the scope
+	// of a kind that is not built into Kubernetes (a custom resource).
+	Warnings []string
 }
 
 // ImportedApp is an imported app at the branch and commit it was rendered at.

@@ -115,6 +115,9 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 	if err != nil {
 		return fail(exitNo, err)
 	}
+	for _, w := range env.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	return writeObjects(stdout, env, o.output)
 }
 

@@ -113,20 +113,26 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 
 // renderFindings renders every environment template of a schema-valid
 // configuration for a sample branch (docs/release-yaml.md#validation) and turns each render error
-// into a finding at the template file. Rendering a configuration the schema
-// already rejected would only repeat its findings.
+// into an error finding at the template file, and each render warning (a
+// kind whose scope cannot be checked offline) into a warning there.
+// Rendering a configuration the schema already rejected would only repeat
+// its findings.
 func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {
 	app := cfg.Template.App
 	if app == "" {
 		app = appName(dir)
 	}
 	var out schema.Findings
-	for _, err := range render.CheckTemplates(cfg, tree, app, "") {
+	errs, warnings := render.CheckTemplates(cfg, tree, app, "")
+	for _, err := range errs {
 		out = append(out, schema.Finding{
 			Position: cfg.Position(""),
 			Severity: schema.SeverityError,
 			Message:  "render: " + err.Error(),
 		})
+	}
+	for _, w := range warnings {
+		out = append(out, schema.Finding{Position: cfg.Position(""), Severity: schema.SeverityWarning, Message: "render: " + w})
 	}
 	return out
 }

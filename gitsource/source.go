@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 // ErrNoBranches is returned (wrapped) by ListBranches when the listing
@@ -143,7 +144,7 @@ func (s *Source) App() string { return s.app }
 // Local reports whether the repository is read in place (a local path).
 func (s *Source) Local() bool { return s.loc.local }
 
-// String is the repository address with any password masked.
+// String is the repository address without its userinfo (redact.URL).
 func (s *Source) String() string { return s.loc.String() }
 
 // Trigger is the Source's refresh trigger, fired by Watch and by webhooks.
@@ -300,7 +301,7 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 		return nil, nil // a successful listing of nothing; ListBranches reports ErrNoBranches
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
+		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
 	}
 	return refs, nil
 }
@@ -482,7 +483,7 @@ func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {
 	}
 	s.removePartialPacks()
 	return fmt.Errorf("%s: fetch %d branches from %s: %w", s.app, len(specs), s.loc,
-		explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
+		explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
 }
 
 // Tree returns the tree of commit (full hex SHA) as a read-only fs.FS that
@@ -568,19 +569,6 @@ func parseHash(s string) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("commit %q is not hexadecimal", s)
 	}
 	return plumbing.NewHash(s), nil
-}
-
-// urlPassword returns the password embedded in a URL, if any, so that it can
-// be scrubbed from errors.
-func urlPassword(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return nil
-	}
-	if p, ok := u.User.Password(); ok {
-		return []string{p}
-	}
-	return nil
 }
 
 // explainAuth says plainly when the server refused the credentials given,

@@ -213,6 +213,12 @@ func newConfig(t testing.TB, ns, body string) *config.Config {
 
 func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	t.Helper()
+	return startDaemonLog(t, cfg, testLogger(t))
+}
+
+// startDaemonLog is startDaemon with the daemon's logs sent to log.
+func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon {
+	t.Helper()
 	restCfg := testcluster.Config(t)
 	reg := prometheus.NewRegistry()
 	m, err := reconciler.NewMetrics(reg)
@@ -223,7 +229,7 @@ func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	parts, err := reconciler.Wire(ctx, reconciler.WireOptions{
 		Config: cfg, REST: restCfg, Registry: reg, Metrics: m, CacheDir: t.TempDir(),
-		Log: testLogger(t), WaitTimeout: time.Minute,
+		Log: log, WaitTimeout: time.Minute,
 	})
 	if err != nil {
 		cancel()

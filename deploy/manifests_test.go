@@ -90,6 +90,7 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 		want = append(want, "networking.k8s.io/networkpolicies:"+v)
 	}
 	want = append(want, "/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch")
+	want = append(want, "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create")
 	sort.Strings(want)
 	if got := grants(t, cr.Rules); !slices.Equal(got, want) {
 		t.Errorf("ClusterRole arbor grants\n  %v\nwant exactly\n  %v\n(a change here needs docs/security.md updated too)", got, want)

@@ -110,13 +110,8 @@ func TestAutoDeployFalseHoldsUntilRequested(t *testing.T) {
 		t.Fatalf("web runs %s while the push is held, want %s", got, c1)
 	}
 
-	resp, err := http.Post(d.srv.URL+"/api/v1/apps/"+app+"/environments/main/deploy", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("deploy request: %s", resp.Status)
+	if code := d.deploy(app, "main"); code != http.StatusAccepted {
+		t.Fatalf("deploy request: %d", code)
 	}
 	st := d.waitReadyAt(app, "main", c2, 60*time.Second)
 	if got := deploymentCommit(t, cs, env.Namespace, "web"); got != c2 {
@@ -231,11 +226,9 @@ func TestFailedSetupThroughDaemon(t *testing.T) {
 	if n := runs(); n != 1 {
 		t.Fatalf("setup ran %v times without a change or a request, want 1", n)
 	}
-	resp, err := http.Post(d.srv.URL+"/api/v1/apps/"+app+"/environments/main/deploy", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
+	if code := d.deploy(app, "main"); code != http.StatusAccepted {
+		t.Fatalf("deploy request: %d", code)
 	}
-	resp.Body.Close()
 	eventually(t, 60*time.Second, "a second setup after the deploy request", func() bool { return runs() == 2 })
 }
 

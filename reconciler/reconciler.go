@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,10 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Guard authorizes the API's actions (a verb of arbor's on an
+	// environment); server.Authorizer's Require is the one arbor run uses.
+	// Without a Guard every action is refused: actions are never open.
+	Guard func(verb string, h http.Handler) http.Handler
 }
 
 // envKey names an environment: an app's branch.

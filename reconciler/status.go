@@ -198,9 +198,20 @@ func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.
 		}
 		httpjson.Write(w, http.StatusOK, r.Environments(app))
 	})
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment))
+	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard("deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment)))
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
 	}
 	return mux
+}
+
+// guard puts an action behind Options.Guard, refusing it when there is none.
+func (r *Reconciler) guard(verb string, h http.Handler) http.Handler {
+	if r.opts.Guard != nil {
+		return r.opts.Guard(verb, h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="arbor"`)
+		httpjson.Write(w, http.StatusUnauthorized, map[string]string{"error": "actions are disabled: the daemon has no authenticator"})
+	})
 }

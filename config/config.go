@@ -19,8 +19,10 @@ const (
 	DefaultPollInterval = time.Minute
 	DefaultListen       = ":8080"
 	DefaultNamespace    = "arbor-system"
-	DefaultConcurrency  = 16
-	DefaultCluster      = "default"
+	// DefaultServiceAccount is the ServiceAccount arbor runs as in its namespace.
+	DefaultServiceAccount = "arbor"
+	DefaultConcurrency    = 16
+	DefaultCluster        = "default"
 	// DefaultGitTimeout bounds one listing or fetch of a repository.
 	DefaultGitTimeout = 2 * time.Minute
 	// DefaultGitMaxFetchSize bounds the pack data of one fetch, in bytes.
@@ -44,6 +46,10 @@ type Config struct {
 	Server   Server             `yaml:"server"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
+	// ServiceAccount is the ServiceAccount arbor runs as, in Namespace: each
+	// environment namespace binds it the right to read that namespace's
+	// Secrets (docs/security.md#secrets-only-where-arbor-manages-them).
+	ServiceAccount string `yaml:"service_account"`
 	// Concurrency bounds how many environments are reconciled at once.
 	Concurrency int `yaml:"concurrency"`
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of

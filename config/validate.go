@@ -41,6 +41,9 @@ func (c *Config) setDefaults() {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
+	if c.ServiceAccount == "" {
+		c.ServiceAccount = DefaultServiceAccount
+	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}

@@ -27,19 +27,21 @@ import (
 // drift and to tell an unchanged environment from the cache alone. Objects
 // of other kinds (from kustomize directories) are applied and pruned like the
 // rest but their hand edits are only undone on the next change of the branch.
+// Secrets are one of those: watching them takes list and watch on Secrets in
+// the whole cluster, which arbor does not hold (docs/security.md).
 var watchedKinds = map[schema.GroupKind]schema.GroupVersionResource{
-	{Kind: "Namespace"}:                                     {Version: "v1", Resource: "namespaces"},
-	{Kind: "ConfigMap"}:                                     {Version: "v1", Resource: "configmaps"},
-	{Kind: "Secret"}:                                        {Version: "v1", Resource: "secrets"},
-	{Kind: "Service"}:                                       {Version: "v1", Resource: "services"},
-	{Kind: "ServiceAccount"}:                                {Version: "v1", Resource: "serviceaccounts"},
-	{Kind: "PersistentVolumeClaim"}:                         {Version: "v1", Resource: "persistentvolumeclaims"},
-	{Group: "apps", Kind: "Deployment"}:                     {Group: "apps", Version: "v1", Resource: "deployments"},
-	{Group: "apps", Kind: "StatefulSet"}:                    {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	{Group: "batch", Kind: "Job"}:                           {Group: "batch", Version: "v1", Resource: "jobs"},
-	{Group: "batch", Kind: "CronJob"}:                       {Group: "batch", Version: "v1", Resource: "cronjobs"},
-	{Group: "networking.k8s.io", Kind: "Ingress"}:           {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	{Kind: "Namespace"}:                                       {Version: "v1", Resource: "namespaces"},
+	{Kind: "ConfigMap"}:                                       {Version: "v1", Resource: "configmaps"},
+	{Kind: "Service"}:                                         {Version: "v1", Resource: "services"},
+	{Kind: "ServiceAccount"}:                                  {Version: "v1", Resource: "serviceaccounts"},
+	{Kind: "PersistentVolumeClaim"}:                           {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Group: "apps", Kind: "Deployment"}:                       {Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "apps", Kind: "StatefulSet"}:                      {Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "batch", Kind: "Job"}:                             {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Kind: "CronJob"}:                         {Group: "batch", Version: "v1", Resource: "cronjobs"},
+	{Group: "networking.k8s.io", Kind: "Ingress"}:             {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:   {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
 }
 
 // Indexes of the namespace informer: by app, and by app and branch (the

@@ -258,6 +258,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
+	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }

@@ -29,6 +29,12 @@ type ApplyOptions struct {
 	// NoDiff leaves the Diff of created objects empty, sparing the YAML
 	// rendering of every new object to callers that never show it.
 	NoDiff bool
+	// Owner, when set, is whose environment this is (install, app, env): an
+	// existing Namespace owned by anyone else is refused with an
+	// *OwnedByOtherError, and nothing is written into it. (Objects inside
+	// the namespace need only arbor's label: an app's imports put other
+	// apps' objects there.)
+	Owner Owner
 }
 
 // Apply brings the objects into the cluster with server-side apply, group by
@@ -91,6 +97,11 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	}
 	if live == nil {
 		return e.create(ctx, it, opts.NoDiff)
+	}
+	if it.ref.Kind == "Namespace" && it.ref.Group == "" {
+		if err := checkOwner(it.ref, live, opts.Owner); err != nil {
+			return failed(it, err)
+		}
 	}
 	plan, err := e.plan(ctx, it, live)
 	if err != nil {

@@ -46,6 +46,10 @@ type Config struct {
 	Server   Server             `yaml:"server"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
+	// Install names this arbor install (default: Namespace). Every object
+	// arbor writes carries it (label arbor.dev/install), and arbor reads,
+	// adopts, prunes and deletes only environments of its own install.
+	Install string `yaml:"install"`
 	// ServiceAccount is the ServiceAccount arbor runs as, in Namespace: each
 	// environment namespace binds it the right to read that namespace's
 	// Secrets (docs/security.md#secrets-only-where-arbor-manages-them).

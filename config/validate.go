@@ -41,6 +41,9 @@ func (c *Config) setDefaults() {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
+	if c.Install == "" {
+		c.Install = c.Namespace
+	}
 	if c.ServiceAccount == "" {
 		c.ServiceAccount = DefaultServiceAccount
 	}

@@ -104,7 +104,9 @@ const (
 // environment needs work: same commit and settings as last applied, ready,
 // and every watched object present and untouched since arbor last saw it.
 func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) verdict {
-	if rec == nil || rec.State == nil || rec.State.SettingsHash != settings {
+	if rec == nil || rec.State == nil || rec.State.SettingsHash != settings || rec.Legacy {
+		// (A legacy environment is applied once to adopt it: the apply puts
+		// this install's label on its namespace and objects.)
 		if r.status.knownInvalid(key, commit, settings) {
 			return verdictKnownInvalid
 		}
@@ -245,7 +247,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		Tree:    tree,
 		Imports: imports,
 		Context: render.Context{
-			App: a.cfg.Name, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+			App: a.cfg.Name, AppFixed: true, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
 			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
 			StorageClasses:         d.StorageClasses,
@@ -257,6 +259,10 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
+	if cfg.Template.App != "" && cfg.Template.App != a.cfg.Name {
+		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
+	}
+	labelInstall(env, r.opts.Config.Install)
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
@@ -284,6 +290,16 @@ func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]stri
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.
 func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err error) error {
+	if o, ok := conflict(err); ok {
+		// Someone else's namespace: say whose, write nothing there, and
+		// look again with backoff (it may be deleted and become free).
+		st.Phase, st.LastError, st.LastTransition = PhaseConflict, o.Error(), time.Now().UTC()
+		if prev := r.status.get(key); prev == nil || prev.Phase != PhaseConflict {
+			r.log.Warn("environment namespace belongs to someone else; nothing written", "app", key.App, "branch", key.Branch, "error", o.Error())
+		}
+		r.status.set(key, st)
+		return err
+	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
 	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == st.LastError {
 		return err // already recorded: a retry that fails the same way writes nothing
@@ -349,6 +365,14 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
 	}
+	if rec.Legacy {
+		// No install label: written by an older arbor, maybe another
+		// install's. It becomes ours only by adoption (its branch listed);
+		// an unproven claim never deletes (docs/operations.md).
+		r.log.Warn("not deleting an environment without an install label", "app", key.App, "branch", key.Branch, "namespace", rec.Namespace)
+		r.status.forget(key)
+		return nil
+	}
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory
@@ -380,6 +404,12 @@ func protectedNamespace(ns string) bool {
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {
+	// The record is written with a client of its own, not through the
+	// engine: the same ownership rule applies to it.
+	if why := r.foreign(st.Namespace, st.App, st.EnvID); why != "" {
+		return fmt.Errorf("%s@%s: not recording into namespace %s: %s", st.App, st.Branch, st.Namespace, why)
+	}
+	st.Install = r.opts.Config.Install
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func New(opts Options) (*Reconciler, error) {
 		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
 		r.order = append(r.order, a.Name)
 	}
-	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Log, r.namespaceChanged)
+	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Config.Install, opts.Log, r.namespaceChanged)
 	if err != nil {
 		return nil, err
 	}

@@ -143,7 +143,7 @@ type engine struct {
 }
 
 func (e engine) CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (bool, error) {
-	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true})
+	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true, Owner: apply.OwnerOf(namespace)})
 	return err == nil && cs.Count(apply.Created) == 1, err
 }
 

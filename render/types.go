@@ -55,7 +55,11 @@ type Import struct {
 
 // Context is what the environment is: whose, which branch, and the daemon's settings.
 type Context struct {
-	App                 string // app name from the daemon config (the template's `app` may override)
+	App string // app name from the daemon config (the template's `app` may override, unless AppFixed)
+	// AppFixed makes App the app's name whatever the template's `app` says:
+	// the daemon's apps are named by its config, so that a branch cannot
+	// move its environments into another app's namespaces.
+	AppFixed            bool
 	Branch              string
 	Commit              string            // full SHA; "" renders with "unknown"
 	EnvironmentTemplate string            // "" chooses by branch: permanent for the tracking branch, else ephemeral

@@ -202,7 +202,7 @@ func phaseClass(phase string) string {
 		return "ok"
 	case "progressing", "deploying", "applying", "pending", "creating", "updating", "waiting":
 		return "busy"
-	case "failed", "error", "degraded", "invalid":
+	case "failed", "error", "degraded", "invalid", "conflict":
 		return "bad"
 	case "deleting", "tearingdown", "terminating", "expired":
 		return "gone"

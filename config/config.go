@@ -117,6 +117,9 @@ type Defaults struct {
 	ImageTag      string `yaml:"image_tag"`
 	// StorageClasses maps a service's storage.type to a StorageClass name.
 	StorageClasses map[string]string `yaml:"storage_classes"`
+	// IngressAnnotations are the ingress annotations (keys or path.Match
+	// patterns) a template may set; empty: render.DefaultIngressAnnotations.
+	IngressAnnotations []string `yaml:"ingress_annotations"`
 }
 
 // Cluster says how to reach one cluster. With both fields empty arbor uses

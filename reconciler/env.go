@@ -254,6 +254,8 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 			Secrets:                secrets,
 			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
 			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+			DomainLocked:           true,
+			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
 		},
 	})
 	if err != nil {

@@ -52,3 +52,12 @@ func (r *Reconciler) foreign(ns, app, envID string) string {
 	}
 	return ""
 }
+
+// ingressAnnotations is the daemon's allow-list of template ingress
+// annotations: the config's, else render's default.
+func ingressAnnotations(configured []string) []string {
+	if len(configured) > 0 {
+		return configured
+	}
+	return render.DefaultIngressAnnotations
+}

@@ -80,6 +80,12 @@ type Context struct {
 	// kustomize output (docs/release-yaml.md#kustomize-directories); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
+	// DomainLocked (the daemon) keeps every host under Domain: a template's
+	// own domain or literal host outside it is an error.
+	DomainLocked bool
+	// IngressAnnotations, when not nil, are the ingress annotation keys (or
+	// path.Match patterns) a template may set; others are an error.
+	IngressAnnotations []string
 }
 
 // ImageSettings give untagged repo-built images their registry and tag.

@@ -76,6 +76,8 @@ type Context struct {
 	// kustomize output (spec §10); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
+	// Kustomize bounds what kustomize builds read and how long they run.
+	Kustomize KustomizeLimits
 }
 
 // ImageSettings give untagged repo-built images their registry and tag.

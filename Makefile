@@ -45,6 +45,10 @@ image: ## Build the container image (needs a container engine; else builds what 
 		$(MAKE) build; \
 	fi
 
+.PHONY: test-compat
+test-compat: ## Run the compat tests over real Release files outside the repository (fails when they are missing).
+	$(GO) test -tags compat -count=1 ./schema ./cmd/arbor
+
 .PHONY: fuzz
 fuzz: ## Fuzz the .release.yaml loader (FUZZTIME, default 10m).
 	$(GO) test ./schema -run '^$$' -fuzz FuzzLoad -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s

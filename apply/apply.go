@@ -82,9 +82,6 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	if opts.NewNamespace && it.ref.Group == "" && it.ref.Kind == "Namespace" && it.ref.Name == opts.Namespace {
 		return Change{Ref: it.ref, Action: Unchanged}, nil // the caller has just created it
 	}
-	if !knownNew && e.unchanged(ctx, it) {
-		return Change{Ref: it.ref, Action: Unchanged}, nil
-	}
 	var live *unstructured.Unstructured
 	if !knownNew {
 		var err error
@@ -101,7 +98,6 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	}
 	switch plan.Action {
 	case Unchanged:
-		e.confirm(ctx, it, live.GetResourceVersion())
 		return plan, nil
 	case Recreated:
 		return e.recreate(ctx, it, live, plan, opts.RecreateTimeout)
@@ -112,13 +108,11 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	return plan, nil
 }
 
-// write applies the object for real and confirms the result.
+// write applies the object for real.
 func (e *Engine) write(ctx context.Context, it *item) error {
-	out, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false))
-	if err != nil {
+	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
 		return e.applyError(it, err)
 	}
-	e.confirm(ctx, it, out.GetResourceVersion())
 	return nil
 }
 
@@ -208,7 +202,6 @@ func (e *Engine) deleteLive(ctx context.Context, it *item, live *unstructured.Un
 	if err != nil && !apierrors.IsNotFound(err) {
 		return it.errorf("delete: %w", err)
 	}
-	e.forget(it)
 	return nil
 }
 

@@ -98,7 +98,7 @@ func BenchmarkApply200Envs(b *testing.B) {
 			order = append(order, ways...)
 			ways[0], ways[1] = ways[1], ways[0]
 		}
-		order = append(order, "engine-watch", "kubectl")
+		order = append(order, "kubectl")
 		for k, way := range order {
 			envs := make([][]*unstructured.Unstructured, n)
 			for j := range envs {
@@ -110,8 +110,6 @@ func BenchmarkApply200Envs(b *testing.B) {
 			switch way {
 			case "engine":
 				r, err = benchEngine(ctx, b, envs, apply.Options{})
-			case "engine-watch":
-				r, err = benchEngine(ctx, b, envs, apply.Options{WatchCache: true})
 			case "plain-loop":
 				r, err = benchLoop(ctx, b, envs)
 			case "kubectl":
@@ -141,9 +139,9 @@ func report(b *testing.B, n int, r map[string][]benchResult) {
 	}
 	create := func(x benchResult) time.Duration { return x.create }
 	unchanged := func(x benchResult) time.Duration { return x.unchanged }
-	fmt.Printf("\n%d environments x 5 objects, %d environments at a time; medians of %d rounds (engine-watch, kubectl: 1)\n", n, benchParallel, len(r["engine"]))
+	fmt.Printf("\n%d environments x 5 objects, %d environments at a time; medians of %d rounds (kubectl: 1)\n", n, benchParallel, len(r["engine"]))
 	fmt.Printf("%-12s %12s %12s\n", "way", "create", "unchanged")
-	for _, way := range []string{"engine", "plain-loop", "engine-watch", "kubectl"} {
+	for _, way := range []string{"engine", "plain-loop", "kubectl"} {
 		fmt.Printf("%-12s %12s %12s\n", way, med(way, create).Round(time.Millisecond), med(way, unchanged).Round(time.Millisecond))
 	}
 	ratio := func(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }
@@ -184,7 +182,6 @@ func benchEngine(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstr
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer e.Close()
 	pass := func() error {
 		return forEnvs(ctx, envs, func(ctx context.Context, objs []*unstructured.Unstructured) error {
 			_, err := e.Apply(ctx, objs, apply.ApplyOptions{Namespace: objs[0].GetName()})
@@ -204,17 +201,6 @@ func benchEngine(ctx context.Context, b *testing.B, envs [][]*unstructured.Unstr
 		return r, err
 	}
 	r.writes = fmt.Sprintf("%d (%s)", count.Writes(), count)
-	if opts.WatchCache {
-		// The Deployments' status moved since they were created: the first
-		// unchanged pass confirms them with a dry-run; a resync after it
-		// should need no request.
-		count.Reset()
-		d, err := timed(pass)
-		if err != nil {
-			return r, err
-		}
-		r.writes += fmt.Sprintf("; a second unchanged pass: %s, requests: %q", d.Round(time.Millisecond), count.String())
-	}
 	return r, nil
 }
 

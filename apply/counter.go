@@ -8,9 +8,59 @@ import (
 	"sync"
 )
 
-// RequestCounter counts the requests that pass through a client-go transport,
-// by verb, with dry-run requests counted apart ("PATCH dry-run"). Install it
-// with cfg.Wrap(counter.Wrap) before building clients from cfg.
+// Verb names a request to the API server the way arbor counts it: get, watch,
+// create, update, patch, apply (server-side apply), delete, each with a
+// "-dryrun" suffix for dry runs. The daemon's arbor_api_requests_total and
+// RequestCounter both count by it.
+func Verb(req *http.Request) string {
+	q := req.URL.Query()
+	var v string
+	switch req.Method {
+	case http.MethodGet:
+		v = "get"
+		if q.Get("watch") == "true" || q.Get("watch") == "1" {
+			v = "watch"
+		}
+	case http.MethodPost:
+		v = "create"
+	case http.MethodPut:
+		v = "update"
+	case http.MethodPatch:
+		v = "patch"
+		if strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
+			v = "apply"
+		}
+	case http.MethodDelete:
+		v = "delete"
+	default:
+		v = strings.ToLower(req.Method)
+	}
+	if q.Get("dryRun") != "" {
+		v += "-dryrun"
+	}
+	return v
+}
+
+// writeVerbs are the verbs that can change the cluster.
+var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "apply": true, "delete": true}
+
+// CountRequests returns rt with count called with the Verb of every request
+// before it is sent. Install it with cfg.Wrap before building clients from
+// cfg: it is the one request counter, whatever the counts feed (a Prometheus
+// counter in the daemon, a RequestCounter in tests and benchmarks).
+func CountRequests(rt http.RoundTripper, count func(verb string)) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		count(Verb(req))
+		return rt.RoundTrip(req)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// RequestCounter keeps CountRequests' counts in memory, for tests and
+// benchmarks. Install it with cfg.Wrap(counter.Wrap).
 type RequestCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
@@ -18,36 +68,19 @@ type RequestCounter struct {
 
 // Wrap returns rt with counting in front; it has the signature rest.Config.Wrap expects.
 func (c *RequestCounter) Wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		c.add(requestKey(req))
-		return rt.RoundTrip(req)
-	})
+	return CountRequests(rt, c.add)
 }
 
-// requestKey is the verb of req, with " dry-run" added for dry-run requests
-// and " watch" for watches.
-func requestKey(req *http.Request) string {
-	key := req.Method
-	q := req.URL.Query()
-	switch {
-	case q.Get("dryRun") != "":
-		key += " dry-run"
-	case q.Get("watch") == "true" || q.Get("watch") == "1":
-		key += " watch"
-	}
-	return key
-}
-
-func (c *RequestCounter) add(key string) {
+func (c *RequestCounter) add(verb string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.counts == nil {
 		c.counts = map[string]int{}
 	}
-	c.counts[key]++
+	c.counts[verb]++
 }
 
-// Counts returns a copy of the counts so far.
+// Counts returns a copy of the counts so far, by Verb.
 func (c *RequestCounter) Counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -59,12 +92,11 @@ func (c *RequestCounter) Counts() map[string]int {
 }
 
 // Writes returns the number of requests that could change the cluster:
-// POST, PUT, PATCH and DELETE that were not dry-runs.
+// creates, updates, patches, applies and deletes that were not dry runs.
 func (c *RequestCounter) Writes() int {
 	n := 0
 	for k, v := range c.Counts() {
-		switch k {
-		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		if writeVerbs[k] {
 			n += v
 		}
 	}
@@ -78,7 +110,7 @@ func (c *RequestCounter) Reset() {
 	c.counts = nil
 }
 
-// String renders the counts as "GET=3 PATCH dry-run=2".
+// String renders the counts as "apply-dryrun=2 get=3".
 func (c *RequestCounter) String() string {
 	counts := c.Counts()
 	keys := make([]string, 0, len(counts))
@@ -92,7 +124,3 @@ func (c *RequestCounter) String() string {
 	}
 	return strings.Join(parts, " ")
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -38,18 +39,6 @@ type Options struct {
 	// ProtectedNamespaces are never deleted, in addition to kube-system,
 	// kube-public, kube-node-lease and default. Put arbor's own namespace here.
 	ProtectedNamespaces []string
-	// WatchCache keeps a watch on arbor's objects (per resource, started on
-	// first use, cluster-wide) so that applying an unchanged object sends no
-	// request at all, not even a dry-run. For a long-running daemon; call
-	// Close when done. It needs list and watch on every applied resource
-	// across the cluster.
-	WatchCache bool
-	// OnDrift, with WatchCache, is called (from the watch's goroutine; do not
-	// block) when an object arbor applied is deleted or changed by someone
-	// else: its spec (generation), labels or annotations, or anything at all
-	// for kinds without a generation. Status updates do not call it. The
-	// daemon re-applies the object's environment.
-	OnDrift func(ObjectRef)
 }
 
 // Engine applies objects with server-side apply. It is safe for concurrent use;
@@ -59,7 +48,9 @@ type Engine struct {
 	dyn    dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 	mapMu  sync.Mutex // serializes mapper resets
-	cache  *watchCache
+	// lastReset is when an unknown kind last made the mapper rediscover
+	// the API (guarded by mapMu).
+	lastReset time.Time
 }
 
 // New returns an Engine for the cluster cfg points at. To count or observe
@@ -85,15 +76,11 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes discovery: %w", err)
 	}
-	e := &Engine{
+	return &Engine{
 		opts:   opts,
 		dyn:    dyn,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
-	}
-	if opts.WatchCache {
-		e.startCache()
-	}
-	return e, nil
+	}, nil
 }
 
 // item is one object prepared for a verb: confined, mapped and ordered.

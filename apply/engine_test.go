@@ -123,7 +123,7 @@ func TestApplyCreateNoopChange(t *testing.T) {
 	if w := v.count.Writes(); w != 0 {
 		t.Fatalf("no-op re-apply sent %d writes: %s", w, v.count)
 	}
-	if got := v.count.Counts()["PATCH dry-run"]; got != 4 {
+	if got := v.count.Counts()["apply-dryrun"]; got != 4 {
 		t.Fatalf("no-op re-apply sent %d dry-runs, want 4: %s", got, v.count)
 	}
 
@@ -136,7 +136,7 @@ func TestApplyCreateNoopChange(t *testing.T) {
 	if !strings.Contains(cs.Changes[2].Diff, "-  greeting: hello") || !strings.Contains(cs.Changes[2].Diff, "+  greeting: bonjour") {
 		t.Fatalf("diff:\n%s", cs.Changes[2].Diff)
 	}
-	if got := v.count.Counts()["PATCH"]; got != 1 || v.count.Writes() != 1 {
+	if got := v.count.Counts()["apply"]; got != 1 || v.count.Writes() != 1 {
 		t.Fatalf("one change sent %s, want exactly one PATCH write", v.count)
 	}
 	cm, err := v.cs.CoreV1().ConfigMaps(v.ns).Get(v.ctx, "web-config", metav1.GetOptions{})
@@ -356,7 +356,7 @@ func TestDiffMasksSecretValues(t *testing.T) {
 	if got := strings.Join(cs.Changes[0].Fields, ","); got != ".data.password" {
 		t.Fatalf("fields = %q", got)
 	}
-	if v.count.Counts()["PATCH"] != 1 {
+	if v.count.Counts()["apply"] != 1 {
 		t.Fatalf("Diff wrote: %s", v.count)
 	}
 }
@@ -510,75 +510,6 @@ func TestDeleteNamesStuckFinalizer(t *testing.T) {
 	}
 }
 
-func TestWatchCacheNoopSendsNoRequests(t *testing.T) {
-	drift := make(chan apply.ObjectRef, 100)
-	v := newEnv(t, apply.Options{WatchCache: true, OnDrift: func(r apply.ObjectRef) { drift <- r }})
-	t.Cleanup(v.e.Close)
-	objs := []*unstructured.Unstructured{configMap("c", map[string]any{"a": "1"}), secret("s", map[string]any{"k": "v"}), service("web"), deployment("web", "nginx:1.27", 1)}
-	wantActions(t, v.apply(objs...), apply.Created, apply.Created, apply.Created, apply.Created)
-	if err := v.e.Wait(v.ctx, objs, apply.WaitOptions{Namespace: v.ns, Timeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	// The Deployment's status changed since it was created: one dry-run
-	// confirms it, and the watch catches up with that version within moments.
-	var counts string
-	for attempt := 0; attempt < 50; attempt++ {
-		v.count.Reset()
-		wantActions(t, v.apply(objs...), apply.Unchanged, apply.Unchanged, apply.Unchanged, apply.Unchanged)
-		if counts = v.count.String(); counts == "" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if counts != "" {
-		t.Fatalf("unchanged apply with the watch cache still sends requests: %s", counts)
-	}
-
-	// A hand edit of a spec is reported.
-	for len(drift) > 0 {
-		<-drift
-	}
-	scale := []byte(`{"spec":{"replicas":3}}`)
-	if _, err := v.cs.AppsV1().Deployments(v.ns).Patch(v.ctx, "web", types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitDrift(t, drift, "Deployment", "web")
-	// A hand-deleted object is reported, and created again.
-	if err := v.cs.CoreV1().ConfigMaps(v.ns).Delete(v.ctx, "c", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitDrift(t, drift, "ConfigMap", "c")
-	v.count.Reset()
-	wantActions(t, v.apply(objs[0]), apply.Created)
-	if v.count.Writes() != 1 {
-		t.Fatalf("recreating a deleted object with the watch cache: %s", v.count)
-	}
-	// A changed desired object is applied.
-	v.count.Reset()
-	wantActions(t, v.apply(configMap("c", map[string]any{"a": "2"})), apply.Configured)
-	if v.count.Writes() != 1 {
-		t.Fatalf("a changed object with the watch cache: %s", v.count)
-	}
-}
-
-// waitDrift waits for OnDrift to report kind/name, ignoring other reports
-// (status-only changes are not reported, but the Deployment's own rollout
-// after a scale may be).
-func waitDrift(t *testing.T, drift <-chan apply.ObjectRef, kind, name string) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case r := <-drift:
-			if r.Kind == kind && r.Name == name {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("OnDrift not called for %s %s", kind, name)
-		}
-	}
-}
-
 // TestNewNamespaceCreatesWithoutReads: after the caller created the
 // namespace, its contents are created with one write each and no read, the
 // Namespace given again is left alone, and NoDiff leaves the diffs out.
@@ -592,8 +523,8 @@ func TestNewNamespaceCreatesWithoutReads(t *testing.T) {
 	cs := v.apply(namespace(ns), configMap("c", map[string]any{"a": "1"}), service("web"), deployment("web", "nginx:1.27", 1))
 	wantActions(t, cs, apply.Unchanged, apply.Created, apply.Created, apply.Created)
 	counts := v.count.Counts()
-	if counts["PATCH"] != 3 || len(counts) != 1 {
-		t.Fatalf("a new namespace's three objects sent %s, want exactly three PATCH writes", v.count)
+	if counts["apply"] != 3 || len(counts) != 1 {
+		t.Fatalf("a new namespace's three objects sent %s, want exactly three apply writes", v.count)
 	}
 	for _, c := range cs.Changes {
 		if c.Diff != "" {
@@ -608,7 +539,7 @@ func TestNewNamespaceCreatesWithoutReads(t *testing.T) {
 	v.count.Reset()
 	v.options.NewNamespace, v.options.NoDiff = false, false
 	wantActions(t, v.apply(configMap("c", map[string]any{"a": "1"})), apply.Unchanged)
-	if v.count.Writes() != 0 || v.count.Counts()["GET"] != 1 {
-		t.Fatalf("re-apply sent %s, want one GET and no write", v.count)
+	if v.count.Writes() != 0 || v.count.Counts()["get"] != 1 {
+		t.Fatalf("re-apply sent %s, want one get and no write", v.count)
 	}
 }

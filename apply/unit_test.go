@@ -85,14 +85,14 @@ func TestUnifiedDiff(t *testing.T) {
 	a := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n"
 	b := "a\nb\nc\nD\ne\nf\ng\nh\ni\nj\nk\n"
 	got := unifiedDiff("x", "y", a, b, 1)
-	want := "--- x\n+++ y\n@@ -3,3 +3,3 @@\n c\n-d\n+D\n e\n@@ -10,1 +10,2 @@\n j\n+k\n"
+	want := "--- x\n+++ y\n@@ -3,3 +3,3 @@\n c\n-d\n+D\n e\n@@ -10 +10,2 @@\n j\n+k\n"
 	if got != want {
 		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
 	}
 	if unifiedDiff("x", "y", a, a, 3) != "" {
 		t.Fatal("equal texts gave a diff")
 	}
-	if got := unifiedDiff("x", "y", "", "a\n", 3); got != "--- x\n+++ y\n@@ -0,0 +1,1 @@\n+a\n" {
+	if got := unifiedDiff("x", "y", "", "a\n", 3); got != "--- x\n+++ y\n@@ -0,0 +1 @@\n+a\n" {
 		t.Fatalf("diff from nothing:\n%s", got)
 	}
 }
@@ -224,14 +224,27 @@ func TestIsImmutable(t *testing.T) {
 }
 
 func TestReadiness(t *testing.T) {
+	// dep is a Deployment's status as the controller writes it; available
+	// replicas also count as ready, and Available is True when all are.
 	dep := func(gen, og, want, updated, avail, total int64) *unstructured.Unstructured {
+		availableCond := "False"
+		if avail >= want {
+			availableCond = "True"
+		}
 		o := obj("apps/v1", "Deployment", "ns", "d", map[string]any{
-			"spec":   map[string]any{"replicas": want},
-			"status": map[string]any{"observedGeneration": og, "updatedReplicas": updated, "availableReplicas": avail, "replicas": total},
+			"spec": map[string]any{"replicas": want},
+			"status": map[string]any{"observedGeneration": og, "updatedReplicas": updated, "availableReplicas": avail,
+				"readyReplicas": avail, "replicas": total, "conditions": []any{
+					map[string]any{"type": "Available", "status": availableCond},
+					map[string]any{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+				}},
 		})
 		o.SetGeneration(gen)
 		return o
 	}
+	stalled := dep(2, 2, 2, 1, 1, 2)
+	_ = unstructured.SetNestedSlice(stalled.Object, []any{map[string]any{"type": "Progressing", "status": "False",
+		"reason": "ProgressDeadlineExceeded", "message": `ReplicaSet "d-1" has timed out progressing.`}}, "status", "conditions")
 	job := func(typ string) *unstructured.Unstructured {
 		return obj("batch/v1", "Job", "ns", "j", map[string]any{"status": map[string]any{"conditions": []any{
 			map[string]any{"type": typ, "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}}}})
@@ -246,6 +259,7 @@ func TestReadiness(t *testing.T) {
 		{"deployment old generation", dep(3, 2, 2, 2, 2, 2), false, false},
 		{"deployment unavailable", dep(2, 2, 2, 2, 1, 2), false, false},
 		{"deployment old replicas", dep(2, 2, 2, 2, 2, 3), false, false},
+		{"deployment stalled", stalled, false, true},
 		{"job complete", job("Complete"), true, false},
 		{"job failed", job("Failed"), false, true},
 		{"job running", obj("batch/v1", "Job", "ns", "j", nil), false, false},
@@ -260,7 +274,10 @@ func TestReadiness(t *testing.T) {
 			if ready != c.ready || (err != nil) != c.fails {
 				t.Fatalf("readiness = %v, %q, %v", ready, msg, err)
 			}
-			if c.fails && (!errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "BackoffLimitExceeded")) {
+			if c.o.GetKind() == "Job" && c.fails && (!errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "BackoffLimitExceeded")) {
+				t.Fatalf("failure lacks its reason: %v", err)
+			}
+			if c.o.GetKind() == "Deployment" && c.fails && !strings.Contains(err.Error(), "ProgressDeadlineExceeded") {
 				t.Fatalf("failure lacks its reason: %v", err)
 			}
 		})

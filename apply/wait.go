@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
 // WaitOptions configure Wait.
@@ -84,59 +90,45 @@ func (e *Engine) waitReady(ctx context.Context, it *item) error {
 	return err
 }
 
-// watchUntil lists the object of it by name and watches it until cond is
-// true or fails; cond gets nil when the object does not exist. A watch the
-// server ends is resumed with a new list.
+// watchUntil lists and watches the object of it by name (client-go's
+// UntilWithSync: an informer on that one name, which lists again when the
+// server ends a watch) until cond is true or fails; cond gets nil when the
+// object does not exist.
 func (e *Engine) watchUntil(ctx context.Context, it *item, cond func(*unstructured.Unstructured) (bool, error)) error {
 	rc := e.resource(it)
 	sel := fields.OneTermEqualSelector("metadata.name", it.ref.Name).String()
-	for {
-		list, err := rc.List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return it.errorf("list: %w", err)
-		}
-		var cur *unstructured.Unstructured
-		if len(list.Items) > 0 {
-			cur = &list.Items[0]
-		}
-		if done, err := cond(cur); done || err != nil {
-			return err
-		}
-		w, err := rc.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.GetResourceVersion()})
-		if err != nil {
-			return it.errorf("watch: %w", err)
-		}
-		done, err := consume(ctx, w, cond)
-		w.Stop()
-		if done || err != nil {
-			return err
-		}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			// The informer would list at resourceVersion "0", which the
+			// server may answer from a stale cache: an object as it was
+			// before the apply just made could look ready. Read it fresh.
+			o.FieldSelector, o.ResourceVersion, o.ResourceVersionMatch = sel, "", ""
+			return rc.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return rc.Watch(ctx, o)
+		},
 	}
-}
-
-// consume feeds watch events to cond until it is done, fails, or the watch
-// ends (false, nil: list again).
-func consume(ctx context.Context, w watch.Interface, cond func(*unstructured.Unstructured) (bool, error)) (bool, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case ev, ok := <-w.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				return false, nil
-			}
-			u, isObj := ev.Object.(*unstructured.Unstructured)
-			if !isObj {
-				continue
-			}
-			if ev.Type == watch.Deleted {
-				u = nil
-			}
-			if done, err := cond(u); done || err != nil {
-				return done, err
-			}
+	present := func(store cache.Store) (bool, error) {
+		objs := store.List()
+		if len(objs) == 0 {
+			return cond(nil)
 		}
+		u, _ := objs[0].(*unstructured.Unstructured)
+		return cond(u)
 	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, present, func(ev watch.Event) (bool, error) {
+		u, _ := ev.Object.(*unstructured.Unstructured)
+		if ev.Type == watch.Deleted || u == nil {
+			return cond(nil)
+		}
+		return cond(u)
+	})
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err() // the caller names what was not ready
+	}
+	return err
 }
 
 // waitGone watches until the object with uid is gone (or replaced by another
@@ -179,95 +171,58 @@ func (e *Engine) establishCRDs(ctx context.Context, group []*item) error {
 }
 
 // readiness says whether obj is ready, what it waits for, and an error when it
-// can never become ready (a failed Job, a stalled rollout).
+// can never become ready. The rules are kstatus' (sigs.k8s.io/cli-utils), the
+// ones kubectl-style tools share: a rollout is complete when the controller
+// observed the latest generation and every replica is updated, ready and
+// available; a custom resource with a Ready condition waits for it.
+// kstatus' Failed (a stalled rollout, a Stalled condition) is an error.
+//
+// Jobs are arbor's own rule: kstatus counts a started Job as current, but a
+// job task waits for it to finish, and a failed Job is ErrJobFailed with the
+// Job's reason.
 func readiness(obj *unstructured.Unstructured) (bool, string, error) {
-	switch obj.GetKind() {
-	case "Deployment":
-		return deploymentReady(obj)
-	case "StatefulSet":
-		return statefulSetReady(obj)
-	case "DaemonSet":
-		return daemonSetReady(obj)
-	case "Job":
+	if obj.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "batch", Kind: "Job"}) {
 		return jobReady(obj)
-	case "CustomResourceDefinition":
-		return conditionReady(obj, "Established", true)
-	case "Pod":
-		return conditionReady(obj, "Ready", true)
 	}
-	return conditionReady(obj, "Ready", false)
+	if err := podsRefused(obj); err != nil {
+		return false, "", err
+	}
+	res, err := status.Compute(obj)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: status: %w", refString(obj), err)
+	}
+	switch res.Status {
+	case status.CurrentStatus:
+		return true, res.Message, nil
+	case status.FailedStatus:
+		return false, res.Message, fmt.Errorf("%s: %s", refString(obj), failure(res))
+	}
+	return false, res.Message, nil
 }
 
-func nested(obj *unstructured.Unstructured, path ...string) int64 {
-	v, _, _ := unstructured.NestedInt64(obj.Object, path...)
-	return v
+// failure describes a kstatus Failed result with its condition's reason.
+func failure(res *status.Result) string {
+	for _, c := range res.Conditions {
+		if c.Type == status.ConditionStalled && c.Message != "" {
+			return fmt.Sprintf("%s: %s: %s", res.Message, c.Reason, c.Message)
+		}
+	}
+	return res.Message
 }
 
-func specReplicas(obj *unstructured.Unstructured) int64 {
-	v, found, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
-	if !found {
-		return 1
+// podsRefused is an error when the API server refuses a workload's pods for
+// Pod Security: they stay refused until the template or the namespace's level
+// changes, so waiting longer cannot help. Other replica failures (a quota) may
+// pass and are left to kstatus.
+func podsRefused(obj *unstructured.Unstructured) error {
+	c := condition(obj, "ReplicaFailure")
+	if c == nil || c["status"] != "True" {
+		return nil
 	}
-	return v
-}
-
-func observed(obj *unstructured.Unstructured) (bool, string) {
-	if og := nested(obj, "status", "observedGeneration"); og < obj.GetGeneration() {
-		return false, fmt.Sprintf("controller has not observed generation %d yet", obj.GetGeneration())
+	if msg := fmt.Sprint(c["message"]); strings.Contains(msg, "violates PodSecurity") {
+		return fmt.Errorf("%s: its pods are refused: %s", refString(obj), msg)
 	}
-	return true, ""
-}
-
-func deploymentReady(obj *unstructured.Unstructured) (bool, string, error) {
-	if ok, msg := observed(obj); !ok {
-		return false, msg, nil
-	}
-	if c := condition(obj, "Progressing"); c != nil && c["reason"] == "ProgressDeadlineExceeded" {
-		return false, "", fmt.Errorf("%s: rollout stalled: %v", refString(obj), c["message"])
-	}
-	want := specReplicas(obj)
-	updated, available, total := nested(obj, "status", "updatedReplicas"), nested(obj, "status", "availableReplicas"), nested(obj, "status", "replicas")
-	switch {
-	case updated < want:
-		return false, fmt.Sprintf("%d of %d replicas updated", updated, want), nil
-	case total > updated:
-		return false, fmt.Sprintf("%d old replicas pending termination", total-updated), nil
-	case available < updated:
-		return false, fmt.Sprintf("%d of %d updated replicas available", available, updated), nil
-	}
-	return true, "rolled out", nil
-}
-
-func statefulSetReady(obj *unstructured.Unstructured) (bool, string, error) {
-	if ok, msg := observed(obj); !ok {
-		return false, msg, nil
-	}
-	want := specReplicas(obj)
-	ready, updated := nested(obj, "status", "readyReplicas"), nested(obj, "status", "updatedReplicas")
-	if ready < want {
-		return false, fmt.Sprintf("%d of %d replicas ready", ready, want), nil
-	}
-	if strategy, _, _ := unstructured.NestedString(obj.Object, "spec", "updateStrategy", "type"); strategy == "OnDelete" {
-		return true, "ready", nil
-	}
-	cur, _, _ := unstructured.NestedString(obj.Object, "status", "currentRevision")
-	upd, _, _ := unstructured.NestedString(obj.Object, "status", "updateRevision")
-	if updated < want || cur != upd {
-		return false, fmt.Sprintf("%d of %d replicas updated", updated, want), nil
-	}
-	return true, "rolled out", nil
-}
-
-func daemonSetReady(obj *unstructured.Unstructured) (bool, string, error) {
-	if ok, msg := observed(obj); !ok {
-		return false, msg, nil
-	}
-	want := nested(obj, "status", "desiredNumberScheduled")
-	updated, available := nested(obj, "status", "updatedNumberScheduled"), nested(obj, "status", "numberAvailable")
-	if updated < want || available < want {
-		return false, fmt.Sprintf("%d of %d pods updated, %d available", updated, want, available), nil
-	}
-	return true, "rolled out", nil
+	return nil
 }
 
 func jobReady(obj *unstructured.Unstructured) (bool, string, error) {
@@ -281,17 +236,9 @@ func jobReady(obj *unstructured.Unstructured) (bool, string, error) {
 		nested(obj, "status", "active"), nested(obj, "status", "succeeded"), nested(obj, "status", "failed")), nil
 }
 
-// conditionReady waits for condition typ to be True. An object without that
-// condition is ready unless the condition is required.
-func conditionReady(obj *unstructured.Unstructured, typ string, required bool) (bool, string, error) {
-	c := condition(obj, typ)
-	if c == nil {
-		return !required, "no " + typ + " condition yet", nil
-	}
-	if c["status"] == "True" {
-		return true, typ, nil
-	}
-	return false, fmt.Sprintf("condition %s is %v: %v", typ, c["status"], c["message"]), nil
+func nested(obj *unstructured.Unstructured, path ...string) int64 {
+	v, _, _ := unstructured.NestedInt64(obj.Object, path...)
+	return v
 }
 
 func condition(obj *unstructured.Unstructured, typ string) map[string]any {

@@ -5,7 +5,8 @@
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as
-// FILE:LINE: field: message.
+// FILE:LINE:COL: field: message. The file is parsed and positioned by
+// schema.ParseYAML, as the template is, and branch patterns are schema's.
 package config
 
 import (
@@ -20,7 +21,17 @@ const (
 	DefaultNamespace    = "arbor-system"
 	DefaultConcurrency  = 16
 	DefaultCluster      = "default"
+	// DefaultGitTimeout bounds one listing or fetch of a repository.
+	DefaultGitTimeout = 2 * time.Minute
+	// DefaultGitMaxFetchSize bounds the pack data of one fetch, in bytes.
+	DefaultGitMaxFetchSize = 512 << 20
+	// DefaultPodSecurity is the Pod Security Admission level enforced in
+	// environment namespaces.
+	DefaultPodSecurity = "baseline"
 )
+
+// PodSecurityLevels are the Pod Security Standards a pod_security may name.
+var PodSecurityLevels = []string{"privileged", "baseline", "restricted"}
 
 // Webhook providers a secret can be configured for.
 var Providers = []string{"github", "gitlab", "gitea", "generic"}
@@ -36,7 +47,7 @@ type Config struct {
 	// Concurrency bounds how many environments are reconciled at once.
 	Concurrency int `yaml:"concurrency"`
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
-	// objects from repositories (DESIGN.md "Safety rules"); both default to false.
+	// objects from repositories (docs/security.md#safety-rules); both default to false.
 	AllowClusterScoped     bool `yaml:"allow_cluster_scoped"`
 	AllowForeignNamespaces bool `yaml:"allow_foreign_namespaces"`
 
@@ -62,6 +73,15 @@ type App struct {
 	SecretsFrom string `yaml:"secrets_from"`
 	// Cluster names an entry of clusters; "" means the default cluster.
 	Cluster string `yaml:"cluster"`
+	// GitTimeout bounds one listing or one fetch of the repository; a
+	// listing that takes longer fails and deletes nothing.
+	GitTimeout Duration `yaml:"git_timeout"`
+	// GitMaxFetchSize bounds the pack data one fetch may receive.
+	GitMaxFetchSize ByteSize `yaml:"git_max_fetch_size"`
+	// PodSecurity is the Pod Security Standard the API server enforces on
+	// the pods of the app's environments (a label on each namespace):
+	// privileged, baseline or restricted.
+	PodSecurity string `yaml:"pod_security"`
 }
 
 // Auth names files holding a repository's credentials. Values are read when
@@ -78,13 +98,6 @@ type Auth struct {
 
 // Empty reports whether no credential is configured.
 func (a Auth) Empty() bool { return a == Auth{} }
-
-// BranchFilter chooses branches by glob: `*` matches within one path segment,
-// `**` across segments. No include list means every branch.
-type BranchFilter struct {
-	Include []string `yaml:"include"`
-	Exclude []string `yaml:"exclude"`
-}
 
 // Defaults are the settings environments get when their template sets none.
 type Defaults struct {
@@ -133,3 +146,7 @@ func (c *Config) App(name string) (App, bool) {
 
 // Duration is a time.Duration written as Go writes it ("90s", "1m30s").
 type Duration struct{ time.Duration }
+
+// ByteSize is a number of bytes written as a Kubernetes quantity ("512Mi",
+// "1Gi", "100M") or a plain integer.
+type ByteSize struct{ Bytes int64 }

@@ -105,58 +105,58 @@ func TestLoadErrors(t *testing.T) {
 		name, body, want string
 	}{
 		{"empty_file", "", "arbor.yaml: empty file: at least one app is required"},
-		{"invalid_yaml", "apps: [\n", "arbor.yaml:1: invalid YAML: did not find expected node content"},
-		{"two_documents", "apps: []\n---\napps: []\n", "arbor.yaml:2: more than one YAML document"},
-		{"top_level_list", "- a\n", "arbor.yaml:1: expected a mapping, found a list"},
-		{"no_apps", "namespace: arbor\n", "arbor.yaml:1: apps: at least one app is required"},
-		{"unknown_top_key", "apps: [{name: a, repo: repo}]\nbogus: 1\n", "arbor.yaml:2: bogus: unknown key"},
-		{"unknown_app_key", "apps:\n- name: a\n  repo: repo\n  branch: main\n", "arbor.yaml:4: apps[0].branch: unknown key"},
-		{"unknown_auth_key", "apps:\n- name: a\n  repo: https://h/r\n  auth: {password: x}\n", "arbor.yaml:4: apps[0].auth.password: unknown key"},
-		{"duplicate_key", "apps:\n- name: a\n  name: b\n  repo: repo\n", "arbor.yaml:3: apps[0].name: duplicate key"},
-		{"apps_not_list", "apps: {name: a}\n", "arbor.yaml:1: apps: expected a list, found a mapping"},
-		{"name_missing", "apps:\n- repo: repo\n", "arbor.yaml:2: apps[0].name: required"},
-		{"name_not_dns", "apps:\n- name: Shop_1\n  repo: repo\n", `arbor.yaml:2: apps[0].name: "Shop_1" must be a DNS label`},
+		{"invalid_yaml", "apps: [\n", "arbor.yaml:2: invalid YAML: did not find expected node content"},
+		{"two_documents", "apps: []\n---\napps: []\n", "arbor.yaml:2:1: more than one YAML document"},
+		{"top_level_list", "- a\n", "arbor.yaml:1:1: expected a mapping, found a list"},
+		{"no_apps", "namespace: arbor\n", "arbor.yaml:1:1: apps: at least one app is required"},
+		{"unknown_top_key", "apps: [{name: a, repo: repo}]\nbogus: 1\n", "arbor.yaml:2:1: bogus: unknown key"},
+		{"unknown_app_key", "apps:\n- name: a\n  repo: repo\n  branch: main\n", "arbor.yaml:4:3: apps[0].branch: unknown key"},
+		{"unknown_auth_key", "apps:\n- name: a\n  repo: https://h/r\n  auth: {password: x}\n", "arbor.yaml:4:10: apps[0].auth.password: unknown key"},
+		{"duplicate_key", "apps:\n- name: a\n  name: b\n  repo: repo\n", "arbor.yaml:3:3: apps[0].name: duplicate key"},
+		{"apps_not_list", "apps: {name: a}\n", "arbor.yaml:1:1: apps: expected a list, found a mapping"},
+		{"name_missing", "apps:\n- repo: repo\n", "arbor.yaml:2:3: apps[0].name: required"},
+		{"name_not_dns", "apps:\n- name: Shop_1\n  repo: repo\n", `arbor.yaml:2:3: apps[0].name: "Shop_1" must be a DNS label`},
 		{"name_too_long", "apps:\n- name: abcdefghijklmnopqrstuvwxyz\n  repo: repo\n", "apps[0].name: \"abcdefghijklmnopqrstuvwxyz\" must be a DNS label of at most 20"},
-		{"name_duplicate", "apps:\n- name: a\n  repo: repo\n- name: a\n  repo: repo\n", `arbor.yaml:4: apps[1].name: "a" is already the name of apps[0]`},
-		{"repo_missing", "apps:\n- name: a\n", "arbor.yaml:2: apps[0].repo: required"},
-		{"repo_local_missing", "apps:\n- name: a\n  repo: ./nope\n", "arbor.yaml:3: apps[0].repo: local repository"},
+		{"name_duplicate", "apps:\n- name: a\n  repo: repo\n- name: a\n  repo: repo\n", `arbor.yaml:4:3: apps[1].name: "a" is already the name of apps[0]`},
+		{"repo_missing", "apps:\n- name: a\n", "arbor.yaml:2:3: apps[0].repo: required"},
+		{"repo_local_missing", "apps:\n- name: a\n  repo: ./nope\n", "arbor.yaml:3:3: apps[0].repo: local repository"},
 		{"repo_local_file", "apps:\n- name: a\n  repo: user\n", "apps[0].repo: local repository"},
-		{"repo_bad_scheme", "apps:\n- name: a\n  repo: ftp://h/r\n", `arbor.yaml:3: apps[0].repo: unsupported scheme "ftp"`},
+		{"repo_bad_scheme", "apps:\n- name: a\n  repo: ftp://h/r\n", `arbor.yaml:3:3: apps[0].repo: unsupported scheme "ftp"`},
 		{"repo_no_host", "apps:\n- name: a\n  repo: https:///r\n", "apps[0].repo: \"https:///r\" has no host"},
-		{"path_absolute", "apps:\n- name: a\n  repo: repo\n  path: /etc/x\n", `arbor.yaml:4: apps[0].path: "/etc/x" must be a clean path`},
+		{"path_absolute", "apps:\n- name: a\n  repo: repo\n  path: /etc/x\n", `arbor.yaml:4:3: apps[0].path: "/etc/x" must be a clean path`},
 		{"path_escapes", "apps:\n- name: a\n  repo: repo\n  path: ../x\n", "apps[0].path"},
-		{"poll_interval_bad", "apps:\n- name: a\n  repo: repo\n  poll_interval: soon\n", `arbor.yaml:4: apps[0].poll_interval: invalid duration "soon"`},
-		{"poll_interval_number", "apps:\n- name: a\n  repo: repo\n  poll_interval: 60\n", `arbor.yaml:4: apps[0].poll_interval: invalid duration "60"`},
-		{"poll_interval_too_short", "apps:\n- name: a\n  repo: repo\n  poll_interval: 10ms\n", "arbor.yaml:4: apps[0].poll_interval: must be at least 1s"},
-		{"auth_on_local", "apps:\n- name: a\n  repo: repo\n  auth: {token_file: token}\n", "arbor.yaml:4: apps[0].auth: a local repository takes no credentials"},
-		{"auth_password_without_user", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    password_file: pass\n", "arbor.yaml:5: apps[0].auth.username_file: required with password_file"},
+		{"poll_interval_bad", "apps:\n- name: a\n  repo: repo\n  poll_interval: soon\n", `arbor.yaml:4:3: apps[0].poll_interval: invalid duration "soon"`},
+		{"poll_interval_number", "apps:\n- name: a\n  repo: repo\n  poll_interval: 60\n", `arbor.yaml:4:3: apps[0].poll_interval: invalid duration "60"`},
+		{"poll_interval_too_short", "apps:\n- name: a\n  repo: repo\n  poll_interval: 10ms\n", "arbor.yaml:4:3: apps[0].poll_interval: must be at least 1s"},
+		{"auth_on_local", "apps:\n- name: a\n  repo: repo\n  auth: {token_file: token}\n", "arbor.yaml:4:3: apps[0].auth: a local repository takes no credentials"},
+		{"auth_password_without_user", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    password_file: pass\n", "arbor.yaml:4:3: apps[0].auth.username_file: required with password_file"},
 		{"auth_user_without_password", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    username_file: user\n", "apps[0].auth.password_file: required with username_file"},
-		{"auth_token_and_password", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    username_file: user\n    password_file: pass\n    token_file: token\n", "arbor.yaml:7: apps[0].auth.token_file: give token_file or password_file, not both"},
+		{"auth_token_and_password", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    username_file: user\n    password_file: pass\n    token_file: token\n", "arbor.yaml:7:5: apps[0].auth.token_file: give token_file or password_file, not both"},
 		{"auth_ssh_on_https", "apps:\n- name: a\n  repo: https://h/r\n  auth: {ssh_key_file: key, known_hosts_file: known_hosts}\n", "apps[0].auth: ssh_key_file and known_hosts_file need an ssh repository"},
 		{"auth_password_on_ssh", "apps:\n- name: a\n  repo: git@h:acme/r.git\n  auth: {token_file: token}\n", "apps[0].auth: an ssh repository takes ssh_key_file"},
-		{"auth_ssh_without_known_hosts", "apps:\n- name: a\n  repo: ssh://git@h/r\n  auth:\n    ssh_key_file: key\n", "arbor.yaml:5: apps[0].auth.known_hosts_file: required with ssh_key_file"},
-		{"auth_file_missing", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    token_file: nope\n", "arbor.yaml:5: apps[0].auth.token_file:"},
+		{"auth_ssh_without_known_hosts", "apps:\n- name: a\n  repo: ssh://git@h/r\n  auth:\n    ssh_key_file: key\n", "arbor.yaml:4:3: apps[0].auth.known_hosts_file: required with ssh_key_file"},
+		{"auth_file_missing", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    token_file: nope\n", "arbor.yaml:5:5: apps[0].auth.token_file:"},
 		{"auth_file_is_dir", "apps:\n- name: a\n  repo: https://h/r\n  auth:\n    token_file: repo\n", "is a directory, not a file"},
-		{"branches_bad_glob", "apps:\n- name: a\n  repo: repo\n  branches:\n    include: [\"feat[\"]\n", `arbor.yaml:5: apps[0].branches.include[0]: glob "feat[": unclosed '['`},
-		{"branches_empty_glob", "apps:\n- name: a\n  repo: repo\n  branches:\n    exclude:\n    - \"\"\n", "arbor.yaml:6: apps[0].branches.exclude[0]: empty glob"},
+		{"branches_bad_glob", "apps:\n- name: a\n  repo: repo\n  branches:\n    include: [\"feat[\"]\n", `arbor.yaml:5:15: apps[0].branches.include[0]: branch pattern "feat[": unclosed '['`},
+		{"branches_empty_glob", "apps:\n- name: a\n  repo: repo\n  branches:\n    exclude:\n    - \"\"\n", "arbor.yaml:6:7: apps[0].branches.exclude[0]: branch pattern \"\": empty pattern"},
 		{"branches_not_list", "apps:\n- name: a\n  repo: repo\n  branches: {include: main}\n", `apps[0].branches.include: expected a list, found "main"`},
-		{"parameters_not_map", "apps:\n- name: a\n  repo: repo\n  parameters: [a]\n", "arbor.yaml:4: apps[0].parameters: expected a mapping, found a list"},
-		{"parameter_value_map", "apps:\n- name: a\n  repo: repo\n  parameters:\n    plan: {x: 1}\n", "arbor.yaml:5: apps[0].parameters.plan: expected a string, found a mapping"},
-		{"secrets_from_bad", "apps:\n- name: a\n  repo: repo\n  secrets_from: Bad_Name\n", `arbor.yaml:4: apps[0].secrets_from: "Bad_Name" is not a valid Secret name`},
-		{"cluster_unknown", "apps:\n- name: a\n  repo: repo\n  cluster: prod\n", `arbor.yaml:4: apps[0].cluster: no cluster named "prod"`},
-		{"cluster_name_bad", "apps: [{name: a, repo: repo}]\nclusters:\n  Prod_1: {}\n", "arbor.yaml:3: clusters.Prod_1: cluster name must be a DNS label"},
-		{"cluster_kubeconfig_missing", "apps: [{name: a, repo: repo}]\nclusters:\n  default:\n    kubeconfig: nope\n", "arbor.yaml:4: clusters.default.kubeconfig:"},
-		{"cluster_unknown_key", "apps: [{name: a, repo: repo}]\nclusters:\n  default: {server: x}\n", "arbor.yaml:3: clusters.default.server: unknown key"},
-		{"defaults_domain_bad", "apps: [{name: a, repo: repo}]\ndefaults:\n  domain: not a domain\n", `arbor.yaml:3: defaults.domain: "not a domain" is not a DNS name`},
-		{"defaults_unknown_key", "apps: [{name: a, repo: repo}]\ndefaults:\n  registry: x\n", "arbor.yaml:3: defaults.registry: unknown key"},
+		{"parameters_not_map", "apps:\n- name: a\n  repo: repo\n  parameters: [a]\n", "arbor.yaml:4:3: apps[0].parameters: expected a mapping, found a list"},
+		{"parameter_value_map", "apps:\n- name: a\n  repo: repo\n  parameters:\n    plan: {x: 1}\n", "arbor.yaml:5:5: apps[0].parameters.plan: expected a string, found a mapping"},
+		{"secrets_from_bad", "apps:\n- name: a\n  repo: repo\n  secrets_from: Bad_Name\n", `arbor.yaml:4:3: apps[0].secrets_from: "Bad_Name" is not a valid Secret name`},
+		{"cluster_unknown", "apps:\n- name: a\n  repo: repo\n  cluster: prod\n", `arbor.yaml:4:3: apps[0].cluster: no cluster named "prod"`},
+		{"cluster_name_bad", "apps: [{name: a, repo: repo}]\nclusters:\n  Prod_1: {}\n", "arbor.yaml:3:3: clusters.Prod_1: cluster name must be a DNS label"},
+		{"cluster_kubeconfig_missing", "apps: [{name: a, repo: repo}]\nclusters:\n  default:\n    kubeconfig: nope\n", "arbor.yaml:4:5: clusters.default.kubeconfig:"},
+		{"cluster_unknown_key", "apps: [{name: a, repo: repo}]\nclusters:\n  default: {server: x}\n", "arbor.yaml:3:13: clusters.default.server: unknown key"},
+		{"defaults_domain_bad", "apps: [{name: a, repo: repo}]\ndefaults:\n  domain: not a domain\n", `arbor.yaml:3:3: defaults.domain: "not a domain" is not a DNS name`},
+		{"defaults_unknown_key", "apps: [{name: a, repo: repo}]\ndefaults:\n  registry: x\n", "arbor.yaml:3:3: defaults.registry: unknown key"},
 		{"storage_class_bad", "apps: [{name: a, repo: repo}]\ndefaults:\n  storage_classes: {ssd: Fast_1}\n", "defaults.storage_classes.ssd"},
-		{"listen_bad", "apps: [{name: a, repo: repo}]\nserver:\n  listen: \"8080\"\n", `arbor.yaml:3: server.listen: "8080" must be host:port`},
-		{"webhook_provider_unknown", "apps: [{name: a, repo: repo}]\nserver:\n  webhook_secret_files:\n    bitbucket: hook\n", "arbor.yaml:4: server.webhook_secret_files.bitbucket: unknown provider"},
-		{"webhook_file_missing", "apps: [{name: a, repo: repo}]\nserver:\n  webhook_secret_file: nope\n", "arbor.yaml:3: server.webhook_secret_file:"},
-		{"namespace_bad", "apps: [{name: a, repo: repo}]\nnamespace: Arbor\n", `arbor.yaml:2: namespace: "Arbor" is not a DNS label`},
-		{"concurrency_string", "apps: [{name: a, repo: repo}]\nconcurrency: many\n", `arbor.yaml:2: concurrency: expected an integer, found "many"`},
-		{"concurrency_negative", "apps: [{name: a, repo: repo}]\nconcurrency: -1\n", "arbor.yaml:2: concurrency: must be at least 1, got -1"},
-		{"allow_not_bool", "apps: [{name: a, repo: repo}]\nallow_cluster_scoped: sure\n", `arbor.yaml:2: allow_cluster_scoped: expected true or false, found "sure"`},
+		{"listen_bad", "apps: [{name: a, repo: repo}]\nserver:\n  listen: \"8080\"\n", `arbor.yaml:3:3: server.listen: "8080" must be host:port`},
+		{"webhook_provider_unknown", "apps: [{name: a, repo: repo}]\nserver:\n  webhook_secret_files:\n    bitbucket: hook\n", "arbor.yaml:4:5: server.webhook_secret_files.bitbucket: unknown provider"},
+		{"webhook_file_missing", "apps: [{name: a, repo: repo}]\nserver:\n  webhook_secret_file: nope\n", "arbor.yaml:3:3: server.webhook_secret_file:"},
+		{"namespace_bad", "apps: [{name: a, repo: repo}]\nnamespace: Arbor\n", `arbor.yaml:2:1: namespace: "Arbor" is not a DNS label`},
+		{"concurrency_string", "apps: [{name: a, repo: repo}]\nconcurrency: many\n", `arbor.yaml:2:1: concurrency: expected an integer, found "many"`},
+		{"concurrency_negative", "apps: [{name: a, repo: repo}]\nconcurrency: -1\n", "arbor.yaml:2:1: concurrency: must be at least 1, got -1"},
+		{"allow_not_bool", "apps: [{name: a, repo: repo}]\nallow_cluster_scoped: sure\n", `arbor.yaml:2:1: allow_cluster_scoped: expected true or false, found "sure"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,31 +184,5 @@ func TestLoadReportsEveryError(t *testing.T) {
 	}
 	if es[0].Line != 4 || es[1].Line != 5 {
 		t.Errorf("errors not in file order: %v", es)
-	}
-}
-
-func TestMatchBranch(t *testing.T) {
-	tests := []struct {
-		include, exclude []string
-		branch           string
-		want             bool
-	}{
-		{nil, nil, "anything/goes", true},
-		{[]string{"*"}, nil, "main", true},
-		{[]string{"*"}, nil, "feature/x", false},
-		{[]string{"**"}, nil, "feature/x", true},
-		{[]string{"feature/*"}, nil, "feature/x", true},
-		{[]string{"feature/*"}, nil, "feature/x/y", false},
-		{nil, []string{"dependabot/**"}, "dependabot/npm/lodash", false},
-		{nil, []string{"dependabot/**"}, "main", true},
-		{[]string{"release-?"}, nil, "release-1", true},
-		{[]string{"release-[0-9]"}, nil, "release-a", false},
-		{[]string{"release-[!0-9]"}, nil, "release-a", true},
-		{[]string{"v1.2"}, nil, "v1x2", false},
-	}
-	for _, tt := range tests {
-		if got := MatchBranch(tt.include, tt.exclude, tt.branch); got != tt.want {
-			t.Errorf("MatchBranch(%v, %v, %q) = %v, want %v", tt.include, tt.exclude, tt.branch, got, tt.want)
-		}
 	}
 }

@@ -1,10 +1,7 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -13,25 +10,24 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/arbordev/arbor/schema"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// FieldError is one problem in the configuration file.
+// FieldError is one problem in the configuration file, at FILE:LINE:COL
+// (the parts that are known).
 type FieldError struct {
-	File    string
-	Line    int
+	schema.Position
 	Field   string // dotted path, e.g. apps[1].poll_interval; "" for the file as a whole
 	Message string
 }
 
 func (e FieldError) Error() string {
-	pos := e.File
-	if e.Line > 0 {
-		pos = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
 	if e.Field == "" {
-		return pos + ": " + e.Message
+		return e.Position.String() + ": " + e.Message
 	}
-	return pos + ": " + e.Field + ": " + e.Message
+	return e.Position.String() + ": " + e.Field + ": " + e.Message
 }
 
 // Errors is every problem found in one file, in file order.
@@ -57,17 +53,17 @@ func Load(path string) (*Config, error) {
 // Parse checks and decodes a configuration held in data; file names it in errors
 // and anchors relative paths.
 func Parse(file string, data []byte) (*Config, error) {
-	root, err := parseNode(file, data)
+	doc, err := parseDoc(file, data)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{file: file, lines: map[string]int{}}
-	d.shape(root, reflect.TypeOf(Config{}), "")
+	d := &decoder{file: file, doc: doc}
+	d.shape(doc.Root(), reflect.TypeOf(Config{}), "")
 	if len(d.errs) > 0 {
 		return nil, d.sorted()
 	}
 	cfg := &Config{File: file}
-	if err := root.Decode(cfg); err != nil {
+	if err := doc.Root().Decode(cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	cfg.setDefaults()
@@ -78,95 +74,55 @@ func Parse(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// parseNode reads the single YAML document of the file.
-func parseNode(file string, data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: file, Message: "empty file: at least one app is required"}}
+// parseDoc reads the single YAML document of the file through schema's
+// reader, which the template loader uses too.
+func parseDoc(file string, data []byte) (*schema.Document, error) {
+	doc, found := schema.ParseYAML(file, data)
+	if found.HasErrors() {
+		var errs Errors
+		for _, f := range found.Errors() {
+			errs = append(errs, FieldError{Position: f.Position, Field: f.Field, Message: f.Message})
 		}
-		return nil, Errors{{File: file, Line: yamlErrorLine(err), Message: yamlErrorText(err)}}
+		return nil, errs
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: file, Line: extra.Line, Message: "more than one YAML document; write one"}}
+	if doc.Root() == nil {
+		return nil, Errors{{Position: schema.Position{File: file}, Message: "empty file: at least one app is required"}}
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
+	if at, ok := doc.Extra(); ok {
+		return nil, Errors{{Position: at, Message: "more than one YAML document; write one"}}
 	}
-	return root, nil
-}
-
-// yamlErrorLine pulls "line N" out of a yaml.v3 syntax error.
-func yamlErrorLine(err error) int {
-	s := err.Error()
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
-	}
-	s = s[i+len("line "):]
-	j := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	if j < 0 {
-		j = len(s)
-	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
-}
-
-func yamlErrorText(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	if i := strings.Index(s, ": "); i >= 0 && strings.HasPrefix(s, "line ") {
-		s = s[i+2:]
-	}
-	return "invalid YAML: " + s
+	return doc, nil
 }
 
 // decoder checks a node tree against the Go types before decoding, so every
-// problem is reported with its line and field, and remembers the line of each
-// field for the checks that follow decoding.
+// problem is reported with its position and field; the checks that follow
+// decoding find a field's position in the parsed document.
 type decoder struct {
-	file  string
-	errs  Errors
-	lines map[string]int // field path → line
+	file string
+	doc  *schema.Document
+	errs Errors
 }
 
-func (d *decoder) errorf(line int, field, format string, args ...any) {
-	d.errs = append(d.errs, FieldError{File: d.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// fail reports a problem at a field whose line was recorded by shape.
+// fail reports a problem at a field, placed where the file writes it (the
+// key of a mapping entry, as the template's findings are placed) or, for a
+// field the file leaves out, its nearest written parent.
 func (d *decoder) fail(field, format string, args ...any) {
-	d.errorf(d.line(field), field, format, args...)
-}
-
-// line returns the line of field, or of its nearest recorded parent.
-func (d *decoder) line(field string) int {
-	for f := field; ; f = parent(f) {
-		if l, ok := d.lines[f]; ok {
-			return l
-		}
-		if f == "" {
-			return 0
-		}
-	}
-}
-
-func parent(field string) string {
-	i := strings.LastIndexAny(field, ".[")
-	if i < 0 {
-		return ""
-	}
-	return field[:i]
+	d.errs = append(d.errs, FieldError{Position: d.doc.Position(field), Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) sorted() Errors {
-	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+	sort.SliceStable(d.errs, func(i, j int) bool {
+		a, b := d.errs[i], d.errs[j]
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
 	return d.errs
 }
 
-var durationType = reflect.TypeOf(Duration{})
+var (
+	durationType = reflect.TypeOf(Duration{})
+	globType     = reflect.TypeOf(schema.Glob{})
+	byteSizeType = reflect.TypeOf(ByteSize{})
+)
 
 // shape checks that node can decode into t: known keys only, the right kinds
 // of node, scalars of the right type.
@@ -174,13 +130,16 @@ func (d *decoder) shape(node *yaml.Node, t reflect.Type, field string) {
 	if node.Kind == yaml.AliasNode {
 		node = node.Alias
 	}
-	d.lines[field] = node.Line
 	if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
 		return // absent: the default applies
 	}
 	switch {
 	case t == durationType:
 		d.duration(node, field)
+	case t == globType:
+		d.glob(node, field)
+	case t == byteSizeType:
+		d.byteSize(node, field)
 	case t.Kind() == reflect.Struct:
 		d.structure(node, t, field)
 	case t.Kind() == reflect.Map:
@@ -194,7 +153,7 @@ func (d *decoder) shape(node *yaml.Node, t reflect.Type, field string) {
 
 func (d *decoder) structure(node *yaml.Node, t reflect.Type, field string) {
 	if node.Kind != yaml.MappingNode {
-		d.errorf(node.Line, field, "expected a mapping, found %s", describe(node))
+		d.fail(field, "expected a mapping, found %s", describe(node))
 		return
 	}
 	fields := map[string]reflect.Type{}
@@ -214,9 +173,9 @@ func (d *decoder) structure(node *yaml.Node, t reflect.Type, field string) {
 		ft, ok := fields[k.Value]
 		switch {
 		case !ok:
-			d.errorf(k.Line, sub, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			d.fail(sub, "unknown key (known keys: %s)", strings.Join(known, ", "))
 		case seen[k.Value]:
-			d.errorf(k.Line, sub, "duplicate key")
+			// ParseYAML reported it.
 		default:
 			d.shape(v, ft, sub)
 		}
@@ -226,24 +185,22 @@ func (d *decoder) structure(node *yaml.Node, t reflect.Type, field string) {
 
 func (d *decoder) mapping(node *yaml.Node, t reflect.Type, field string) {
 	if node.Kind != yaml.MappingNode {
-		d.errorf(node.Line, field, "expected a mapping, found %s", describe(node))
+		d.fail(field, "expected a mapping, found %s", describe(node))
 		return
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
-		sub := join(field, k.Value)
-		if seen[k.Value] {
-			d.errorf(k.Line, sub, "duplicate key")
+		if !seen[k.Value] { // a duplicate: ParseYAML reported it
+			d.shape(v, t.Elem(), join(field, k.Value))
 		}
 		seen[k.Value] = true
-		d.shape(v, t.Elem(), sub)
 	}
 }
 
 func (d *decoder) sequence(node *yaml.Node, t reflect.Type, field string) {
 	if node.Kind != yaml.SequenceNode {
-		d.errorf(node.Line, field, "expected a list, found %s", describe(node))
+		d.fail(field, "expected a list, found %s", describe(node))
 		return
 	}
 	for i, item := range node.Content {
@@ -253,7 +210,7 @@ func (d *decoder) sequence(node *yaml.Node, t reflect.Type, field string) {
 
 func (d *decoder) scalar(node *yaml.Node, t reflect.Type, field string) {
 	if node.Kind != yaml.ScalarNode {
-		d.errorf(node.Line, field, "expected a %s, found %s", kindName(t), describe(node))
+		d.fail(field, "expected a %s, found %s", kindName(t), describe(node))
 		return
 	}
 	switch t.Kind() {
@@ -261,22 +218,39 @@ func (d *decoder) scalar(node *yaml.Node, t reflect.Type, field string) {
 		// any scalar reads as its text
 	case reflect.Int:
 		if node.Tag != "!!int" {
-			d.errorf(node.Line, field, "expected an integer, found %q", node.Value)
+			d.fail(field, "expected an integer, found %q", node.Value)
 		}
 	case reflect.Bool:
 		if node.Tag != "!!bool" {
-			d.errorf(node.Line, field, "expected true or false, found %q", node.Value)
+			d.fail(field, "expected true or false, found %q", node.Value)
 		}
 	}
 }
 
 func (d *decoder) duration(node *yaml.Node, field string) {
+	d.text(node, field, "a duration such as 30s or 5m", func(s string) error {
+		if _, err := time.ParseDuration(s); err != nil {
+			return fmt.Errorf("invalid duration %q: write it like 30s, 5m or 1h30m", s)
+		}
+		return nil
+	})
+}
+
+func (d *decoder) glob(node *yaml.Node, field string) {
+	d.text(node, field, "a branch pattern", func(s string) error {
+		_, err := schema.ParseGlob(s)
+		return err
+	})
+}
+
+// text checks a scalar that parse must accept; what names the value expected.
+func (d *decoder) text(node *yaml.Node, field, what string, parse func(string) error) {
 	if node.Kind != yaml.ScalarNode {
-		d.errorf(node.Line, field, "expected a duration such as 30s or 5m, found %s", describe(node))
+		d.fail(field, "expected %s, found %s", what, describe(node))
 		return
 	}
-	if _, err := time.ParseDuration(node.Value); err != nil {
-		d.errorf(node.Line, field, "invalid duration %q: write it like 30s, 5m or 1h30m", node.Value)
+	if err := parse(node.Value); err != nil {
+		d.fail(field, "%v", err)
 	}
 }
 
@@ -288,6 +262,35 @@ func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+func (d *decoder) byteSize(node *yaml.Node, field string) {
+	d.text(node, field, "a size such as 512Mi or 1Gi", func(s string) error {
+		_, err := parseByteSize(s)
+		return err
+	})
+}
+
+// UnmarshalYAML reads a size; shape has already checked it.
+func (b *ByteSize) UnmarshalYAML(node *yaml.Node) error {
+	n, err := parseByteSize(node.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", node.Line, err)
+	}
+	b.Bytes = n
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return 0, fmt.Errorf("invalid size %q: write it like 512Mi or 1Gi", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	return n, nil
 }
 
 func join(field, key string) string {

@@ -25,6 +25,15 @@ func (c *Config) setDefaults() {
 		if a.Cluster == "" {
 			a.Cluster = DefaultCluster
 		}
+		if a.GitTimeout.Duration == 0 {
+			a.GitTimeout.Duration = DefaultGitTimeout
+		}
+		if a.GitMaxFetchSize.Bytes == 0 {
+			a.GitMaxFetchSize.Bytes = DefaultGitMaxFetchSize
+		}
+		if a.PodSecurity == "" {
+			a.PodSecurity = DefaultPodSecurity
+		}
 	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
@@ -103,13 +112,25 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 		d.fail(field+".poll_interval", "must be at least 1s, got %s", a.PollInterval.Duration)
 	}
 	d.auth(&a.Auth, field+".auth", base, a.Repo, remote)
-	d.globs(a.Branches.Include, field+".branches.include")
-	d.globs(a.Branches.Exclude, field+".branches.exclude")
 	if a.SecretsFrom != "" && (len(a.SecretsFrom) > 253 || !dnsSubdomain.MatchString(a.SecretsFrom)) {
 		d.fail(field+".secrets_from", "%q is not a valid Secret name", a.SecretsFrom)
 	}
 	if _, ok := c.Clusters[a.Cluster]; !ok {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
+	}
+	d.limits(a, field)
+}
+
+// limits checks the per-app bounds on git and the pod security level.
+func (d *decoder) limits(a *App, field string) {
+	if a.GitTimeout.Duration < time.Second {
+		d.fail(field+".git_timeout", "must be at least 1s, got %s", a.GitTimeout.Duration)
+	}
+	if a.GitMaxFetchSize.Bytes < 1<<20 {
+		d.fail(field+".git_max_fetch_size", "must be at least 1Mi, got %d bytes", a.GitMaxFetchSize.Bytes)
+	}
+	if !slices.Contains(PodSecurityLevels, a.PodSecurity) {
+		d.fail(field+".pod_security", "%q is not a Pod Security Standard: use %s", a.PodSecurity, strings.Join(PodSecurityLevels, ", "))
 	}
 }
 
@@ -209,14 +230,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func (d *decoder) globs(globs []string, field string) {
-	for i, g := range globs {
-		if err := checkGlob(g); err != nil {
-			d.fail(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-		}
-	}
 }
 
 func (d *decoder) defaults(df Defaults) {

@@ -20,7 +20,7 @@ import (
 type renderedKind struct{ group, resource, kind string }
 
 // renderedKinds are the kinds arbor writes into environments: what render/
-// generates (spec §3-§5) and the StatefulSets kustomize directories may hold,
+// generates (docs/release-yaml.md: services, jobs, routing) and the StatefulSets kustomize directories may hold,
 // which the daemon's watch cache follows (reconciler/cache.go). The ClusterRole
 // and the admission policy must cover exactly these, plus namespaces.
 var renderedKinds = []renderedKind{

@@ -177,7 +177,7 @@ func zeroToReady(b *testing.B, n int) {
 	byVerb := func() []float64 {
 		out := make([]float64, len(verbs))
 		for i, v := range verbs {
-			out[i] = p.metric(`arbor_api_requests_total{verb="` + v + `"}`)
+			out[i], _ = p.metric(`arbor_api_requests_total{verb="` + v + `"}`) // a verb never sent has no series
 		}
 		return out
 	}
@@ -192,9 +192,10 @@ func zeroToReady(b *testing.B, n int) {
 	b.Logf("requests sent to bring %d environments up: %s (%.1f per environment)", want, strings.Join(sent, ", "), total/float64(want))
 
 	// no-op resyncs: each poll queues every environment; count requests sent meanwhile
-	reconciles := func() float64 { return p.metric("arbor_reconcile_duration_seconds_count") }
+	reconciles := func() float64 { return p.mustMetric(b, "arbor_reconcile_duration_seconds_count") }
 	requests := func() float64 {
-		return p.metric("arbor_api_requests_total") - p.metric(`arbor_api_requests_total{verb="watch"}`)
+		watches, _ := p.metric(`arbor_api_requests_total{verb="watch"}`)
+		return p.mustMetric(b, "arbor_api_requests_total") - watches
 	}
 	// Settling: after the last environment is ready, arbor still records each
 	// one's fingerprints (one write per environment). Wait until a whole poll

@@ -277,11 +277,15 @@ func TestNoopResyncSendsNoRequests(t *testing.T) {
 	waitAdopted(t, d, app)
 	nonWatch := func(l map[string]string) bool { return l["verb"] != "watch" }
 	reconciles := func() float64 {
-		return counter(t, d.reg, "arbor_reconcile_duration_seconds", func(l map[string]string) bool { return l["app"] == app })
+		return mustCounter(t, d.reg, "arbor_reconcile_duration_seconds", func(l map[string]string) bool { return l["app"] == app })
 	}
-	req0, rec0 := counter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
+	// Both readings must exist: a missing series would read 0 twice and pass.
+	req0, rec0 := mustCounter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
+	if req0 == 0 {
+		t.Fatal("creating five environments counted no API request: the counter does not see the daemon's requests")
+	}
 	eventually(t, 30*time.Second, "three resyncs of five environments", func() bool { return reconciles() >= rec0+15 })
-	req1, rec1 := counter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
+	req1, rec1 := mustCounter(t, d.reg, "arbor_api_requests_total", nonWatch), reconciles()
 	t.Logf("%v reconciles of unchanged environments sent %v API requests", rec1-rec0, req1-req0)
 	if req1 != req0 {
 		t.Errorf("no-op resyncs sent %v API requests, want 0", req1-req0)

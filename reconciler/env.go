@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -225,7 +224,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil || findings.HasErrors() {
 		return nil, findings, err
 	}
-	if f := cfg.Template.Branches; f != nil && !config.MatchBranch(f.Include, f.Exclude, branch) {
+	if !cfg.Template.Branches.Allows(branch) {
 		return nil, nil, errFilteredOut
 	}
 	imports, err := r.resolveImports(ctx, cfg.Template, branch)
@@ -258,6 +257,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
+	labelPodSecurity(env, a.cfg.PodSecurity)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,6 +104,9 @@ type gitServer struct {
 	*httptest.Server
 	root       string
 	user, pass string
+	// stallFetches makes the server take every listing and fetch request
+	// (service git-upload-pack) and never answer; pushes still work.
+	stallFetches atomic.Bool
 }
 
 func newGitServer(tb testing.TB) *gitServer {
@@ -119,6 +123,10 @@ func newGitServer(tb testing.TB) *gitServer {
 		if !ok || u != s.user || p != s.pass {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if s.stallFetches.Load() && (req.URL.Query().Get("service") == "git-upload-pack" || strings.HasSuffix(req.URL.Path, "/git-upload-pack")) {
+			<-req.Context().Done()
 			return
 		}
 		backend.ServeHTTP(w, req)
@@ -205,6 +213,12 @@ func newConfig(t testing.TB, ns, body string) *config.Config {
 
 func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	t.Helper()
+	return startDaemonLog(t, cfg, testLogger(t))
+}
+
+// startDaemonLog is startDaemon with the daemon's logs sent to log.
+func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon {
+	t.Helper()
 	restCfg := testcluster.Config(t)
 	reg := prometheus.NewRegistry()
 	m, err := reconciler.NewMetrics(reg)
@@ -215,7 +229,7 @@ func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	parts, err := reconciler.Wire(ctx, reconciler.WireOptions{
 		Config: cfg, REST: restCfg, Registry: reg, Metrics: m, CacheDir: t.TempDir(),
-		Log: testLogger(t), WaitTimeout: time.Minute,
+		Log: log, WaitTimeout: time.Minute,
 	})
 	if err != nil {
 		cancel()
@@ -294,17 +308,37 @@ func (d *daemon) env(app, branch string) *reconciler.EnvironmentStatus {
 // counter sums a counter metric's samples whose labels match.
 func counter(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) float64 {
 	t.Helper()
+	v, _ := gather(t, reg, name, match)
+	return v
+}
+
+// mustCounter is counter for a reading that must exist: it fails the test
+// when no series matches, where counter would read 0.
+func mustCounter(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) float64 {
+	t.Helper()
+	v, found := gather(t, reg, name, match)
+	if !found {
+		t.Fatalf("no series of %s matches", name)
+	}
+	return v
+}
+
+// gather sums the matching series of a metric and says whether any matched.
+func gather(t testing.TB, reg *prometheus.Registry, name string, match func(map[string]string) bool) (float64, bool) {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum float64
+	found := false
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			if match == nil || match(labelsOf(m)) {
+				found = true
 				switch {
 				case m.Counter != nil:
 					sum += m.Counter.GetValue()
@@ -316,7 +350,7 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, match func(map
 			}
 		}
 	}
-	return sum
+	return sum, found
 }
 
 func labelsOf(m *dto.Metric) map[string]string {

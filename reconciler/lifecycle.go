@@ -289,7 +289,7 @@ func (r *Reconciler) queueImporters(app string, prev *listing, branches map[stri
 }
 
 // resolveImports loads every app the template imports at the branch chosen
-// for an environment of branch (spec §8).
+// for an environment of branch (docs/release-yaml.md#app-imports).
 func (r *Reconciler) resolveImports(ctx context.Context, t *schema.Template, branch string) ([]render.Import, error) {
 	out := make([]render.Import, 0, len(t.AppImports))
 	for _, ai := range t.AppImports {

@@ -2,9 +2,10 @@ package reconciler
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/arbordev/arbor/apply"
 )
 
 // Metrics are the reconciler's Prometheus collectors.
@@ -20,7 +21,7 @@ type Metrics struct {
 //
 //	arbor_reconcile_duration_seconds{app,result}  histogram; result = unchanged|applied|deleted|invalid|error
 //	arbor_environments{app,phase}                 gauge
-//	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see APIRequestCounter)
+//	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see apply.Verb)
 //	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
 //	arbor_leader                                  gauge: 1 while this replica leads
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -55,46 +56,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// WrapTransport counts every request to the API server by verb; set it as
-// rest.Config.WrapTransport (cfg.Wrap).
+// WrapTransport counts every request to the API server by apply.Verb; set
+// it as rest.Config.WrapTransport (cfg.Wrap).
 func (m *Metrics) WrapTransport(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		m.apiRequests.WithLabelValues(Verb(req)).Inc()
-		return rt.RoundTrip(req)
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// Verb names a request the way the metric counts it: get, watch, create,
-// update, patch, apply, delete, each with a "-dryrun" suffix for dry runs.
-func Verb(req *http.Request) string {
-	q := req.URL.Query()
-	var v string
-	switch req.Method {
-	case http.MethodGet:
-		v = "get"
-		if q.Get("watch") == "true" || q.Get("watch") == "1" {
-			v = "watch"
-		}
-	case http.MethodPost:
-		v = "create"
-	case http.MethodPut:
-		v = "update"
-	case http.MethodPatch:
-		v = "patch"
-		if strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
-			v = "apply"
-		}
-	case http.MethodDelete:
-		v = "delete"
-	default:
-		v = strings.ToLower(req.Method)
-	}
-	if q.Get("dryRun") != "" {
-		v += "-dryrun"
-	}
-	return v
+	return apply.CountRequests(rt, func(verb string) { m.apiRequests.WithLabelValues(verb).Inc() })
 }

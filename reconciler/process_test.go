@@ -133,33 +133,60 @@ func (p *process) environments(app string) []reconciler.EnvironmentStatus {
 	return out
 }
 
-// metric reads one series from /metrics; name{labels} as Prometheus prints it.
-func (p *process) metric(series string) float64 {
+// metric sums the series of /metrics that start with series (a name, or
+// name{labels} as Prometheus prints it). ok is false when /metrics cannot be
+// read or no series matches: a missing series is not a zero.
+func (p *process) metric(series string) (v float64, ok bool) {
 	resp, err := http.Get(p.url + "/metrics")
 	if err != nil {
-		return -1
+		return 0, false
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	var sum float64
+	found := false
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, series+" ") || strings.HasPrefix(line, series+"{") {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			sum += v
+			found = true
 		}
+	}
+	return sum, found && sc.Err() == nil
+}
+
+// mustMetric is metric for a series that must exist.
+func (p *process) mustMetric(t testing.TB, series string) float64 {
+	t.Helper()
+	v, ok := p.metric(series)
+	if !ok {
+		t.Fatalf("%s: no series %s in /metrics", p.url, series)
+	}
+	return v
+}
+
+// writes sums the write requests a process sent (the lease's client is not
+// counted). A verb the process never sent has no series and counts 0, but
+// the request counter itself must be there, or every reading would be 0.
+func (p *process) writes(t *testing.T) float64 {
+	t.Helper()
+	if _, ok := p.metric("arbor_api_requests_total"); !ok {
+		t.Fatalf("%s exports no arbor_api_requests_total: its writes cannot be counted", p.url)
+	}
+	var sum float64
+	for _, v := range []string{"create", "update", "patch", "apply", "delete"} {
+		n, _ := p.metric(`arbor_api_requests_total{verb="` + v + `"}`)
+		sum += n
 	}
 	return sum
 }
 
-// writes sums the write requests a process sent (leases included).
-func (p *process) writes() float64 {
-	var sum float64
-	for _, v := range []string{"create", "update", "patch", "apply", "delete"} {
-		sum += p.metric(`arbor_api_requests_total{verb="` + v + `"}`)
-	}
-	return sum
+// leading reads arbor_leader: 1 or 0, and false when it cannot be read.
+func (p *process) leading() (bool, bool) {
+	v, ok := p.metric("arbor_leader")
+	return v == 1, ok
 }
 
 func readyCount(envs []reconciler.EnvironmentStatus) int {
@@ -246,7 +273,10 @@ func checkNoOrphans(t *testing.T, app string, envs []reconciler.EnvironmentStatu
 		{Version: "v1", Resource: "configmaps"}, {Version: "v1", Resource: "services"},
 		{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
 	}
-	total := 0
+	if len(envs) == 0 {
+		t.Fatal("no environments to check for orphans")
+	}
+	total, seen := 0, map[string]int{}
 	for _, gvr := range gvrs {
 		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor,arbor.dev/app=" + app})
 		if err != nil {
@@ -257,6 +287,7 @@ func checkNoOrphans(t *testing.T, app string, envs []reconciler.EnvironmentStatu
 				continue
 			}
 			total++
+			seen[o.GetNamespace()]++
 			inv, ok := inventories[o.GetNamespace()]
 			if !ok {
 				t.Errorf("orphan: %s/%s/%s is in no live environment", o.GetKind(), o.GetNamespace(), o.GetName())
@@ -266,6 +297,13 @@ func checkNoOrphans(t *testing.T, app string, envs []reconciler.EnvironmentStatu
 			if !found {
 				t.Errorf("orphan: %s/%s/%s is not in its environment's inventory", o.GetKind(), o.GetNamespace(), o.GetName())
 			}
+		}
+	}
+	// The selector must find each environment's own objects, or the loop
+	// above checked nothing and would pass whatever is left behind.
+	for ns := range inventories {
+		if seen[ns] == 0 {
+			t.Errorf("%s: the selector found none of its objects; orphans could not have been seen", ns)
 		}
 	}
 	t.Logf("%d objects of %d environments, all in an inventory", total, len(envs))
@@ -284,11 +322,14 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 	b := startProcess(t, "replica-b", body)
 	var leader, standby *process
 	eventually(t, 30*time.Second, "one leader", func() bool {
-		la, lb := a.metric("arbor_leader"), b.metric("arbor_leader")
+		la, okA := a.leading()
+		lb, okB := b.leading()
 		switch {
-		case la == 1 && lb == 0:
+		case !okA || !okB:
+			return false
+		case la && !lb:
 			leader, standby = a, b
-		case lb == 1 && la == 0:
+		case lb && !la:
 			leader, standby = b, a
 		default:
 			return false
@@ -296,7 +337,10 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 		return true
 	})
 	eventually(t, 60*time.Second, "main ready", func() bool { return readyCount(leader.environments(app)) == 1 })
-	before := standby.writes()
+	if n := leader.writes(t); n == 0 {
+		t.Fatal("the leader created an environment, yet its write count reads 0: the comparison below could not fail")
+	}
+	before := standby.writes(t)
 	r.on("feature/two")
 	c := r.commit("two", nil)
 	eventually(t, 60*time.Second, "feature/two ready (seen from the standby)", func() bool {
@@ -308,7 +352,7 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 		return false
 	})
 	time.Sleep(2 * time.Second)
-	if after := standby.writes(); after != before {
+	if after := standby.writes(t); after != before {
 		t.Errorf("the standby sent %v write requests while the leader acted", after-before)
 	}
 	var apps []reconciler.AppStatus
@@ -318,7 +362,7 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 	}
 
 	leader.kill()
-	eventually(t, 30*time.Second, "the standby leading", func() bool { return standby.metric("arbor_leader") == 1 })
+	eventually(t, 30*time.Second, "the standby leading", func() bool { l, ok := standby.leading(); return ok && l })
 	r.on("feature/three")
 	c3 := r.commit("three", nil)
 	eventually(t, 60*time.Second, "feature/three ready by the new leader", func() bool {

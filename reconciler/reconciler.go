@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/reconciler/workflow"
 )
 
@@ -238,6 +239,9 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	if err == nil {
 		err = a.src.Fetch(ctx, branches)
 	}
+	// gitsource redacts its own errors; this keeps any other that quotes the
+	// address (a wrapped transport error) from reaching status and logs.
+	err = redact.Error(err, a.cfg.Repo)
 	a.mu.Lock()
 	a.lastTime, a.lastErr = time.Now(), err
 	prev := a.listing
@@ -280,7 +284,8 @@ func settingsHash(c *config.Config, a config.App) string {
 		SecretsFrom            string
 		AllowClusterScoped     bool
 		AllowForeignNamespaces bool
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
+		PodSecurity            string
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

@@ -54,6 +54,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	for _, a := range o.Config.Apps {
 		s, err := gitsource.Open(gitsource.Options{
 			App: a.Name, Repo: a.Repo, CacheDir: o.CacheDir, Depth: 1, Metrics: gm, Logger: o.Log,
+			Timeout: a.GitTimeout.Duration, MaxFetchSize: a.GitMaxFetchSize.Bytes,
 			Auth: gitsource.Auth{
 				UsernameFile: a.Auth.UsernameFile, PasswordFile: a.Auth.PasswordFile, TokenFile: a.Auth.TokenFile,
 				SSHKeyFile: a.Auth.SSHKeyFile, SSHPassphraseFile: a.Auth.SSHPassphraseFile, KnownHostsFile: a.Auth.KnownHostsFile,

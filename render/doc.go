@@ -1,10 +1,12 @@
 // Package render turns a branch's configuration into the Kubernetes objects of
-// its environment (spec/release-yaml.md §3–§10).
+// its environment (docs/release-yaml.md).
 //
 // Render is a pure function of its Input: the template, the environment
 // context (app, branch, commit, template name, domain, parameters, image
 // settings, secrets), the already-loaded imported apps, and the branch's tree
-// as an fs.FS for configmap files and kustomize directories. It does no network
-// or cluster I/O, and the same input always gives the same objects, in the same
-// order, with the same names.
+// as an fs.FS for configmap files and kustomize directories. Configmap files
+// are read with repofs.ReadFile, so the rules of package repofs (no link out
+// of the repository, regular files only, bounded sizes) hold whatever fs.FS
+// it is given. It does no network or cluster I/O, and the same input always
+// gives the same objects, in the same order, with the same names.
 package render

@@ -55,7 +55,7 @@ func isAlnum(c byte) bool {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
-// injectedVars are the RELEASE_* variables of an app (spec §9).
+// injectedVars are the RELEASE_* variables of an app (docs/release-yaml.md#environment-variables).
 func (r *renderer) injectedVars(a *app) envSet {
 	set := make(envSet, 8+len(r.injected)+16)
 	put := func(k, v string) { set[k] = envValue{value: v} }

@@ -72,6 +72,9 @@ func copyValue(dst, src reflect.Value, f func(string) (string, error)) error {
 		}
 		dst.Set(p)
 	case reflect.Struct:
+		// Unexported fields (a compiled branch pattern) are copied as they
+		// are; the exported ones are then deep-copied over them.
+		dst.Set(src)
 		for i := 0; i < src.NumField(); i++ {
 			if !dst.Field(i).CanSet() {
 				continue

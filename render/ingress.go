@@ -25,7 +25,7 @@ const (
 	annProxySendTimeout = "nginx.ingress.kubernetes.io/proxy-send-timeout"
 )
 
-// routeHosts works out every host and rule of the environment (spec §5) and
+// routeHosts works out every host and rule of the environment (docs/release-yaml.md#hostnames-and-routing) and
 // the *_INGRESS_HOST/_URL variables they give.
 func (r *renderer) routeHosts() error {
 	r.scheme = "http"

@@ -11,7 +11,7 @@ import (
 
 // Job defaults.
 const (
-	defaultCompletedTimeout = 600   // seconds, spec §4
+	defaultCompletedTimeout = 600   // seconds, docs/release-yaml.md#jobs
 	jobTTLSeconds           = 86400 // finished Jobs stay a day for their logs
 )
 

@@ -19,22 +19,10 @@ import (
 // (a goroutine cannot be stopped), so others wait for it with a deadline.
 var krustySlot = make(chan struct{}, 1)
 
-// clusterScoped are the built-in kinds that live outside any namespace.
-var clusterScoped = map[string]bool{
-	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
-	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
-	"PriorityClass": true, "IngressClass": true, "RuntimeClass": true, "CSIDriver": true,
-	"CSINode": true, "VolumeAttachment": true, "APIService": true,
-	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
-	"CertificateSigningRequest": true, "FlowSchema": true, "PriorityLevelConfiguration": true,
-	"ComponentStatus": true, "ClusterTrustBundle": true, "DeviceClass": true,
-}
-
-// renderKustomize builds every kustomize directory of every app (spec §10)
-// and adds the output, confined to the environment. Each build runs on an
-// in-memory copy of what its kustomization references (kusttree.go).
+// renderKustomize builds every kustomize directory of every app
+// (docs/release-yaml.md#kustomize-directories) and adds the output, confined
+// to the environment. Each build runs on an in-memory copy of what its
+// kustomization references (kusttree.go).
 func (r *renderer) renderKustomize() error {
 	lim := r.in.Context.Kustomize.orDefaults()
 	var read int64 // bytes read for kustomize in this render
@@ -139,7 +127,7 @@ func runKrusty(mem filesys.FileSystem, dir string) (out []*unstructured.Unstruct
 // and other namespaces are refused unless the daemon config allows them.
 func (r *renderer) confine(a *app, u *unstructured.Unstructured) error {
 	id := u.GetKind() + "/" + u.GetName()
-	if clusterScoped[u.GetKind()] {
+	if r.clusterScoped(u) {
 		if !r.in.Context.AllowClusterScoped {
 			return fmt.Errorf("%s: cluster-scoped kind %s is not allowed", id, u.GetKind())
 		}

@@ -6,14 +6,14 @@ import (
 	"strings"
 )
 
-// Limits on generated names (spec §7).
+// Limits on generated names (docs/release-yaml.md#environments).
 const (
 	maxEnvID     = 40
 	maxNamespace = 63
 	hashLen      = 6
 )
 
-// EnvID returns the environment id of a branch (spec §7): the branch as a DNS
+// EnvID returns the environment id of a branch (docs/release-yaml.md#environments): the branch as a DNS
 // label, lower-case, with runs of other characters turned into "-", at most 40
 // characters. When that changed or cut the branch name, "-" and 6 hex
 // characters of the branch's SHA-256 are appended (within the 40), so two
@@ -93,43 +93,4 @@ func cutName(name string, max int) string {
 	}
 	suffix := shortHash(name, hashLen)
 	return strings.TrimRight(name[:max-hashLen-1], "-.") + "-" + suffix
-}
-
-// MatchBranch reports whether branch matches a glob pattern: "*" matches any
-// run of characters except "/", "**" any run including "/", "?" one character.
-func MatchBranch(pattern, branch string) bool {
-	return globMatch(pattern, branch)
-}
-
-func globMatch(p, s string) bool {
-	for len(p) > 0 {
-		switch {
-		case strings.HasPrefix(p, "**"):
-			rest := strings.TrimLeft(p, "*")
-			for i := 0; i <= len(s); i++ {
-				if globMatch(rest, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case p[0] == '*':
-			rest := p[1:]
-			for i := 0; i <= len(s); i++ {
-				if globMatch(rest, s[i:]) {
-					return true
-				}
-				if i < len(s) && s[i] == '/' {
-					return false
-				}
-			}
-			return false
-		case len(s) == 0:
-			return false
-		case p[0] == '?' || p[0] == s[0]:
-			p, s = p[1:], s[1:]
-		default:
-			return false
-		}
-	}
-	return len(s) == 0
 }

@@ -46,27 +46,6 @@ func TestNamespace(t *testing.T) {
 	}
 }
 
-func TestMatchBranch(t *testing.T) {
-	for _, c := range []struct {
-		pattern, branch string
-		want            bool
-	}{
-		{"main", "main", true},
-		{"qa/*", "qa/x", true},
-		{"qa/*", "qa/x/y", false},
-		{"qa/**", "qa/x/y", true},
-		{"*", "feature/x", false},
-		{"**", "feature/x", true},
-		{"release-?", "release-1", true},
-		{"release-?", "release-10", false},
-		{"dependabot/**", "main", false},
-	} {
-		if got := MatchBranch(c.pattern, c.branch); got != c.want {
-			t.Errorf("MatchBranch(%q, %q) = %v", c.pattern, c.branch, got)
-		}
-	}
-}
-
 func TestInterpolate(t *testing.T) {
 	vars := map[string]envValue{"A": {value: "1"}, "EMPTY": {}, "S": {value: "pw", secret: true}}
 	look := func(n string) (envValue, bool) { v, ok := vars[n]; return v, ok }

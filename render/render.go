@@ -17,7 +17,7 @@ import (
 	"github.com/arbordev/arbor/schema"
 )
 
-// Environment template names chosen by branch when none is given (spec §7).
+// Environment template names chosen by branch when none is given (docs/release-yaml.md#environments).
 const (
 	TemplatePermanent = "permanent"
 	TemplateEphemeral = "ephemeral"
@@ -144,7 +144,7 @@ func commitOrUnknown(c string) string {
 	return c
 }
 
-// chooseTemplate picks the environment template (spec §7): the one asked for,
+// chooseTemplate picks the environment template (docs/release-yaml.md#environments): the one asked for,
 // else the first whose branches globs match, else permanent for the tracking
 // branch and ephemeral for the rest.
 func chooseTemplate(t *schema.Template, c Context) string {
@@ -152,10 +152,8 @@ func chooseTemplate(t *schema.Template, c Context) string {
 		return c.EnvironmentTemplate
 	}
 	for _, et := range t.EnvironmentTemplates {
-		for _, g := range et.Branches {
-			if MatchBranch(g, c.Branch) {
-				return et.Name
-			}
+		if et.Branches.MatchAny(c.Branch) {
+			return et.Name
 		}
 	}
 	tracking := t.TrackingBranch
@@ -200,7 +198,7 @@ func (r *renderer) configHash() string {
 	putMap(c.StorageClasses)
 	putMap(c.Secrets) // only a digest of them leaves this function
 	for _, im := range r.in.Imports {
-		// Not the commit: a new commit on an imported branch is a patch (spec §8).
+		// Not the commit: a new commit on an imported branch is a patch (docs/release-yaml.md#app-imports).
 		put(im.App, im.Branch, configContentHash(im.Config), strings.Join(im.ExcludeServices, ","))
 		putMap(im.Parameters)
 	}
@@ -409,7 +407,7 @@ func (r *renderer) resolveImages() error {
 	return nil
 }
 
-// resolveImage gives a service its image reference (spec §3).
+// resolveImage gives a service its image reference (docs/release-yaml.md#services).
 func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 	built := s.HasRepo || s.Build != nil
 	img := strings.TrimSpace(s.Image)

@@ -179,7 +179,7 @@ func TestPodNameClashes(t *testing.T) {
 }
 
 // TestImportedCommitIsAPatch checks a new commit on an imported branch keeps
-// the importer's configuration hash (a patch, spec §8) but gives the
+// the importer's configuration hash (a patch, docs/release-yaml.md#app-imports) but gives the
 // imported app's jobs a new run.
 func TestImportedCommitIsAPatch(t *testing.T) {
 	back := configFrom(t, "services: [{name: api, image: x:1}]\njobs: [{name: migrate, from_services: api}]", "")

@@ -23,7 +23,7 @@ const (
 	AnnotationKeep     = "arbor.dev/keep"
 	AnnotationEnvHash  = "arbor.dev/env-hash" // pod template: hash of its ConfigMap and Secret
 	AnnotationTemplate = "arbor.dev/environment-template"
-	// LabelImportedFrom marks objects of an imported app (spec §8) with that app's name.
+	// LabelImportedFrom marks objects of an imported app (docs/release-yaml.md#app-imports) with that app's name.
 	LabelImportedFrom = "arbor.dev/imported-from"
 )
 
@@ -34,7 +34,7 @@ type Input struct {
 	// Tree is the branch's tree at Context.Commit, rooted at the repository root.
 	Tree fs.FS
 	// Imports are the apps named in app_imports, already loaded at the branch
-	// chosen for them (spec §8), in the order the template lists them.
+	// chosen for them (docs/release-yaml.md#app-imports), in the order the template lists them.
 	Imports []Import
 }
 
@@ -73,7 +73,7 @@ type Context struct {
 	// for offline rendering (arbor render, arbor validate), never the daemon.
 	SecretPlaceholders bool
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
-	// kustomize output (spec §10); both default to refusing.
+	// kustomize output (docs/release-yaml.md#kustomize-directories); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
 	// Kustomize bounds what kustomize builds read and how long they run.
@@ -119,6 +119,9 @@ type Environment struct {
 	// different imported apps (Step.App) may run concurrently, each app's
 	// own steps still in order, all before the importer's steps.
 	ParallelizeAppImports bool
+	// Warnings are what render could not check offline, such as the scope
+	// of a kind that is not built into Kubernetes (a custom resource).
+	Warnings []string
 }
 
 // ImportedApp is an imported app at the branch and commit it was rendered at.

@@ -8,7 +8,7 @@ import (
 	"github.com/arbordev/arbor/schema"
 )
 
-// Workflow stage names and the task that removes the environment (spec §6).
+// Workflow stage names and the task that removes the environment (docs/release-yaml.md#workflows).
 const (
 	StageSetup        = "setup"
 	StagePatch        = "patch"

@@ -7,13 +7,13 @@ import (
 )
 
 // acceptedTopLevel are Release keys arbor accepts without acting on them
-// (spec §2): each gets a warning that names it, never an error.
+// (docs/release-yaml.md#top-level-keys): each gets a warning that names it, never an error.
 var acceptedTopLevel = []string{"charts", "infrastructure", "builds", "development_environment", "mode", "execution_type"}
 
 // acceptedKeyWarnings warns about the accepted-but-unused keys present at the
 // top of the document, and about those nested in services, environment
 // templates and app imports.
-func acceptedKeyWarnings(doc *document, prefix string, topLevel []string) Findings {
+func acceptedKeyWarnings(doc *Document, prefix string, topLevel []string) Findings {
 	top, ok := doc.value.(map[string]any)
 	if !ok {
 		return nil

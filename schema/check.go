@@ -10,9 +10,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
-// checker runs the semantic checks of spec §11 over a decoded configuration.
+// checker runs the semantic checks of docs/release-yaml.md#validation over a decoded configuration.
 type checker struct {
 	cfg  *Config
 	fsys fs.FS
@@ -56,6 +58,7 @@ func check(cfg *Config, fsys fs.FS, opts LoadOptions) Findings {
 	c.rules()
 	c.resources("resources", t.Resources)
 	c.environmentTemplates()
+	c.branchPatterns()
 	c.sharedVolumes()
 	c.kustomize()
 	c.parameters()
@@ -307,8 +310,12 @@ func (c *checker) repoPath(f, p string, wantDir bool) {
 	}
 	info, err := fs.Stat(c.fsys, clean)
 	switch {
+	case repofs.Refused(err):
+		c.errorf(f, "%s", pathReason(err))
 	case err != nil:
 		c.errorf(f, "%s does not exist in the repository", clean)
+	case !info.IsDir() && !info.Mode().IsRegular():
+		c.errorf(f, "%s: %v", clean, &repofs.TypeError{Mode: info.Mode()})
 	case wantDir && !info.IsDir():
 		c.errorf(f, "%s is not a directory", clean)
 	}
@@ -554,7 +561,7 @@ func (c *checker) hostnames(f string, hs []map[string]string) {
 	}
 }
 
-// hostPattern checks the variables a hostname pattern uses (spec §5).
+// hostPattern checks the variables a hostname pattern uses (docs/release-yaml.md#hostnames-and-routing).
 func (c *checker) hostPattern(f, p string) {
 	for _, ref := range references(p) {
 		if ref.err != "" || strings.HasPrefix(ref.name, "parameters.") {
@@ -642,6 +649,26 @@ func (c *checker) environmentTemplates() {
 			}
 		}
 		c.unique(f+".parameters", "parameter", names)
+	}
+}
+
+// branchPatterns reports the patterns that do not compile (they match no branch).
+func (c *checker) branchPatterns() {
+	t := c.cfg.Template
+	if t.Branches != nil {
+		c.globs("branches.include", t.Branches.Include)
+		c.globs("branches.exclude", t.Branches.Exclude)
+	}
+	for i, e := range t.EnvironmentTemplates {
+		c.globs(fmt.Sprintf("environment_templates[%d].branches", i), e.Branches)
+	}
+}
+
+func (c *checker) globs(field string, gs Globs) {
+	for i, g := range gs {
+		if err := g.Err(); err != nil {
+			c.errorf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
 	}
 }
 

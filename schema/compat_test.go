@@ -1,42 +1,26 @@
+//go:build compat
+
+// TestLoadCompat runs over real users' Release repositories, which live
+// outside this repository: `make test-compat` (go test -tags compat) runs it
+// and fails when the files cannot be found. Without the tag it is not built;
+// TestGoldenTrees covers the same loading code with the repository's own
+// trees (testdata/trees). See docs/testing.md.
+
 package schema
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// compatDir is where real users' Release files are: $ARBOR_COMPAT_DIR, else
-// shared/compat/release-templates beside the repository or one of its parent
-// directories. It lies outside the repository, so a clean clone may not have
-// it: the test is skipped then, saying so.
-func compatDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ARBOR_COMPAT_DIR"); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("ARBOR_COMPAT_DIR: %v", err)
-		}
-		return dir
-	}
-	// The repository root is "..": look for shared/ beside it, or beside one
-	// of its parents (a git worktree may sit deeper).
-	up := ".."
-	for i := 0; i < 3; i++ {
-		up = filepath.Join(up, "..")
-		dir := filepath.Join(up, "shared", "compat", "release-templates")
-		if _, err := os.Stat(dir); err == nil {
-			return dir
-		}
-	}
-	t.Skip("compat templates not found beside the repository (../shared/compat/release-templates); set ARBOR_COMPAT_DIR to run this test")
-	return ""
-}
+	"github.com/arbordev/arbor/internal/compat"
+)
 
 // TestLoadCompat loads every real Release configuration: no panic, no I/O
 // error, and a configuration for each (the findings are logged, and recorded
 // in docs/compatibility.md).
 func TestLoadCompat(t *testing.T) {
-	dir := compatDir(t)
+	dir := compat.Dir(t)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

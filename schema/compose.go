@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
-// ComposeResult is a template derived from a docker-compose file (spec §9).
+// ComposeResult is a template derived from a docker-compose file (docs/release-yaml.md#arbor-init).
 type ComposeResult struct {
 	Template *Template
 	EnvVars  *EnvVars
@@ -59,14 +61,14 @@ type composeService struct {
 // converter holds one conversion's state.
 type converter struct {
 	fsys  fs.FS
-	doc   *document
+	doc   *Document
 	res   *ComposeResult
 	out   Findings
 	names map[string]string // compose service name → DNS-label name
 }
 
 // FromCompose derives an application template and environment variables from
-// a docker-compose file (spec §9), as arbor init writes them and as a pointer
+// a docker-compose file (docs/release-yaml.md#arbor-init), as arbor init writes them and as a pointer
 // form naming only a compose file is read. file is the compose file's path in
 // fsys (bind-mounted files are looked up relative to it; fsys may be nil).
 // What cannot be converted is a warning; a file that is not a compose file
@@ -441,6 +443,9 @@ func (c *converter) bind(svc *Service, field, source, target string) {
 	if c.fsys != nil {
 		info, err := fs.Stat(c.fsys, repoPath)
 		switch {
+		case repofs.Refused(err):
+			c.note(field, "%s; skipped", pathReason(err))
+			return
 		case err != nil:
 			c.note(field, "%s does not exist in the repository; skipped", repoPath)
 			return

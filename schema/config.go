@@ -2,7 +2,7 @@ package schema
 
 import "strings"
 
-// Form says how a branch's configuration was found (spec §1).
+// Form says how a branch's configuration was found (docs/release-yaml.md#finding-the-configuration).
 type Form string
 
 // The ways a configuration can be found.
@@ -38,16 +38,7 @@ type Config struct {
 // gets the position of its nearest written parent; failing that, the template
 // file as a whole.
 func (c *Config) Position(field string) Position {
-	for {
-		if p, ok := c.positions[field]; ok {
-			return p
-		}
-		parent := parentField(field)
-		if parent == field {
-			return Position{File: c.TemplateFile}
-		}
-		field = parent
-	}
+	return nearestPosition(c.positions, field, Position{File: c.TemplateFile})
 }
 
 // parentField strips the last key or index from a field path; "" stays "".

@@ -25,37 +25,62 @@ var JSONSchema []byte
 
 const schemaURL = "https://arbor.dev/schema/release.schema.json"
 
-var compiled struct {
-	once                      sync.Once
+// schemas are the compiled parts of release.schema.json.
+type schemas struct {
 	template, envVars, pointr *jsonschema.Schema
 }
 
-func compileSchemas() {
+var compiled struct {
+	once sync.Once
+	schemas
+}
+
+// compileSchemas compiles doc (checking it against the 2020-12 meta-schema)
+// and its template, environment-variables and pointer parts.
+func compileSchemas(doc []byte) (schemas, error) {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return schemas{}, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaURL, v); err != nil {
+		return schemas{}, err
+	}
+	var out schemas
+	for _, part := range []struct {
+		ref string
+		to  **jsonschema.Schema
+	}{{"", &out.template}, {"#/$defs/environmentVariables", &out.envVars}, {"#/$defs/pointer", &out.pointr}} {
+		if *part.to, err = c.Compile(schemaURL + part.ref); err != nil {
+			return schemas{}, err
+		}
+	}
+	return out, nil
+}
+
+// embedded returns the compiled embedded schema; it is tested
+// (TestJSONSchemaIsValid), so a failure here is a build defect.
+func embedded() schemas {
 	compiled.once.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(JSONSchema))
+		s, err := compileSchemas(JSONSchema)
 		if err != nil {
 			panic(fmt.Sprintf("schema: embedded release.schema.json: %v", err))
 		}
-		c := jsonschema.NewCompiler()
-		if err := c.AddResource(schemaURL, doc); err != nil {
-			panic(fmt.Sprintf("schema: embedded release.schema.json: %v", err))
-		}
-		compiled.template = c.MustCompile(schemaURL)
-		compiled.envVars = c.MustCompile(schemaURL + "#/$defs/environmentVariables")
-		compiled.pointr = c.MustCompile(schemaURL + "#/$defs/pointer")
+		compiled.schemas = s
 	})
+	return compiled.schemas
 }
 
-func templateSchema() *jsonschema.Schema { compileSchemas(); return compiled.template }
-func envVarsSchema() *jsonschema.Schema  { compileSchemas(); return compiled.envVars }
-func pointerSchema() *jsonschema.Schema  { compileSchemas(); return compiled.pointr }
+func templateSchema() *jsonschema.Schema { return embedded().template }
+func envVarsSchema() *jsonschema.Schema  { return embedded().envVars }
+func pointerSchema() *jsonschema.Schema  { return embedded().pointr }
 
 var printer = message.NewPrinter(language.English)
 
 // validateSchema applies sch to the document and places each error at the
 // field its instance location names. Unknown keys are warnings, or errors
 // when strict.
-func validateSchema(doc *document, sch *jsonschema.Schema, prefix string, strict bool) Findings {
+func validateSchema(doc *Document, sch *jsonschema.Schema, prefix string, strict bool) Findings {
 	if doc.value == nil && doc.root != nil {
 		return nil // too large to convert; already a finding
 	}
@@ -116,7 +141,7 @@ func leaves(e *jsonschema.ValidationError, acc []*jsonschema.ValidationError) []
 }
 
 // unknownKey reports a key arbor does not know.
-func unknownKey(doc *document, field string, strict bool, msg string) Finding {
+func unknownKey(doc *Document, field string, strict bool, msg string) Finding {
 	if msg == "" {
 		msg = fmt.Sprintf("unknown key %q", lastKey(field))
 	}

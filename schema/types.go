@@ -3,7 +3,7 @@ package schema
 import "gopkg.in/yaml.v3"
 
 // Template is the Application Template: what a branch's environment is made of.
-// Field names follow Release's keys (spec/release-yaml.md §2). Keys arbor accepts
+// Field names follow Release's keys (docs/release-yaml.md#top-level-keys). Keys arbor accepts
 // without acting on them are kept as raw values so validation can warn about them.
 type Template struct {
 	App                   string                `yaml:"app,omitempty" json:"app,omitempty"`
@@ -272,7 +272,7 @@ type Step struct {
 // EnvironmentTemplate overrides parts of the template for the environments it applies to.
 type EnvironmentTemplate struct {
 	Name         string              `yaml:"name" json:"name"`
-	Branches     []string            `yaml:"branches,omitempty" json:"branches,omitempty"`
+	Branches     Globs               `yaml:"branches,omitempty" json:"branches,omitempty"`
 	Resources    *Resources          `yaml:"resources,omitempty" json:"resources,omitempty"`
 	Hostnames    []map[string]string `yaml:"hostnames,omitempty" json:"hostnames,omitempty"`
 	Parameters   []Parameter         `yaml:"parameters,omitempty" json:"parameters,omitempty"`
@@ -323,12 +323,6 @@ type Link struct {
 // KustomizeDir is a kustomize directory in the repository, built per environment.
 type KustomizeDir struct {
 	Path string `yaml:"path" json:"path"`
-}
-
-// BranchFilter chooses which branches get environments, by glob.
-type BranchFilter struct {
-	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
-	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 }
 
 // EnvVars is the environment-variables document (file or inline).

@@ -19,53 +19,93 @@ const maxNodes = 200000
 // maxDepth bounds nesting, for the same reason.
 const maxDepth = 200
 
-// document is one parsed YAML file: its root node, the same content as plain
-// values (for the JSON Schema) and the position of every field path.
-type document struct {
+// Document is one parsed YAML file: its root node, the same content as plain
+// values (for the JSON Schema) and the position of every field path. It is
+// the one reader of YAML positions in arbor: the template loader and the
+// daemon configuration (package config) both parse through ParseYAML, so a
+// bad file is reported at the same FILE:LINE:COL by both.
+type Document struct {
 	file   string
 	root   *yaml.Node // the top-level value (not the DocumentNode); nil when empty
 	value  any
 	index  map[string]Position
 	byLine map[int]string // first field path seen at each line
+	extra  Position       // where a second document starts; zero when there is none
 }
 
-// parseDocument parses data as YAML. Syntax errors, duplicate keys and
-// excessive aliasing are returned as findings; doc is nil when the file could
-// not be parsed at all.
-func parseDocument(file string, data []byte) (*document, Findings) {
-	var found Findings
+// ParseYAML parses the first YAML document in data. Syntax errors, duplicate
+// keys and excessive aliasing are returned as error findings; the Document
+// is nil when the file could not be parsed at all. An empty file gives a
+// Document whose Root is nil.
+func ParseYAML(file string, data []byte) (*Document, Findings) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &document{file: file, index: map[string]Position{}, byLine: map[int]string{}}, nil
+			return &Document{file: file, index: map[string]Position{}, byLine: map[int]string{}}, nil
 		}
 		return nil, Findings{yamlErrorFinding(file, err)}
 	}
+	d := &Document{file: file, index: map[string]Position{}, byLine: map[int]string{}}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		found = append(found, Finding{Position: Position{File: file, Line: extra.Line, Column: extra.Column},
-			Severity: SeverityWarning, Message: "the file holds more than one YAML document; only the first is read"})
+		d.extra = Position{File: file, Line: extra.Line, Column: extra.Column}
 	}
-	d := &document{file: file, index: map[string]Position{}, byLine: map[int]string{}}
 	if len(top.Content) > 0 {
 		d.root = top.Content[0]
 	}
 	if d.root == nil {
-		return d, found
+		return d, nil
 	}
 	w := walker{doc: d}
 	d.value = w.convert(d.root, "", d.root.Line, d.root.Column, 0)
-	found = append(found, w.findings...)
 	if w.budgetExceeded {
 		d.value = nil
+	}
+	return d, w.findings
+}
+
+// parseDocument is ParseYAML for the template loader, where a second
+// document is a warning.
+func parseDocument(file string, data []byte) (*Document, Findings) {
+	d, found := ParseYAML(file, data)
+	if d != nil && d.extra.Line > 0 {
+		found = append(found, Finding{Position: d.extra, Severity: SeverityWarning,
+			Message: "the file holds more than one YAML document; only the first is read"})
 	}
 	return d, found
 }
 
+// Root returns the document's top-level value, nil for an empty file.
+func (d *Document) Root() *yaml.Node { return d.root }
+
+// Extra returns where a second document starts, if the file holds one.
+func (d *Document) Extra() (Position, bool) { return d.extra, d.extra.Line > 0 }
+
+// Position returns where field (a dotted path such as apps[1].poll_interval)
+// is written: for a mapping entry, its key. A field that is not written gets
+// the position of its nearest written parent, failing that the file.
+func (d *Document) Position(field string) Position {
+	return nearestPosition(d.index, field, Position{File: d.file})
+}
+
+// nearestPosition looks field up in index, then each of its parents in turn.
+func nearestPosition(index map[string]Position, field string, none Position) Position {
+	for {
+		if p, ok := index[field]; ok {
+			return p
+		}
+		parent := parentField(field)
+		if parent == field {
+			return none
+		}
+		field = parent
+	}
+}
+
 // walker converts a node tree to plain values while recording positions.
 type walker struct {
-	doc            *document
+	doc            *Document
 	nodes          int
 	aliases        AliasBudget
 	budgetExceeded bool
@@ -271,7 +311,7 @@ func isParserError(msg string) bool {
 // decodeErrorFindings turns the errors of yaml.v3's Decode (a *yaml.TypeError
 // listing "line N: cannot unmarshal ...") into findings placed at the field
 // that starts at that line.
-func (d *document) decodeErrorFindings(err error, prefix string) Findings {
+func (d *Document) decodeErrorFindings(err error, prefix string) Findings {
 	var te *yaml.TypeError
 	var msgs []string
 	if errors.As(err, &te) {

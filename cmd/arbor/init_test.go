@@ -174,48 +174,38 @@ func TestInitNoCompose(t *testing.T) {
 	}
 }
 
-// TestInitCompatComposeFiles runs init on every compose file among the real
-// Release repositories (copied into a temporary directory at test time) and
-// checks that the result validates.
-func TestInitCompatComposeFiles(t *testing.T) {
-	root := compatDir(t)
-	var composeFiles []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if !d.IsDir() && strings.Contains(name, "compose") || name == "full-stack.yml" {
-			composeFiles = append(composeFiles, p)
-		}
-		return nil
-	})
+// TestInitComposeFixtures runs init on each of the repository's own compose
+// fixtures (testdata/compose/*, written for arbor) and checks that the
+// result validates. TestInitCompatComposeFiles (build tag compat) does the
+// same over real users' files when they are at hand.
+func TestInitComposeFixtures(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "compose", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures in testdata/compose: %v", err)
+	}
+	for _, src := range dirs {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			dir := t.TempDir()
+			copyTree(t, src, dir)
+			initValidates(t, dir, filepath.Join(dir, "docker-compose.yml"))
+		})
+	}
+}
+
+// initValidates runs init on compose in dir, then validates the result strictly.
+func initValidates(t *testing.T, dir, compose string) {
+	t.Helper()
+	var errs bytes.Buffer
+	if err := runInit(&bytes.Buffer{}, &errs, dir, initOptions{compose: compose, force: true}); err != nil {
+		t.Fatalf("init: %v\n%s", err, errs.String())
+	}
+	t.Log(errs.String())
+	_, findings, err := schema.Load(os.DirFS(dir), schema.DefaultConfigFile, schema.LoadOptions{Strict: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(composeFiles) == 0 {
-		t.Fatal("no compose files found")
-	}
-	for _, file := range composeFiles {
-		rel, _ := filepath.Rel(root, file)
-		t.Run(rel, func(t *testing.T) {
-			repo := strings.SplitN(filepath.ToSlash(rel), "/", 2)[0]
-			dir := filepath.Join(t.TempDir(), repo)
-			copyTree(t, filepath.Join(root, repo), dir)
-			var errs bytes.Buffer
-			compose := filepath.Join(dir, strings.TrimPrefix(filepath.ToSlash(rel), repo+"/"))
-			if err := runInit(&bytes.Buffer{}, &errs, dir, initOptions{compose: compose, force: true}); err != nil {
-				t.Fatalf("init: %v\n%s", err, errs.String())
-			}
-			t.Log(errs.String())
-			_, findings, err := schema.Load(os.DirFS(dir), schema.DefaultConfigFile, schema.LoadOptions{Strict: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if findings.HasErrors() {
-				t.Errorf("init output does not validate:\n%v", findings)
-			}
-		})
+	if findings.HasErrors() {
+		t.Errorf("init output does not validate:\n%v", findings)
 	}
 }
 
@@ -239,23 +229,4 @@ func copyTree(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// compatDir finds the real Release files: $ARBOR_COMPAT_DIR, else
-// shared/compat/release-templates beside the repository or a parent of it.
-func compatDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ARBOR_COMPAT_DIR"); dir != "" {
-		return dir
-	}
-	up := filepath.Join("..", "..")
-	for i := 0; i < 3; i++ {
-		up = filepath.Join(up, "..")
-		dir := filepath.Join(up, "shared", "compat", "release-templates")
-		if _, err := os.Stat(dir); err == nil {
-			return dir
-		}
-	}
-	t.Skip("compat templates not found beside the repository (../shared/compat/release-templates); set ARBOR_COMPAT_DIR to run this test")
-	return ""
 }

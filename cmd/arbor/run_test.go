@@ -22,7 +22,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--config", path}, path + `:4: apps[0].poll_interval: invalid duration "often"`},
+		{[]string{"run", "--config", path}, path + `:4:3: apps[0].poll_interval: invalid duration "often"`},
 		{[]string{"run", "--config", path, "--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"run", "--config", filepath.Join(dir, "missing.yaml")}, "no such file"},
 		{[]string{"run", "--config", path, "--kube-api-qps", "0"}, "--kube-api-qps 0, --kube-api-burst 400: both must be positive"},

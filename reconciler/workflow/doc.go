@@ -1,5 +1,5 @@
 // Package workflow carries the lifecycle of an environment beyond a plain
-// apply (spec §6–§8): it runs one stage of a rendered environment — setup,
+// apply (docs/release-yaml.md: workflows, environments, app imports): it runs one stage of a rendered environment — setup,
 // patch, teardown or another named workflow — step by step through the apply
 // engine, reporting each task's progress; it decides which stage a change
 // calls for; it chooses the branch of each imported app and indexes which

@@ -8,7 +8,7 @@ import (
 	"github.com/arbordev/arbor/schema"
 )
 
-// Expiry is whether an environment has expired (spec §7).
+// Expiry is whether an environment has expired (docs/release-yaml.md#environments).
 type Expiry struct {
 	// Expired: no new commit for expires_after, and not kept. The
 	// environment is torn down; its branch gets no environment until the

@@ -8,7 +8,7 @@ import (
 	"github.com/arbordev/arbor/render"
 )
 
-// Why an imported app's branch was chosen (spec §8).
+// Why an imported app's branch was chosen (docs/release-yaml.md#app-imports).
 const (
 	ChosenPinned   = "pinned"          // app_imports[].branch
 	ChosenSameName = "same name"       // the imported app has a branch named like the environment's

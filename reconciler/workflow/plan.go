@@ -45,7 +45,7 @@ type Plan struct {
 }
 
 // PlanEnvironment decides, for an environment whose branch is listed,
-// whether it expired (spec §7), and else which stage to run (ChooseStage),
+// whether it expired (docs/release-yaml.md#environments), and else which stage to run (ChooseStage),
 // taking a pending deploy request into account. A branch whose environment
 // expired and has no record gets nothing until its next push.
 func PlanEnvironment(in PlanInput) (Plan, error) {

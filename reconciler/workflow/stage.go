@@ -33,7 +33,7 @@ type Decision struct {
 }
 
 // ChooseStage decides what to run for a rendered environment given its last
-// run (spec §6, §7): setup for a new environment or a configuration change
+// run (docs/release-yaml.md#workflows, #environments): setup for a new environment or a configuration change
 // (template, environment variables, parameters, the imports' configuration
 // or branch), patch when only code moved (its commit, or an imported app's
 // commit). A failed setup is run again on the next change or on request.

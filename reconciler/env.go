@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -252,6 +253,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 			Secrets:                secrets,
 			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
 			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
 		},
 	})
 	if err != nil {
@@ -260,6 +262,11 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
+}
+
+// kustomizeLimits are the app's configured kustomize limits, as render takes them.
+func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
+	return render.KustomizeLimits{MaxFileBytes: k.MaxFileSize.Bytes, MaxTotalBytes: k.MaxTotalSize.Bytes, Timeout: k.Timeout.Duration}
 }
 
 // secrets reads the app's secrets_from Secret; values never leave render's input.

@@ -56,19 +56,26 @@ var kustFileNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomi
 // only those files, each one within the size limits, each YAML file kustomize
 // will parse within the alias budget shared by the build.
 //
-// Why kustomize cannot reach the network or read outside the repository:
-// krusty offers no hook for its loader, which fetches a path over HTTP when
-// it parses as an http(s) URL (any case) and clones with the git binary when
-// it parses as a git repository (a scheme, a user@ prefix or github.com/).
-// So kustomize is only ever given kustomizations arbor wrote: each
-// kustomization is decoded with kustomize's own strict decoder, every field
-// that names a file (kustTree.rewrite) is resolved here to a file or
-// directory of the repository and written back as a relative path starting
-// with "." — a string that is neither a URL with a scheme nor a git
-// repository to kustomize's parsers — and the fields whose content could
-// name files in ways arbor does not follow (generators, transformers,
-// validators, helm) are refused. The file system holds only the copied
-// files, so whatever else kustomize looks for is not there.
+// Why kustomize cannot reach the network or read outside the repository,
+// from kustomize's loader (api/internal/loader, v0.21): every file goes
+// through FileLoader.Load, which does an HTTP GET when url.Parse finds an
+// http or https scheme (url.Parse lower-cases it, so HTTP:// too), and every
+// base or component through FileLoader.New, which clones with the git binary
+// when git.NewRepoSpecFromURL accepts the string (a scheme such as https://
+// or file:// in any case, a "git::" prefix, a user@ prefix, or github.com/).
+// Only then do they fall back to the file system, and krusty takes no other
+// loader. So the file system alone cannot stop them: what must be controlled
+// is the string. kustomize is only ever given kustomizations arbor wrote:
+// each one is decoded with kustomize's own decoder (unknown fields refused;
+// case-insensitive, so RESOURCES is resources), every field that names a
+// file (kustTree.rewrite) is resolved here to a regular file or directory of
+// the repository or refused, and written back as a relative path starting
+// with "." (local). Both parsers reject such a string at its first byte: a
+// URL scheme and a git user name must start with a letter, and "." matches
+// none of the git prefixes. The fields whose content could name files in ways
+// arbor does not follow (generators, transformers, validators, helm) are
+// refused. The in-memory file system holds only the copied files, so
+// whatever else kustomize looks for is not there.
 type kustTree struct {
 	tree   fs.FS
 	mem    filesys.FileSystem

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // renderKust renders an app whose only content is the kustomize directory k
@@ -53,15 +55,18 @@ func newSilentServer(t *testing.T) *silentServer {
 			s.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.open {
-			c.Close()
-		}
-	})
+	t.Cleanup(s.closeAll)
 	return s
+}
+
+// closeAll stops listening and closes every connection accepted.
+func (s *silentServer) closeAll() {
+	s.ln.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.open {
+		c.Close()
+	}
 }
 
 // TestKustomizeNeverReachesTheNetwork renders kustomizations naming a
@@ -388,5 +393,38 @@ func TestKustomizeTimeout(t *testing.T) {
 	}
 	if _, err := renderKust(t, tree, KustomizeLimits{}); err != nil {
 		t.Fatalf("the build after a timed-out one: %v", err)
+	}
+}
+
+// TestKustomizeBuildHungOnTheNetworkEnds hands krusty itself, past arbor's
+// checks, a kustomization whose resource is on a loopback server that never
+// answers: the build must end with an error naming the time limit, the next
+// build must fail the same way rather than wait for the slot forever, and
+// once the hung build returns the builds after it run again.
+func TestKustomizeBuildHungOnTheNetworkEnds(t *testing.T) {
+	srv := newSilentServer(t)
+	mem := filesys.MakeFsInMemory()
+	if err := mem.WriteFile("/k/kustomization.yaml", []byte("resources: [http://"+srv.ln.Addr().String()+"/cm.yaml]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buildKustomize(mem, "/k", time.Second); err == nil || !strings.Contains(err.Error(), "did not finish within 1s (kustomize.timeout)") {
+		t.Fatalf("hung build: %v, want the time limit", err)
+	}
+	if srv.conns.Load() == 0 {
+		t.Fatal("the build did not reach the server: the test proves nothing")
+	}
+	good := filesys.MakeFsInMemory()
+	if err := good.WriteFile("/k/kustomization.yaml", []byte("resources: [cm.yaml]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := good.WriteFile("/k/cm.yaml", []byte(cm)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buildKustomize(good, "/k", time.Second); err == nil || !strings.Contains(err.Error(), "another kustomize build still runs after 1s (kustomize.timeout)") {
+		t.Fatalf("build behind the hung one: %v, want the time limit", err)
+	}
+	srv.closeAll() // the hung GET fails, krusty returns, the slot is free
+	if objs, err := buildKustomize(good, "/k", time.Minute); err != nil || len(objs) != 1 {
+		t.Fatalf("build after the hung one returned: %d objects, %v", len(objs), err)
 	}
 }

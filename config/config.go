@@ -30,6 +30,13 @@ const (
 	// DefaultPodSecurity is the Pod Security Admission level enforced in
 	// environment namespaces.
 	DefaultPodSecurity = "baseline"
+	// DefaultKustomizeMaxFileSize bounds one file a kustomization reads, in
+	// bytes; DefaultKustomizeMaxTotalSize every file the kustomize
+	// directories of one render read; DefaultKustomizeTimeout one build.
+	// They are render's defaults (render.DefaultKustomize*).
+	DefaultKustomizeMaxFileSize  = 4 << 20
+	DefaultKustomizeMaxTotalSize = 32 << 20
+	DefaultKustomizeTimeout      = 30 * time.Second
 )
 
 // PodSecurityLevels are the Pod Security Standards a pod_security may name.
@@ -92,6 +99,21 @@ type App struct {
 	// the pods of the app's environments (a label on each namespace):
 	// privileged, baseline or restricted.
 	PodSecurity string `yaml:"pod_security"`
+	// Kustomize bounds what the kustomize directories of one render of a
+	// branch may read, and how long one build may run.
+	Kustomize KustomizeLimits `yaml:"kustomize"`
+}
+
+// KustomizeLimits bound the kustomize builds of one render
+// (docs/security.md#kustomize). A branch is untrusted: these keep what it
+// can make the daemon read and hold small.
+type KustomizeLimits struct {
+	// MaxFileSize bounds one file a kustomization references.
+	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// MaxTotalSize bounds every file read for kustomize in one render.
+	MaxTotalSize ByteSize `yaml:"max_total_size"`
+	// Timeout bounds one build, waiting for another build included.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Auth names files holding a repository's credentials. Values are read when

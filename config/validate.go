@@ -34,6 +34,7 @@ func (c *Config) setDefaults() {
 		if a.PodSecurity == "" {
 			a.PodSecurity = DefaultPodSecurity
 		}
+		a.Kustomize.setDefaults()
 	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
@@ -135,8 +136,30 @@ func (d *decoder) limits(a *App, field string) {
 	if a.GitMaxFetchSize.Bytes < 1<<20 {
 		d.fail(field+".git_max_fetch_size", "must be at least 1Mi, got %d bytes", a.GitMaxFetchSize.Bytes)
 	}
+	k := a.Kustomize
+	if k.MaxFileSize.Bytes < 1<<10 {
+		d.fail(field+".kustomize.max_file_size", "must be at least 1Ki, got %d bytes", k.MaxFileSize.Bytes)
+	}
+	if k.MaxTotalSize.Bytes < k.MaxFileSize.Bytes {
+		d.fail(field+".kustomize.max_total_size", "must be at least max_file_size (%d bytes), got %d bytes", k.MaxFileSize.Bytes, k.MaxTotalSize.Bytes)
+	}
+	if k.Timeout.Duration < time.Second {
+		d.fail(field+".kustomize.timeout", "must be at least 1s, got %s", k.Timeout.Duration)
+	}
 	if !slices.Contains(PodSecurityLevels, a.PodSecurity) {
 		d.fail(field+".pod_security", "%q is not a Pod Security Standard: use %s", a.PodSecurity, strings.Join(PodSecurityLevels, ", "))
+	}
+}
+
+func (k *KustomizeLimits) setDefaults() {
+	if k.MaxFileSize.Bytes == 0 {
+		k.MaxFileSize.Bytes = DefaultKustomizeMaxFileSize
+	}
+	if k.MaxTotalSize.Bytes == 0 {
+		k.MaxTotalSize.Bytes = DefaultKustomizeMaxTotalSize
+	}
+	if k.Timeout.Duration == 0 {
+		k.Timeout.Duration = DefaultKustomizeTimeout
 	}
 }
 

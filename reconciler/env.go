@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -256,6 +257,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
 			DomainLocked:           true,
 			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
+			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
 		},
 	})
 	if err != nil {
@@ -269,6 +271,11 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
+}
+
+// kustomizeLimits are the app's configured kustomize limits, as render takes them.
+func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
+	return render.KustomizeLimits{MaxFileBytes: k.MaxFileSize.Bytes, MaxTotalBytes: k.MaxTotalSize.Bytes, Timeout: k.Timeout.Duration}
 }
 
 // secrets reads the app's secrets_from Secret; values never leave render's input.

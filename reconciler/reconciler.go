@@ -290,7 +290,8 @@ func settingsHash(c *config.Config, a config.App) string {
 		AllowClusterScoped     bool
 		AllowForeignNamespaces bool
 		PodSecurity            string
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity})
+		Kustomize              config.KustomizeLimits // a render refused by a limit is retried when it is raised
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

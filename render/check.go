@@ -20,6 +20,12 @@ const SampleBranch = "arbor-validate/sample"
 // (docs/release-yaml.md#validation). A template with app_imports cannot be rendered without the imported
 // apps: CheckTemplates then returns nothing.
 func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) (errs []error, warnings []string) {
+	return CheckTemplatesWithin(cfg, tree, app, domain, KustomizeLimits{})
+}
+
+// CheckTemplatesWithin is CheckTemplates with kustomize builds bounded by
+// lim (zero fields take the defaults).
+func CheckTemplatesWithin(cfg *schema.Config, tree fs.FS, app, domain string, lim KustomizeLimits) (errs []error, warnings []string) {
 	if cfg == nil || cfg.Template == nil || len(cfg.Template.AppImports) > 0 {
 		return nil, nil
 	}
@@ -41,7 +47,7 @@ func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) (errs []
 	for _, n := range names {
 		env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{
 			App: app, Branch: SampleBranch, EnvironmentTemplate: n, Domain: domain,
-			Parameters: params, SecretPlaceholders: true,
+			Parameters: params, SecretPlaceholders: true, Kustomize: lim,
 		}})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("environment template %s: %w", n, err))

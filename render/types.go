@@ -86,6 +86,8 @@ type Context struct {
 	// IngressAnnotations, when not nil, are the ingress annotation keys (or
 	// path.Match patterns) a template may set; others are an error.
 	IngressAnnotations []string
+	// Kustomize bounds what kustomize builds read and how long they run.
+	Kustomize KustomizeLimits
 }
 
 // ImageSettings give untagged repo-built images their registry and tag.

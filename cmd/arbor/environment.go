@@ -36,6 +36,7 @@ type envOptions struct {
 	allowCS     bool
 	timeout     time.Duration
 	maxConfig   int64
+	kustomize   render.KustomizeLimits
 }
 
 func (o *envOptions) register(cmd *cobra.Command) {
@@ -52,6 +53,7 @@ func (o *envOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.secretsFrom, "secrets-from", "", "NAMESPACE/NAME of a Secret holding the values of secret variables with no value in git")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the environment to be ready (or gone)")
 	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	_ = cmd.MarkFlagRequired("branch")
 }
 
@@ -126,7 +128,7 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 		Context: render.Context{
 			App: o.appName(cfg, dir), Branch: o.branch, Commit: o.commit, EnvironmentTemplate: o.template,
 			Domain: o.domain, Parameters: params, Secrets: secrets, SecretPlaceholders: placeholders,
-			AllowClusterScoped: o.allowCS,
+			AllowClusterScoped: o.allowCS, Kustomize: o.kustomize,
 		},
 	}
 	dirs, err := keyValues("--import", o.imports)

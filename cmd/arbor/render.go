@@ -32,6 +32,7 @@ type renderOptions struct {
 	registry      string
 	tag           string
 	maxConfig     int64
+	kustomize     render.KustomizeLimits
 }
 
 func newRenderCmd() *cobra.Command {
@@ -69,6 +70,7 @@ are shown as placeholders, and imported apps are read from --import NAME=DIR.`,
 	f.StringVar(&o.registry, "image-registry", "", "registry prefix for images built from the repository")
 	f.StringVar(&o.tag, "image-tag", "", "tag for images built from the repository (default: the commit SHA)")
 	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	_ = cmd.MarkFlagRequired("branch")
 	return cmd
 }
@@ -109,6 +111,7 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			Image:               render.ImageSettings{Registry: o.registry, Tag: o.tag},
 			Parameters:          params,
 			SecretPlaceholders:  true,
+			Kustomize:           o.kustomize,
 		},
 	}
 	if in.Imports, err = loadImports(stderr, cfg, imports, o.branch, o.commit, o.maxConfig, exitNo); err != nil {

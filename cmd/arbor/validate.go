@@ -22,6 +22,7 @@ type validateOptions struct {
 	format    string
 	params    []string
 	maxConfig int64
+	kustomize render.KustomizeLimits
 }
 
 func newValidateCmd() *cobra.Command {
@@ -46,6 +47,7 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configur
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
 	cmd.Flags().StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
 	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	return cmd
 }
 
@@ -66,7 +68,7 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 	var all schema.Findings
 	var usage []error // directories that could not be checked; the others still are
 	for _, dir := range dirs {
-		found, err := validateDir(dir, opts)
+		found, err := validateDir(dir, opts, o.kustomize)
 		if err != nil {
 			usage = append(usage, err)
 			continue
@@ -91,7 +93,7 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 // validateDir checks the repository at dir and returns its findings, with
 // file paths relative to the current directory. Each pass appends findings
 // whose paths are relative to the repository root.
-func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
+func validateDir(dir string, opts schema.LoadOptions, kust render.KustomizeLimits) (schema.Findings, error) {
 	tree, err := openRepo(dir)
 	if err != nil {
 		return nil, err
@@ -105,7 +107,7 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if !findings.HasErrors() {
-		findings = append(findings, renderFindings(cfg, tree, dir)...)
+		findings = append(findings, renderFindings(cfg, tree, dir, kust)...)
 	}
 	for i := range findings {
 		findings[i].File = displayPath(dir, findings[i].File)
@@ -120,13 +122,13 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 // kind whose scope cannot be checked offline) into a warning there.
 // Rendering a configuration the schema already rejected would only repeat
 // its findings.
-func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {
+func renderFindings(cfg *schema.Config, tree fs.FS, dir string, kust render.KustomizeLimits) schema.Findings {
 	app := cfg.Template.App
 	if app == "" {
 		app = appName(dir)
 	}
 	var out schema.Findings
-	errs, warnings := render.CheckTemplates(cfg, tree, app, "")
+	errs, warnings := render.CheckTemplatesWithin(cfg, tree, app, "", kust)
 	for _, err := range errs {
 		out = append(out, schema.Finding{
 			Position: cfg.Position(""),

@@ -88,6 +88,11 @@ type App struct {
 	// SecretsFrom names a Secret in arbor's namespace holding the values of
 	// secret environment variables that have no value in git.
 	SecretsFrom string `yaml:"secrets_from"`
+	// AllowImportBy names the apps whose templates may import this one
+	// (app_imports). An importer renders this app's services in its own
+	// namespace, with this app's secrets_from values: so no app may import
+	// another that does not name it here.
+	AllowImportBy []string `yaml:"allow_import_by"`
 	// Cluster names an entry of clusters; "" means the default cluster.
 	Cluster string `yaml:"cluster"`
 	// GitTimeout bounds one listing or one fetch of the repository; a

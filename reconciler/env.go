@@ -230,7 +230,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if !cfg.Template.Branches.Allows(branch) {
 		return nil, nil, errFilteredOut
 	}
-	imports, err := r.resolveImports(ctx, cfg.Template, branch)
+	imports, err := r.resolveImports(ctx, a.cfg.Name, cfg.Template, branch)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}

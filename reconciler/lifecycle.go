@@ -290,12 +290,15 @@ func (r *Reconciler) queueImporters(app string, prev *listing, branches map[stri
 
 // resolveImports loads every app the template imports at the branch chosen
 // for an environment of branch (docs/release-yaml.md#app-imports).
-func (r *Reconciler) resolveImports(ctx context.Context, t *schema.Template, branch string) ([]render.Import, error) {
+func (r *Reconciler) resolveImports(ctx context.Context, importer string, t *schema.Template, branch string) ([]render.Import, error) {
 	out := make([]render.Import, 0, len(t.AppImports))
 	for _, ai := range t.AppImports {
 		a, ok := r.apps[ai.Name]
 		if !ok {
 			return nil, fmt.Errorf("app_imports %s: no app of that name in the daemon configuration", ai.Name)
+		}
+		if !slices.Contains(a.cfg.AllowImportBy, importer) {
+			return nil, fmt.Errorf("app_imports %s: app %s does not allow imports by %s (add %s to its allow_import_by in the daemon config: the importer receives its secrets_from values)", ai.Name, ai.Name, importer, importer)
 		}
 		lst := a.current()
 		if lst == nil {

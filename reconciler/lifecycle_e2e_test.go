@@ -44,7 +44,7 @@ func TestImportedCommitPatchesImporter(t *testing.T) {
 	front, back := appName(t), appName(t)
 	br := newRepo(t, backendApp)
 	fr := newRepo(t, strings.ReplaceAll(frontendApp, "BACKEND", back))
-	cfg := newConfig(t, own, "apps:\n- name: "+front+"\n  repo: "+fr.dir+"\n  poll_interval: 1h\n- name: "+back+"\n  repo: "+br.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	cfg := newConfig(t, own, "apps:\n- name: "+front+"\n  repo: "+fr.dir+"\n  poll_interval: 1h\n- name: "+back+"\n  repo: "+br.dir+"\n  poll_interval: 1h\n  allow_import_by: ["+front+"]\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)
 	ctx := context.Background()
 
@@ -310,4 +310,28 @@ func TestRecordlessEnvironmentIsRecovered(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
 		t.Fatalf("web: %v", err)
 	}
+}
+
+// TestImportNeedsAllowance: an app may import another only when the imported
+// app's daemon config names it in allow_import_by (the importer receives the
+// imported app's secrets_from values). Without it the importer's environment
+// fails with that reason and nothing of it is deployed; with it, it deploys.
+func TestImportNeedsAllowance(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	front, back := appName(t), appName(t)
+	br := newRepo(t, backendApp)
+	fr := newRepo(t, strings.ReplaceAll(frontendApp, "BACKEND", back))
+	body := "apps:\n- name: " + front + "\n  repo: " + fr.dir + "\n  poll_interval: 1h\n- name: " + back + "\n  repo: " + br.dir + "\n  poll_interval: 1h\nALLOWdefaults: {domain: test.local}\n"
+	d := startDaemon(t, newConfig(t, own, strings.Replace(body, "ALLOW", "", 1)))
+	refused := d.waitPhase(front, "main", reconciler.PhaseFailed, 60*time.Second)
+	if !strings.Contains(refused.LastError, "does not allow imports by "+front) {
+		t.Fatalf("the refused import says %q", refused.LastError)
+	}
+	if !namespaceGone(cs, front+"-main") {
+		t.Errorf("namespace %s-main exists: the refused import deployed something", front)
+	}
+	d.stop()
+	d = startDaemon(t, newConfig(t, own, strings.Replace(body, "ALLOW", "  allow_import_by: ["+front+"]\n", 1)))
+	d.waitPhase(front, "main", reconciler.PhaseReady, 90*time.Second)
 }

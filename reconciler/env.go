@@ -238,7 +238,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
 		return env, findings, nil
 	}
-	secrets, err := r.secrets(ctx, a)
+	secrets, hashKey, err := r.secrets(ctx, a)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
@@ -255,6 +255,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 			Secrets:                secrets,
 			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
 			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+			HashKey:                hashKey,
 			DomainLocked:           true,
 			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
 			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
@@ -279,22 +280,24 @@ func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
 }
 
 // secrets reads the app's secrets_from Secret; values never leave render's input.
-func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, error) {
+// secrets reads the app's secrets_from values, and the key of its env-hash
+// annotations: the Secret's UID (render.Context.HashKey).
+func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, []byte, error) {
 	if a.cfg.SecretsFrom == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	s, err := r.opts.Kube.CoreV1().Secrets(r.opts.Config.Namespace).Get(ctx, a.cfg.SecretsFrom, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
+		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
+		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
 	}
 	out := make(map[string]string, len(s.Data))
 	for k, v := range s.Data {
 		out[k] = string(v)
 	}
-	return out, nil
+	return out, []byte(s.UID), nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.

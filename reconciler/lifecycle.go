@@ -338,7 +338,7 @@ func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, choice workfl
 	if errs := findings.Errors(); len(errs) > 0 {
 		return render.Import{}, fmt.Errorf("app_imports %s: invalid configuration: %s", where, errs.Error())
 	}
-	secrets, err := r.secrets(ctx, a)
+	secrets, _, err := r.secrets(ctx, a)
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}

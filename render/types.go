@@ -80,6 +80,13 @@ type Context struct {
 	// kustomize output (docs/release-yaml.md#kustomize-directories); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
+	// HashKey, when set, keys the arbor.dev/env-hash annotation (HMAC-SHA-256)
+	// that rolls pods when their variables change: the hash covers secret
+	// values, and anyone who reads a Deployment could otherwise test guesses
+	// of a weak secret against it offline. The daemon keys it with the UID of
+	// the app's secrets_from Secret, which only those who may read that
+	// Secret can see.
+	HashKey []byte
 	// DomainLocked (the daemon) keeps every host under Domain: a template's
 	// own domain or literal host outside it is an error.
 	DomainLocked bool

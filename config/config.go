@@ -100,6 +100,9 @@ type App struct {
 	GitTimeout Duration `yaml:"git_timeout"`
 	// GitMaxFetchSize bounds the pack data one fetch may receive.
 	GitMaxFetchSize ByteSize `yaml:"git_max_fetch_size"`
+	// MaxConfigSize bounds each configuration file read from a branch
+	// (.release.yaml and the files it includes); 0: schema.DefaultMaxFileSize.
+	MaxConfigSize ByteSize `yaml:"max_config_size"`
 	// PodSecurity is the Pod Security Standard the API server enforces on
 	// the pods of the app's environments (a label on each namespace):
 	// privileged, baseline or restricted.

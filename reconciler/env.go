@@ -223,7 +223,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", key, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil || findings.HasErrors() {
 		return nil, findings, err
 	}

@@ -336,7 +336,7 @@ func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, choice workfl
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}
@@ -362,7 +362,7 @@ func (r *Reconciler) trackingBranch(ctx context.Context, a *appRunner, lst *list
 	if err != nil {
 		return "", fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, lst.Default, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil || findings.HasErrors() || cfg == nil || cfg.Template == nil {
 		return "", nil
 	}

@@ -291,9 +291,10 @@ func settingsHash(c *config.Config, a config.App) string {
 		AllowForeignNamespaces bool
 		PodSecurity            string
 		Kustomize              config.KustomizeLimits // a render refused by a limit is retried when it is raised
+		MaxConfigSize          int64                  // a configuration refused as too large is read again when it is raised
 		Install                string                 // on every object
 		ServiceAccount         string                 // bound in every environment
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize,
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize, a.MaxConfigSize.Bytes,
 		c.Install, c.Namespace + "/" + c.ServiceAccount})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

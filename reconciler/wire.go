@@ -128,8 +128,8 @@ func webhooks(o WireOptions, gm *gitsource.Metrics) (*gitsource.Webhooks, error)
 	return gitsource.NewWebhooks(opts), nil
 }
 
-func loadConfig(fsys fs.FS, path string, params map[string]string) (*schema.Config, schema.Findings, error) {
-	cfg, findings, err := schema.Load(fsys, path, schema.LoadOptions{Parameters: params})
+func loadConfig(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Config, schema.Findings, error) {
+	cfg, findings, err := schema.Load(fsys, path, opts)
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 	}
@@ -181,4 +181,10 @@ func inventory(refs []render.ObjectRef) apply.Inventory {
 		out[i] = apply.ObjectRef(r)
 	}
 	return out
+}
+
+// loadOptions are how an app's .release.yaml is read: its parameters, and the
+// largest configuration file it may have (0: schema's default).
+func loadOptions(a config.App) schema.LoadOptions {
+	return schema.LoadOptions{Parameters: a.Parameters, MaxFileSize: a.MaxConfigSize.Bytes}
 }

@@ -114,14 +114,16 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	}
 	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: workflow.OutcomeRunning}
 	st.ExpiresAt = plan.ExpiresAt
-	r.status.set(key, st)
 	fresh := false
 	if rec == nil || rec.State == nil {
+		// (The status says Deploying only once the namespace is known to be
+		// this environment's: a Conflict does not flicker on each retry.)
 		var err error
 		if fresh, err = r.opts.Engine.CreateNamespace(ctx, env.Objects[0]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
+	r.status.set(key, st)
 	// The record goes ahead of the run, naming everything it may create. A
 	// new namespace whose objects are all of kinds the cache watches can do
 	// without: were arbor to stop mid-run, the cache would find them again.

@@ -180,7 +180,7 @@ func laughs(first string) string {
 // billion-laughs document in every place kustomize parses YAML, and checks
 // each fails with an error naming the file, while a bomb used as generator
 // data is only data. The cases run in a child process whose address space
-// is limited to 1 GiB: expanding one bomb needs tens of GiB, so a regression
+// is limited to 2 GiB (1 GiB is too little for the Go runtime to start reliably): expanding one bomb needs tens of GiB, so a regression
 // is a crash of the child, which fails this test.
 func TestKustomizeAliasBombs(t *testing.T) {
 	switch os.Getenv("ARBOR_TEST_ALIAS_BOMB_CHILD") {
@@ -189,14 +189,14 @@ func TestKustomizeAliasBombs(t *testing.T) {
 		cmd.Env = append(os.Environ(), "ARBOR_TEST_ALIAS_BOMB_CHILD=limit")
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "--- PASS: TestKustomizeAliasBombs") {
-			t.Fatalf("child under a 1 GiB address-space limit: %v\n%s", err, out)
+			t.Fatalf("child under a 2 GiB address-space limit: %v\n%s", err, out)
 		}
 		t.Logf("child:\n%s", out)
 		return
 	case "limit":
 		// The Go runtime sizes its reservations at start: the limit must be
 		// in place before the process image starts, hence the second exec.
-		const limit = 1 << 30
+		const limit = 2 << 30
 		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 			t.Fatal(err)
 		}

@@ -158,18 +158,28 @@ func (e *Engine) created(it *item, noDiff bool) Change {
 	return createdChange(it)
 }
 
-// claim creates the object with a plain create, which fails when it exists;
-// created is false then.
+// claim creates the namespace with a plain create, which fails when it
+// exists (created is false then), and then applies it as usual. The create
+// holds only the name and the owner labels: fields a create sets belong to
+// an Update entry of arbor's field manager, which a later apply that changes
+// them would conflict with; the owner labels never change.
 func (e *Engine) claim(ctx context.Context, it *item) (created bool, err error) {
-	_, err = e.resource(it).Create(ctx, it.obj, metav1.CreateOptions{FieldManager: FieldManager})
+	skeleton := &unstructured.Unstructured{}
+	skeleton.SetGroupVersionKind(it.obj.GroupVersionKind())
+	skeleton.SetName(it.obj.GetName())
+	labels := map[string]string{LabelManagedBy: ManagedByValue}
+	for k, v := range OwnerOf(it.obj) {
+		labels[k] = v
+	}
+	skeleton.SetLabels(labels)
+	_, err = e.resource(it).Create(ctx, skeleton, metav1.CreateOptions{FieldManager: FieldManager})
 	switch {
-	case err == nil:
-		return true, nil
 	case apierrors.IsAlreadyExists(err):
 		return false, nil
-	default:
+	case err != nil:
 		return false, e.applyError(it, err)
 	}
+	return true, e.write(ctx, it)
 }
 
 func createdChange(it *item) Change {

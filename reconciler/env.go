@@ -10,8 +10,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -389,7 +389,7 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 func stateOf(env *render.Environment, settings, phase string) *envState {
 	inv := make([]render.ObjectRef, len(env.Objects))
 	for i, o := range env.Objects {
-		inv[i] = refOf(o)
+		inv[i] = apply.RefOf(o)
 	}
 	return &envState{
 		App: env.App, Branch: env.Branch, EnvID: env.EnvID, Namespace: env.Namespace,
@@ -397,11 +397,6 @@ func stateOf(env *render.Environment, settings, phase string) *envState {
 		Inventory: inv, Phase: phase, LastTransition: time.Now().UTC(),
 		URLs: env.URLs, Links: env.Links, ExpiresAfter: env.ExpiresAfter,
 	}
-}
-
-func refOf(u *unstructured.Unstructured) render.ObjectRef {
-	gvk := u.GroupVersionKind()
-	return render.ObjectRef{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
 func union(a, b []render.ObjectRef) []render.ObjectRef {

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/inventory"
 	"github.com/arbordev/arbor/schema"
 )
 
@@ -147,10 +148,6 @@ type Step struct {
 	App           string   `json:"app,omitempty"` // the imported app whose step this is; "" for the app itself
 }
 
-// ObjectRef names one object.
-type ObjectRef struct {
-	Group     string `json:"group,omitempty"`
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-}
+// ObjectRef names one object; it is inventory's type, the one the engine
+// (apply) consumes and the record stores, so no conversion is needed.
+type ObjectRef = inventory.ObjectRef

@@ -136,7 +136,7 @@ func (x *Executor) newRun(in Run, wf render.Workflow) *run {
 		}
 	}
 	for _, o := range in.Env.Objects {
-		ref := refOf(o)
+		ref := apply.RefOf(o)
 		r.objs[ref] = o
 		switch {
 		case owned[ref]:
@@ -341,7 +341,7 @@ func (r *run) deployService(ctx context.Context, task string, wait bool) error {
 func (r *run) remove(ctx context.Context) error {
 	inv := append(apply.Inventory{}, r.in.Inventory...)
 	for ref := range r.objs {
-		inv = append(inv, toApplyRef(ref))
+		inv = append(inv, ref)
 	}
 	inv = append(inv, r.appliedRefs()...)
 	_, err := r.x.Engine.Delete(ctx, inv.Sorted(), apply.DeleteOptions{Namespace: r.in.Env.Namespace})
@@ -478,14 +478,4 @@ func (x *Executor) rolloutTimeout() time.Duration {
 		return x.RolloutTimeout
 	}
 	return DefaultRolloutTimeout
-}
-
-// refOf is render's reference of an object: the group of its apiVersion.
-func refOf(o *unstructured.Unstructured) render.ObjectRef {
-	gvk := o.GroupVersionKind()
-	return render.ObjectRef{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
-}
-
-func toApplyRef(r render.ObjectRef) apply.ObjectRef {
-	return apply.ObjectRef{Group: r.Group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 }

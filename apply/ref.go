@@ -10,9 +10,10 @@ import (
 
 // Labels arbor puts on every object it applies. Prune and Delete act only on
 // objects that carry LabelManagedBy=ManagedByValue.
+// They are defined once, in package inventory.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedByValue = "arbor"
+	LabelManagedBy = inventory.LabelManagedBy
+	ManagedByValue = inventory.ManagedByValue
 )
 
 // FieldManager is the server-side apply field manager of every arbor write. It

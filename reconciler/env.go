@@ -344,7 +344,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		r.queue.AddAfter(key, terminatingPoll)
 		return nil
 	}
-	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
+	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || apply.ProtectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
 	}
 	var inv []render.ObjectRef
@@ -367,14 +367,6 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	r.renders.forget(key)
 	r.imports.Forget(workflow.EnvKey(key))
 	return nil
-}
-
-func protectedNamespace(ns string) bool {
-	switch ns {
-	case "", "default", "kube-system", "kube-public", "kube-node-lease":
-		return true
-	}
-	return false
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {

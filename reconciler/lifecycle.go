@@ -13,6 +13,7 @@ import (
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/state"
 )
 
 // lifecycle is what happens to a rendered environment whose branch is
@@ -107,7 +108,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	if before != nil {
 		st.HandledRequest = before.HandledRequest
 	}
-	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: workflow.OutcomeRunning}
+	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: state.OutcomeRunning}
 	st.ExpiresAt = plan.ExpiresAt
 	r.status.set(key, st)
 	fresh := false

@@ -109,7 +109,7 @@ func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error
 	shared := &state.State{App: st.App, Branch: st.Branch, Commit: st.Commit, ConfigHash: st.ConfigHash,
 		Template: st.Template, UpdatedAt: time.Now().UTC(), Inventory: st.Inventory}
 	if st.Workflow != nil {
-		shared.Workflow, shared.Outcome = st.Workflow.Stage, string(st.Workflow.Outcome)
+		shared.Workflow, shared.Outcome = st.Workflow.Stage, st.Workflow.Outcome
 	}
 	data, err := state.Encode(st.Namespace, shared)
 	if err != nil {

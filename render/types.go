@@ -12,8 +12,8 @@ import (
 // Labels and annotations arbor puts on every object it writes. Safety rules key
 // on them: arbor prunes and deletes only objects carrying LabelManagedBy=arbor.
 const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	ManagedByValue     = "arbor"
+	LabelManagedBy     = inventory.LabelManagedBy // defined once, in inventory
+	ManagedByValue     = inventory.ManagedByValue
 	LabelApp           = "arbor.dev/app"
 	LabelEnv           = "arbor.dev/env"
 	LabelService       = "arbor.dev/service"

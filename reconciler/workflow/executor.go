@@ -15,6 +15,7 @@ import (
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/state"
 )
 
 // Engine is what a run needs of the apply engine; *apply.Engine is one.
@@ -146,7 +147,7 @@ func (x *Executor) newRun(in Run, wf render.Workflow) *run {
 			r.shared = append(r.shared, o)
 		}
 	}
-	p := Progress{App: in.Env.App, Stage: in.Stage, Outcome: OutcomeRunning, Started: time.Now()}
+	p := Progress{App: in.Env.App, Stage: in.Stage, Outcome: state.OutcomeRunning, Started: time.Now()}
 	for _, st := range wf.Steps {
 		for _, t := range st.Tasks {
 			p.Tasks = append(p.Tasks, Task{Name: t, App: st.App, Step: st.Name, State: TaskPending})
@@ -456,11 +457,11 @@ func (r *run) finish() Progress {
 		p.Step, p.Finished = "", time.Now()
 		switch {
 		case r.err != nil:
-			p.Outcome = OutcomeFailed
+			p.Outcome = state.OutcomeFailed
 		case len(p.Warnings) > 0:
-			p.Outcome = OutcomeWarnings
+			p.Outcome = state.OutcomeWarnings
 		default:
-			p.Outcome = OutcomeSucceeded
+			p.Outcome = state.OutcomeSucceeded
 		}
 	})
 	return r.tr.snapshot()

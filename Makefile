@@ -50,8 +50,9 @@ test-compat: ## Run the compat tests over real Release files outside the reposit
 	$(GO) test -tags compat -count=1 ./schema ./cmd/arbor
 
 .PHONY: fuzz
-fuzz: ## Fuzz the .release.yaml loader (FUZZTIME, default 10m).
-	$(GO) test ./schema -run '^$$' -fuzz FuzzLoad -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
+fuzz: ## Fuzz the .release.yaml loader and the kustomize path (FUZZTIME each, default 10m).
+	$(GO) test ./schema -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
+	$(GO) test ./render -run '^$$' -fuzz '^FuzzKustomize$$' -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
 
 .PHONY: bench
 bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.

@@ -29,6 +29,12 @@ type ApplyOptions struct {
 	// NoDiff leaves the Diff of created objects empty, sparing the YAML
 	// rendering of every new object to callers that never show it.
 	NoDiff bool
+	// Owner, when set, is whose environment this is (install, app, env): an
+	// existing Namespace owned by anyone else is refused with an
+	// *OwnedByOtherError, and nothing is written into it. (Objects inside
+	// the namespace need only arbor's label: an app's imports put other
+	// apps' objects there.)
+	Owner Owner
 }
 
 // Apply brings the objects into the cluster with server-side apply, group by
@@ -89,8 +95,29 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 			return failed(it, err)
 		}
 	}
+	isNamespace := it.ref.Kind == "Namespace" && it.ref.Group == ""
+	if live == nil && isNamespace && opts.Owner != nil {
+		// Claim the namespace with a create, not an apply: of two callers
+		// racing for one name exactly one creates it, and the other reads
+		// the winner's owner below instead of patching its own over it.
+		created, err := e.claim(ctx, it)
+		if err != nil {
+			return failed(it, err)
+		}
+		if created {
+			return e.created(it, opts.NoDiff), nil
+		}
+		if live, err = e.get(ctx, it); err != nil {
+			return failed(it, err)
+		}
+	}
 	if live == nil {
 		return e.create(ctx, it, opts.NoDiff)
+	}
+	if isNamespace {
+		if err := checkOwner(it.ref, live, opts.Owner); err != nil {
+			return failed(it, err)
+		}
 	}
 	plan, err := e.plan(ctx, it, live)
 	if err != nil {
@@ -121,10 +148,28 @@ func (e *Engine) create(ctx context.Context, it *item, noDiff bool) (Change, err
 	if err := e.write(ctx, it); err != nil {
 		return failed(it, err)
 	}
+	return e.created(it, noDiff), nil
+}
+
+func (e *Engine) created(it *item, noDiff bool) Change {
 	if noDiff {
-		return Change{Ref: it.ref, Action: Created}, nil
+		return Change{Ref: it.ref, Action: Created}
 	}
-	return createdChange(it), nil
+	return createdChange(it)
+}
+
+// claim creates the object with a plain create, which fails when it exists;
+// created is false then.
+func (e *Engine) claim(ctx context.Context, it *item) (created bool, err error) {
+	_, err = e.resource(it).Create(ctx, it.obj, metav1.CreateOptions{FieldManager: FieldManager})
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	default:
+		return false, e.applyError(it, err)
+	}
 }
 
 func createdChange(it *item) Change {

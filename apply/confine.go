@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -56,7 +57,7 @@ func (e *Engine) prepareOne(ctx context.Context, i int, o *unstructured.Unstruct
 	}
 	it := &item{idx: i, obj: obj, group: groupOf(gvk.Kind)}
 	namespaced, known := crds[gvk.GroupKind()]
-	mapping, err := e.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+	mapping, err := e.mapping(ctx, gvk, !known)
 	switch {
 	case err == nil:
 		it.mapping, namespaced = mapping, mapping.Scope.Name() == meta.RESTScopeNameNamespace
@@ -76,6 +77,34 @@ func (e *Engine) prepareOne(ctx context.Context, i int, o *unstructured.Unstruct
 	obj.SetLabels(labels)
 	it.ref = RefOf(obj)
 	return it, nil
+}
+
+// rediscoverEvery spaces the rediscoveries of the API that unknown kinds
+// cause, so that a branch naming a kind no cluster serves does not cost a
+// discovery on every apply.
+const rediscoverEvery = 10 * time.Second
+
+// mapping maps a kind to its resource and scope from the cluster's
+// discovery (cached). When the kind is unknown and rediscover is set, it
+// reads the discovery again, at most once per rediscoverEvery: the kind may
+// be a custom resource whose CRD was installed since the cache was filled,
+// and its scope must come from the cluster, not from a guess.
+func (e *Engine) mapping(ctx context.Context, gvk schema.GroupVersionKind, rediscover bool) (*meta.RESTMapping, error) {
+	m, err := e.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+	if err == nil || !meta.IsNoMatchError(err) || !rediscover {
+		return m, err
+	}
+	e.mapMu.Lock()
+	fresh := time.Since(e.lastReset) < rediscoverEvery
+	if !fresh {
+		e.mapper.ResetWithContext(ctx)
+		e.lastReset = time.Now()
+	}
+	e.mapMu.Unlock()
+	if fresh {
+		return nil, err
+	}
+	return e.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
 }
 
 // confine puts a namespaced object into ns, or checks the namespace it names;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,6 +48,9 @@ type Engine struct {
 	dyn    dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 	mapMu  sync.Mutex // serializes mapper resets
+	// lastReset is when an unknown kind last made the mapper rediscover
+	// the API (guarded by mapMu).
+	lastReset time.Time
 }
 
 // New returns an Engine for the cluster cfg points at. To count or observe

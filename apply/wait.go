@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -183,6 +184,9 @@ func readiness(obj *unstructured.Unstructured) (bool, string, error) {
 	if obj.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "batch", Kind: "Job"}) {
 		return jobReady(obj)
 	}
+	if err := podsRefused(obj); err != nil {
+		return false, "", err
+	}
 	res, err := status.Compute(obj)
 	if err != nil {
 		return false, "", fmt.Errorf("%s: status: %w", refString(obj), err)
@@ -204,6 +208,21 @@ func failure(res *status.Result) string {
 		}
 	}
 	return res.Message
+}
+
+// podsRefused is an error when the API server refuses a workload's pods for
+// Pod Security: they stay refused until the template or the namespace's level
+// changes, so waiting longer cannot help. Other replica failures (a quota) may
+// pass and are left to kstatus.
+func podsRefused(obj *unstructured.Unstructured) error {
+	c := condition(obj, "ReplicaFailure")
+	if c == nil || c["status"] != "True" {
+		return nil
+	}
+	if msg := fmt.Sprint(c["message"]); strings.Contains(msg, "violates PodSecurity") {
+		return fmt.Errorf("%s: its pods are refused: %s", refString(obj), msg)
+	}
+	return nil
 }
 
 func jobReady(obj *unstructured.Unstructured) (bool, string, error) {

@@ -19,9 +19,28 @@ const (
 	DefaultPollInterval = time.Minute
 	DefaultListen       = ":8080"
 	DefaultNamespace    = "arbor-system"
-	DefaultConcurrency  = 16
-	DefaultCluster      = "default"
+	// DefaultServiceAccount is the ServiceAccount arbor runs as in its namespace.
+	DefaultServiceAccount = "arbor"
+	DefaultConcurrency    = 16
+	DefaultCluster        = "default"
+	// DefaultGitTimeout bounds one listing or fetch of a repository.
+	DefaultGitTimeout = 2 * time.Minute
+	// DefaultGitMaxFetchSize bounds the pack data of one fetch, in bytes.
+	DefaultGitMaxFetchSize = 512 << 20
+	// DefaultPodSecurity is the Pod Security Admission level enforced in
+	// environment namespaces.
+	DefaultPodSecurity = "baseline"
+	// DefaultKustomizeMaxFileSize bounds one file a kustomization reads, in
+	// bytes; DefaultKustomizeMaxTotalSize every file the kustomize
+	// directories of one render read; DefaultKustomizeTimeout one build.
+	// They are render's defaults (render.DefaultKustomize*).
+	DefaultKustomizeMaxFileSize  = 4 << 20
+	DefaultKustomizeMaxTotalSize = 32 << 20
+	DefaultKustomizeTimeout      = 30 * time.Second
 )
+
+// PodSecurityLevels are the Pod Security Standards a pod_security may name.
+var PodSecurityLevels = []string{"privileged", "baseline", "restricted"}
 
 // Webhook providers a secret can be configured for.
 var Providers = []string{"github", "gitlab", "gitea", "generic"}
@@ -34,6 +53,14 @@ type Config struct {
 	Server   Server             `yaml:"server"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
+	// Install names this arbor install (default: Namespace). Every object
+	// arbor writes carries it (label arbor.dev/install), and arbor reads,
+	// adopts, prunes and deletes only environments of its own install.
+	Install string `yaml:"install"`
+	// ServiceAccount is the ServiceAccount arbor runs as, in Namespace: each
+	// environment namespace binds it the right to read that namespace's
+	// Secrets (docs/security.md#secrets-only-where-arbor-manages-them).
+	ServiceAccount string `yaml:"service_account"`
 	// Concurrency bounds how many environments are reconciled at once.
 	Concurrency int `yaml:"concurrency"`
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
@@ -61,8 +88,40 @@ type App struct {
 	// SecretsFrom names a Secret in arbor's namespace holding the values of
 	// secret environment variables that have no value in git.
 	SecretsFrom string `yaml:"secrets_from"`
+	// AllowImportBy names the apps whose templates may import this one
+	// (app_imports). An importer renders this app's services in its own
+	// namespace, with this app's secrets_from values: so no app may import
+	// another that does not name it here.
+	AllowImportBy []string `yaml:"allow_import_by"`
 	// Cluster names an entry of clusters; "" means the default cluster.
 	Cluster string `yaml:"cluster"`
+	// GitTimeout bounds one listing or one fetch of the repository; a
+	// listing that takes longer fails and deletes nothing.
+	GitTimeout Duration `yaml:"git_timeout"`
+	// GitMaxFetchSize bounds the pack data one fetch may receive.
+	GitMaxFetchSize ByteSize `yaml:"git_max_fetch_size"`
+	// MaxConfigSize bounds each configuration file read from a branch
+	// (.release.yaml and the files it includes); 0: schema.DefaultMaxFileSize.
+	MaxConfigSize ByteSize `yaml:"max_config_size"`
+	// PodSecurity is the Pod Security Standard the API server enforces on
+	// the pods of the app's environments (a label on each namespace):
+	// privileged, baseline or restricted.
+	PodSecurity string `yaml:"pod_security"`
+	// Kustomize bounds what the kustomize directories of one render of a
+	// branch may read, and how long one build may run.
+	Kustomize KustomizeLimits `yaml:"kustomize"`
+}
+
+// KustomizeLimits bound the kustomize builds of one render
+// (docs/security.md#kustomize). A branch is untrusted: these keep what it
+// can make the daemon read and hold small.
+type KustomizeLimits struct {
+	// MaxFileSize bounds one file a kustomization references.
+	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// MaxTotalSize bounds every file read for kustomize in one render.
+	MaxTotalSize ByteSize `yaml:"max_total_size"`
+	// Timeout bounds one build, waiting for another build included.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Auth names files holding a repository's credentials. Values are read when
@@ -88,6 +147,9 @@ type Defaults struct {
 	ImageTag      string `yaml:"image_tag"`
 	// StorageClasses maps a service's storage.type to a StorageClass name.
 	StorageClasses map[string]string `yaml:"storage_classes"`
+	// IngressAnnotations are the ingress annotations (keys or path.Match
+	// patterns) a template may set; empty: render.DefaultIngressAnnotations.
+	IngressAnnotations []string `yaml:"ingress_annotations"`
 }
 
 // Cluster says how to reach one cluster. With both fields empty arbor uses
@@ -127,3 +189,7 @@ func (c *Config) App(name string) (App, bool) {
 
 // Duration is a time.Duration written as Go writes it ("90s", "1m30s").
 type Duration struct{ time.Duration }
+
+// ByteSize is a number of bytes written as a Kubernetes quantity ("512Mi",
+// "1Gi", "100M") or a plain integer.
+type ByteSize struct{ Bytes int64 }

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/arbordev/arbor/schema"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // FieldError is one problem in the configuration file, at FILE:LINE:COL
@@ -120,6 +121,7 @@ func (d *decoder) sorted() Errors {
 var (
 	durationType = reflect.TypeOf(Duration{})
 	globType     = reflect.TypeOf(schema.Glob{})
+	byteSizeType = reflect.TypeOf(ByteSize{})
 )
 
 // shape checks that node can decode into t: known keys only, the right kinds
@@ -136,6 +138,8 @@ func (d *decoder) shape(node *yaml.Node, t reflect.Type, field string) {
 		d.duration(node, field)
 	case t == globType:
 		d.glob(node, field)
+	case t == byteSizeType:
+		d.byteSize(node, field)
 	case t.Kind() == reflect.Struct:
 		d.structure(node, t, field)
 	case t.Kind() == reflect.Map:
@@ -258,6 +262,35 @@ func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+func (d *decoder) byteSize(node *yaml.Node, field string) {
+	d.text(node, field, "a size such as 512Mi or 1Gi", func(s string) error {
+		_, err := parseByteSize(s)
+		return err
+	})
+}
+
+// UnmarshalYAML reads a size; shape has already checked it.
+func (b *ByteSize) UnmarshalYAML(node *yaml.Node) error {
+	n, err := parseByteSize(node.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", node.Line, err)
+	}
+	b.Bytes = n
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return 0, fmt.Errorf("invalid size %q: write it like 512Mi or 1Gi", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	return n, nil
 }
 
 func join(field, key string) string {

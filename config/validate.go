@@ -25,12 +25,28 @@ func (c *Config) setDefaults() {
 		if a.Cluster == "" {
 			a.Cluster = DefaultCluster
 		}
+		if a.GitTimeout.Duration == 0 {
+			a.GitTimeout.Duration = DefaultGitTimeout
+		}
+		if a.GitMaxFetchSize.Bytes == 0 {
+			a.GitMaxFetchSize.Bytes = DefaultGitMaxFetchSize
+		}
+		if a.PodSecurity == "" {
+			a.PodSecurity = DefaultPodSecurity
+		}
+		a.Kustomize.setDefaults()
 	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
+	}
+	if c.Install == "" {
+		c.Install = c.Namespace
+	}
+	if c.ServiceAccount == "" {
+		c.ServiceAccount = DefaultServiceAccount
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -108,6 +124,42 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 	}
 	if _, ok := c.Clusters[a.Cluster]; !ok {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
+	}
+	d.limits(a, field)
+}
+
+// limits checks the per-app bounds on git and the pod security level.
+func (d *decoder) limits(a *App, field string) {
+	if a.GitTimeout.Duration < time.Second {
+		d.fail(field+".git_timeout", "must be at least 1s, got %s", a.GitTimeout.Duration)
+	}
+	if a.GitMaxFetchSize.Bytes < 1<<20 {
+		d.fail(field+".git_max_fetch_size", "must be at least 1Mi, got %d bytes", a.GitMaxFetchSize.Bytes)
+	}
+	k := a.Kustomize
+	if k.MaxFileSize.Bytes < 1<<10 {
+		d.fail(field+".kustomize.max_file_size", "must be at least 1Ki, got %d bytes", k.MaxFileSize.Bytes)
+	}
+	if k.MaxTotalSize.Bytes < k.MaxFileSize.Bytes {
+		d.fail(field+".kustomize.max_total_size", "must be at least max_file_size (%d bytes), got %d bytes", k.MaxFileSize.Bytes, k.MaxTotalSize.Bytes)
+	}
+	if k.Timeout.Duration < time.Second {
+		d.fail(field+".kustomize.timeout", "must be at least 1s, got %s", k.Timeout.Duration)
+	}
+	if !slices.Contains(PodSecurityLevels, a.PodSecurity) {
+		d.fail(field+".pod_security", "%q is not a Pod Security Standard: use %s", a.PodSecurity, strings.Join(PodSecurityLevels, ", "))
+	}
+}
+
+func (k *KustomizeLimits) setDefaults() {
+	if k.MaxFileSize.Bytes == 0 {
+		k.MaxFileSize.Bytes = DefaultKustomizeMaxFileSize
+	}
+	if k.MaxTotalSize.Bytes == 0 {
+		k.MaxTotalSize.Bytes = DefaultKustomizeMaxTotalSize
+	}
+	if k.Timeout.Duration == 0 {
+		k.Timeout.Duration = DefaultKustomizeTimeout
 	}
 }
 

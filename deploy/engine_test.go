@@ -108,6 +108,10 @@ func renderEnv(t *testing.T, branch, commit, version string, withCron bool) *ren
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
+	// As the daemon does: arbor reads this namespace's Secrets through a
+	// RoleBinding it applies there first (reconciler/secretaccess.go).
+	rb := apply.SecretReaderBinding(env.Namespace, namespace, saName, managed(env.Namespace))
+	env.Objects = append([]*unstructured.Unstructured{env.Objects[0], rb}, env.Objects[1:]...)
 	return env
 }
 
@@ -132,7 +136,7 @@ func TestEngineRunsEnvironmentAsServiceAccount(t *testing.T) {
 	v1 := renderEnv(t, branch, strings.Repeat("1", 40), "one", true)
 	ns := v1.Namespace
 	t.Cleanup(func() { _ = admin.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	wantKinds := []string{"Namespace", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service",
+	wantKinds := []string{"Namespace", "RoleBinding", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service",
 		"Deployment", "HorizontalPodAutoscaler", "Job", "CronJob", "Ingress", "StatefulSet", "NetworkPolicy"}
 	checkKinds(t, v1.Objects, wantKinds)
 

@@ -37,6 +37,10 @@ var renderedKinds = []renderedKind{
 	{"networking.k8s.io", "ingresses", "Ingress"},
 }
 
+// secretReaderBinding is the RoleBinding arbor applies in each environment
+// namespace to read its Secrets there (reconciler/secretaccess.go).
+var secretReaderBinding = renderedKind{"rbac.authorization.k8s.io", "rolebindings", "RoleBinding"}
+
 // manageVerbs are what arbor does to its own objects: server-side apply (patch,
 // and create when the object is new), delete, and read through its watch cache.
 var manageVerbs = []string{"get", "list", "watch", "create", "patch", "delete"}
@@ -81,15 +85,21 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 	objs := build(t, dirInstall)
 	cr := convert[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "arbor"))
 	var want []string
-	for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}) {
-		for _, v := range manageVerbs {
+	for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, secretReaderBinding) {
+		verbs := manageVerbs
+		if k.kind == "Secret" {
+			verbs = []string{"create", "patch", "delete"} // read only where bound: no get, list or watch cluster-wide
+		}
+		for _, v := range verbs {
 			want = append(want, k.group+"/"+k.resource+":"+v)
 		}
 	}
+	want = append(want, "rbac.authorization.k8s.io/clusterroles:bind[arbor-environment-secrets]")
 	for _, v := range []string{"get", "create", "patch", "delete"} {
 		want = append(want, "networking.k8s.io/networkpolicies:"+v)
 	}
 	want = append(want, "/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch")
+	want = append(want, "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create")
 	sort.Strings(want)
 	if got := grants(t, cr.Rules); !slices.Equal(got, want) {
 		t.Errorf("ClusterRole arbor grants\n  %v\nwant exactly\n  %v\n(a change here needs docs/security.md updated too)", got, want)
@@ -147,7 +157,7 @@ func TestAdmissionPolicyMatchesTheInstall(t *testing.T) {
 			}
 		}
 		var want []string
-		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, renderedKind{"networking.k8s.io", "networkpolicies", "NetworkPolicy"}) {
+		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, renderedKind{"networking.k8s.io", "networkpolicies", "NetworkPolicy"}, secretReaderBinding) {
 			want = append(want, k.group+"/"+k.resource+" CREATE,UPDATE,DELETE")
 		}
 		sort.Strings(got)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	authzv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
 )
 
@@ -41,6 +43,9 @@ func environment(ns, version string) []*unstructured.Unstructured {
 	}
 	return []*unstructured.Unstructured{
 		obj("v1", "Namespace", "", ns, l, nil),
+		// What the daemon applies first in every environment: arbor's read access
+		// to this namespace's Secrets (reconciler/secretaccess.go).
+		apply.SecretReaderBinding(ns, namespace, saName, l),
 		obj("v1", "ServiceAccount", ns, "web", l, nil),
 		obj("v1", "ConfigMap", ns, "env", l, map[string]any{"data": map[string]any{"RELEASE_COMMIT_SHA": version}}),
 		obj("v1", "Secret", ns, "env", l, map[string]any{"stringData": map[string]any{"DB_PASSWORD": "not-a-real-secret-" + version}}),
@@ -111,9 +116,15 @@ func TestServiceAccountCanRunEnvironments(t *testing.T) {
 		}
 	}
 
-	// The watch cache lists and watches every kind across all namespaces.
+	checkSecretAccess(t, ctx, admin, arbor, ns)
+
+	// The watch cache lists and watches every kind across all namespaces, but
+	// Secrets, which arbor may read only where it binds the right to.
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor"}
 	for _, o := range environment(ns, "v2") {
+		if o.GetKind() == "Secret" {
+			continue
+		}
 		r, err := arbor.resource(obj(o.GetAPIVersion(), o.GetKind(), "", "", nil, nil))
 		if err != nil {
 			t.Fatal(err)
@@ -232,5 +243,73 @@ func checkSecretsFrom(t *testing.T, ctx context.Context, admin, arbor *client) {
 	err = arbor.delete(ctx, obj("v1", "Secret", namespace, name, nil, nil), true)
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "arbor may not write to namespace arbor-system") {
 		t.Errorf("as arbor, delete a Secret in its own namespace: got %v, want Forbidden by the admission policy", err)
+	}
+}
+
+// checkSecretAccess: arbor reads the Secrets of an environment namespace it
+// manages (through the RoleBinding it applied there) and no other Secret: not
+// in an unrelated namespace, not cluster-wide, by access review and by a real
+// request; and it cannot bind itself any other role.
+func checkSecretAccess(t *testing.T, ctx context.Context, admin, arbor *client, envNS string) {
+	t.Helper()
+	if s, err := arbor.cs.CoreV1().Secrets(envNS).Get(ctx, "env", metav1.GetOptions{}); err != nil || len(s.Data["DB_PASSWORD"]) == 0 {
+		t.Errorf("as arbor, read a Secret of its environment: %v", err)
+	}
+	other := testcluster.Name("unrelated")
+	if _, err := admin.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.cs.CoreV1().Namespaces().Delete(context.Background(), other, metav1.DeleteOptions{}) })
+	if _, err := admin.cs.CoreV1().Secrets(other).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": "p"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what      string
+		namespace string
+		verb      string
+		request   func() error
+	}{
+		{"get a Secret in an unrelated namespace", other, "get", func() error {
+			_, err := arbor.cs.CoreV1().Secrets(other).Get(ctx, "db", metav1.GetOptions{})
+			return err
+		}},
+		{"list Secrets in an unrelated namespace", other, "list", func() error {
+			_, err := arbor.cs.CoreV1().Secrets(other).List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"list Secrets cluster-wide", "", "list", func() error {
+			_, err := arbor.cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"watch Secrets cluster-wide", "", "watch", func() error {
+			w, err := arbor.cs.CoreV1().Secrets("").Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}},
+		{"get a Secret cluster-wide", "", "get", nil},
+	} {
+		review, err := arbor.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authzv1.SelfSubjectAccessReview{
+			Spec: authzv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authzv1.ResourceAttributes{
+				Namespace: c.namespace, Verb: c.verb, Resource: "secrets"}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if review.Status.Allowed {
+			t.Errorf("as arbor, can-i %s: allowed", c.what)
+		}
+		if c.request != nil {
+			if err := c.request(); !apierrors.IsForbidden(err) {
+				t.Errorf("as arbor, %s: %v, want Forbidden", c.what, err)
+			}
+		}
+	}
+	escalate := obj("rbac.authorization.k8s.io/v1", "RoleBinding", envNS, "arbor-admin", managed(envNS), map[string]any{
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": saName, "namespace": namespace}}})
+	if _, err := arbor.apply(ctx, escalate, arborManager, false); !apierrors.IsForbidden(err) {
+		t.Errorf("as arbor, bind ClusterRole admin in an environment: %v, want Forbidden", err)
 	}
 }

@@ -26,6 +26,9 @@ type refusal struct {
 const (
 	byRBAC   = "cannot "                   // RBAC: `User "..." cannot create resource ...`
 	byPolicy = "ValidatingAdmissionPolicy" // the admission policy's denial names it
+	// RBAC's escalation check: a binding may grant only what arbor holds or
+	// may bind (arbor may bind one ClusterRole, arbor-environment-secrets).
+	byEscalation = "attempting to grant RBAC permissions not currently held"
 	// The API server itself refuses to delete kube-system, kube-public and
 	// default (NamespaceLifecycle admission), before the policy is asked.
 	byLifecycle = "this namespace may not be deleted"
@@ -129,7 +132,10 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 		{"create a Role in an environment", create(obj("rbac.authorization.k8s.io/v1", "Role", env, "x", managed(env), map[string]any{"rules": []any{}})), byRBAC},
 		{"create a RoleBinding in an environment", create(obj("rbac.authorization.k8s.io/v1", "RoleBinding", env, "x", managed(env), map[string]any{
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "web", "namespace": env}}})), byRBAC},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "web", "namespace": env}}})), byEscalation},
+		{"create a RoleBinding outside its environments", create(obj("rbac.authorization.k8s.io/v1", "RoleBinding", "default", "x", managed("default"), map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "arbor-environment-secrets"},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "arbor", "namespace": "arbor-system"}}})), byPolicy},
 		{"create a Pod in an environment", create(obj("v1", "Pod", env, "x", managed(env), map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "x", "image": "x"}}}})), byRBAC},
 		{"create a DaemonSet in an environment", create(obj("apps/v1", "DaemonSet", env, "x", managed(env), nil)), byRBAC},
 		{"create a DaemonSet in kube-system", create(obj("apps/v1", "DaemonSet", "kube-system", "x", managed("x"), nil)), byRBAC},

@@ -29,6 +29,11 @@
 //		}
 //	}
 //
+// Every listing and fetch of a remote is bounded in time (Options.Timeout)
+// and every fetch in the pack data it may receive (Options.MaxFetchSize):
+// a server that stalls or sends too much gives an error (ErrTimeout,
+// ErrTooLarge), not a hung loop or a full disk.
+//
 // The package never decides what to deploy or delete; it reports what git
 // says, and reports a failed or empty listing as an error so that a caller
 // that does nothing special with it deletes nothing.

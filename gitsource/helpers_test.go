@@ -85,6 +85,9 @@ type gitServer struct {
 	srv  *httptest.Server
 
 	user, pass string // basic auth required when user != ""
+	// stall, when set and true for a request, makes the server hold that
+	// request without a byte of answer until the client goes away.
+	stall func(*http.Request) bool
 
 	mu       sync.Mutex
 	requests []string // "GET /repo.git/info/refs?service=git-upload-pack", ...
@@ -110,6 +113,10 @@ func newGitServer(tb testing.TB, user, pass string) *gitServer {
 			}
 		}
 		s.record(r)
+		if s.stall != nil && s.stall(r) {
+			<-r.Context().Done()
+			return
+		}
 		backend.ServeHTTP(w, r)
 	}))
 	tb.Cleanup(s.srv.Close)

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 // location is a parsed repository address: a remote URL, or a path to a
@@ -43,7 +45,7 @@ func parseURL(s string) (location, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Error quotes the input, which may hold a password.
-		return location{}, fmt.Errorf("repository URL %s: not a valid URL", redactURL(s))
+		return location{}, fmt.Errorf("repository URL %s: not a valid URL", redact.URL(s))
 	}
 	loc := location{raw: s, host: strings.ToLower(u.Hostname()), repo: repoKey(u.Path)}
 	switch u.Scheme {
@@ -53,10 +55,10 @@ func parseURL(s string) (location, error) {
 	case "file":
 		loc.host, loc.repo = "", strings.ToLower(filepath.Clean(u.Path))
 	default:
-		return location{}, fmt.Errorf("repository URL %s: scheme %q not supported (use https, http, ssh, git, file or a local path)", redactURL(s), u.Scheme)
+		return location{}, fmt.Errorf("repository URL %s: scheme %q not supported (use https, http, ssh, git, file or a local path)", redact.URL(s), u.Scheme)
 	}
 	if loc.host == "" && u.Scheme != "file" {
-		return location{}, fmt.Errorf("repository URL %s: no host", redactURL(s))
+		return location{}, fmt.Errorf("repository URL %s: no host", redact.URL(s))
 	}
 	return loc, nil
 }
@@ -105,24 +107,7 @@ func (l location) matchesFullName(full string) bool {
 	return l.repo == full || strings.HasSuffix(l.repo, "/"+full)
 }
 
-// String is the address safe to print: any password in a URL is masked.
+// String is the address safe to print: without any userinfo (redact.URL).
 func (l location) String() string {
-	return redactURL(l.raw)
-}
-
-// redactURL masks the password of a URL with userinfo. Non-URLs are
-// returned unchanged (scp-like addresses never carry a password).
-func redactURL(s string) string {
-	if !strings.Contains(s, "://") {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		scheme, rest, _ := strings.Cut(s, "://")
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return scheme + "://xxxxx@" + rest[at+1:]
-		}
-		return s
-	}
-	return u.Redacted()
+	return redact.URL(l.raw)
 }

@@ -19,7 +19,7 @@ func TestParseLocation(t *testing.T) {
 		host, repo, shown string
 	}{
 		{in: "https://GitHub.com/Acme/Shop.git", host: "github.com", repo: "acme/shop"},
-		{in: "http://u:hunter22@git.example.com:3000/a/b/", host: "git.example.com", repo: "a/b", shown: "http://u:xxxxx@git.example.com:3000/a/b/"},
+		{in: "http://u:hunter22@git.example.com:3000/a/b/", host: "git.example.com", repo: "a/b", shown: "http://git.example.com:3000/a/b/"},
 		{in: "ssh://git@git.example.com:2222/acme/shop.git", ssh: true, host: "git.example.com", repo: "acme/shop"},
 		{in: "git@github.com:acme/shop.git", ssh: true, host: "github.com", repo: "acme/shop"},
 		{in: "github.com:acme/shop", ssh: true, host: "github.com", repo: "acme/shop"},

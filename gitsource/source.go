@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 // ErrNoBranches is returned (wrapped) by ListBranches when the listing
@@ -55,6 +56,14 @@ type Options struct {
 	Depth int
 	// Metrics records operation durations and errors; nil records nothing.
 	Metrics *Metrics
+	// Timeout bounds each listing and each fetch of a remote, from the
+	// first byte sent to the last received; DefaultTimeout when zero. A
+	// listing that times out is an error like any other: nothing is deleted.
+	Timeout time.Duration
+	// MaxFetchSize bounds the pack data one fetch may receive, in bytes;
+	// DefaultMaxFetchSize when zero. A fetch that passes it fails with
+	// ErrTooLarge and leaves the cache as it was.
+	MaxFetchSize int64
 	// Logger receives warnings (watch errors, a cache recreated or not
 	// compacted); nil discards them. Credentials never reach it.
 	Logger *slog.Logger
@@ -70,6 +79,8 @@ type Source struct {
 	metrics *Metrics
 	log     *slog.Logger
 	trigger *Trigger
+	timeout time.Duration // bounds one listing or fetch of a remote
+	maxPack int64         // bounds the pack data of one fetch
 
 	mu       sync.Mutex // guards the object store (go-git's is not concurrency-safe)
 	repo     *git.Repository
@@ -99,9 +110,19 @@ func Open(opts Options) (*Source, error) {
 	if opts.Depth < 0 {
 		return nil, fmt.Errorf("%s: depth %d is negative", opts.App, opts.Depth)
 	}
+	if opts.Timeout < 0 || opts.MaxFetchSize < 0 {
+		return nil, fmt.Errorf("%s: timeout %s and fetch size %d must not be negative", opts.App, opts.Timeout, opts.MaxFetchSize)
+	}
 	s := &Source{
 		app: opts.App, loc: loc, auth: opts.Auth, depth: opts.Depth,
 		metrics: opts.Metrics, log: opts.Logger, trigger: NewTrigger(),
+		timeout: opts.Timeout, maxPack: opts.MaxFetchSize,
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.maxPack == 0 {
+		s.maxPack = DefaultMaxFetchSize
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -123,7 +144,7 @@ func (s *Source) App() string { return s.app }
 // Local reports whether the repository is read in place (a local path).
 func (s *Source) Local() bool { return s.loc.local }
 
-// String is the repository address with any password masked.
+// String is the repository address without its userinfo (redact.URL).
 func (s *Source) String() string { return s.loc.String() }
 
 // Trigger is the Source's refresh trigger, fired by Watch and by webhooks.
@@ -272,12 +293,15 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.app, err)
 	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	refs, err := s.remote.ListContext(ctx, &git.ListOptions{Auth: method, PeelingOption: git.IgnorePeeled})
+	err = s.timedOut(ctx, err)
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil, nil // a successful listing of nothing; ListBranches reports ErrNoBranches
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
+		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
 	}
 	return refs, nil
 }
@@ -442,14 +466,24 @@ func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.app, err)
 	}
-	err = s.remote.FetchContext(ctx, &git.FetchOptions{
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	// The remote of this one fetch stores through a byte count.
+	store := &limitedStore{Storer: s.repo.Storer, max: s.maxPack}
+	err = git.NewRemote(store, s.remote.Config()).FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: specs, Depth: s.depth, Auth: method, Tags: git.NoTags, Force: true,
 	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("%s: fetch %d branches from %s: %w", s.app, len(specs), s.loc,
-			explainAuth(scrub(err, append(secrets, urlPassword(s.loc.raw)...)), method))
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case store.exceeded.Load():
+		err = tooLarge(s.maxPack)
+	default:
+		err = s.timedOut(ctx, err)
 	}
-	return nil
+	s.removePartialPacks()
+	return fmt.Errorf("%s: fetch %d branches from %s: %w", s.app, len(specs), s.loc,
+		explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
 }
 
 // Tree returns the tree of commit (full hex SHA) as a read-only fs.FS that
@@ -535,19 +569,6 @@ func parseHash(s string) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("commit %q is not hexadecimal", s)
 	}
 	return plumbing.NewHash(s), nil
-}
-
-// urlPassword returns the password embedded in a URL, if any, so that it can
-// be scrubbed from errors.
-func urlPassword(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return nil
-	}
-	if p, ok := u.User.Password(); ok {
-		return []string{p}
-	}
-	return nil
 }
 
 // explainAuth says plainly when the server refused the credentials given,

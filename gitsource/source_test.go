@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
 // remoteFixture is a work repository published to a smart-HTTP server and
@@ -281,9 +283,65 @@ func TestTreeFSEscapingLinks(t *testing.T) {
 	for _, name := range []string{"out", "abs", "loop"} {
 		if _, err := fs.ReadFile(tree, name); err == nil {
 			t.Errorf("ReadFile(%s) followed a link out of the tree or in a loop", name)
+		} else if name != "loop" && !errors.Is(err, repofs.ErrEscapes) {
+			t.Errorf("ReadFile(%s) = %v, want repofs.ErrEscapes", name, err)
 		}
 		if _, err := fs.Lstat(tree, name); err != nil {
 			t.Errorf("Lstat(%s): %v", name, err)
+		}
+	}
+}
+
+// TestTreeFSRefusesLikeLocalView reads the same hostile repository through
+// the daemon's view (a commit's tree) and the CLI's (the work tree on disk):
+// a link out of the repository and a file over the size limit give the same
+// error in both, and no content.
+func TestTreeFSRefusesLikeLocalView(t *testing.T) {
+	work := newWorkRepo(t)
+	secret := filepath.Join(filepath.Dir(work.dir), "secret.txt")
+	writeFile(t, secret, "TOP-SECRET\n", 0o644)
+	for name, target := range map[string]string{
+		"out":        "../secret.txt",
+		"abs":        secret,
+		"dir/sub/up": "../../../secret.txt",
+		"outdir":     "..",
+	} {
+		if err := os.Symlink(target, filepath.Join(work.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(work.dir, "big.yaml"), strings.Repeat("#\n", repofs.DefaultMaxFileSize/2+1), 0o644)
+	head := work.commitAll("hostile")
+	src, err := Open(Options{App: "local", Repo: work.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := src.Tree(testCtx(t), head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := repofs.OpenDir(work.dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	for name, want := range map[string]error{
+		"out": repofs.ErrEscapes, "abs": repofs.ErrEscapes, "dir/sub/up": repofs.ErrEscapes,
+		"outdir/secret.txt": repofs.ErrEscapes, "big.yaml": repofs.ErrTooLarge,
+	} {
+		views := map[string]fs.FS{"tree": tree, "local": local}
+		reasons := map[string]string{}
+		for view, fsys := range views {
+			b, err := fs.ReadFile(fsys, name)
+			var pe *fs.PathError
+			if !errors.Is(err, want) || !errors.As(err, &pe) {
+				t.Errorf("%s view: ReadFile(%s) = %d bytes, %v; want %v", view, name, len(b), err, want)
+				continue
+			}
+			reasons[view] = pe.Err.Error()
+		}
+		if len(reasons) == 2 && reasons["tree"] != reasons["local"] {
+			t.Errorf("%s: the views disagree:\ntree:  %s\nlocal: %s", name, reasons["tree"], reasons["local"])
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
 // maxLinkHops bounds symlink resolution, like the kernel's ELOOP limit.
@@ -32,16 +34,29 @@ var (
 // concurrent use; the lock is never held between operations, so many treeFS
 // values of one repository can be read from many goroutines.
 //
-// Files are read whole into memory when opened. Symbolic links are followed
-// within the tree; a link that leaves the tree or loops does not exist.
+// It follows the rules of package repofs, with the same errors as the local
+// view of a repository: symbolic links are followed within the tree, and a
+// link that leaves it is a *repofs.LinkError naming the link (a loop is an
+// error too); a file larger than maxFile (repofs.DefaultMaxFileSize when
+// zero) is a *repofs.SizeError, found from the object's header before its
+// content is inflated. Files are read whole into memory when opened.
 // Submodules appear as empty directories. Every ModTime is the commit's
 // committer time.
 type treeFS struct {
-	mu    *sync.Mutex
-	store storer.EncodedObjectStorer
-	root  plumbing.Hash
-	mtime time.Time
-	sync  func() // called with mu held before each read; see Source.syncPacks
+	mu      *sync.Mutex
+	store   storer.EncodedObjectStorer
+	root    plumbing.Hash
+	mtime   time.Time
+	sync    func() // called with mu held before each read; see Source.syncPacks
+	maxFile int64
+}
+
+// limit is the largest file the tree reads.
+func (t *treeFS) limit() int64 {
+	if t.maxFile > 0 {
+		return t.maxFile
+	}
+	return repofs.DefaultMaxFileSize
 }
 
 // lock takes the store's lock and brings its view of the packs up to date.
@@ -76,7 +91,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 		}
 		return &dirFile{info: t.info(n, 0), entries: entries}, nil
 	}
-	data, err := t.blob(n.hash)
+	data, err := t.file(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -91,10 +106,7 @@ func (t *treeFS) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.isDir() {
-		return nil, &fs.PathError{Op: "readfile", Path: name, Err: errors.New("is a directory")}
-	}
-	data, err := t.blob(n.hash)
+	data, err := t.file(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: err}
 	}
@@ -140,11 +152,11 @@ func (t *treeFS) ReadLink(name string) (string, error) {
 	if n.mode != filemode.Symlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
-	target, err := t.blob(n.hash)
+	target, err := t.linkTarget(n.hash)
 	if err != nil {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
 	}
-	return string(target), nil
+	return target, nil
 }
 
 func (t *treeFS) stat(op, name string, follow bool) (fs.FileInfo, error) {
@@ -186,13 +198,13 @@ func (t *treeFS) resolve(op, name string, follow bool) (node, error) {
 			if hops++; hops > maxLinkHops {
 				return node{}, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
 			}
-			target, err := t.blob(next.hash)
+			target, err := t.linkTarget(next.hash)
 			if err != nil {
 				return node{}, &fs.PathError{Op: op, Path: name, Err: err}
 			}
-			joined, ok := joinInTree(dir, string(target), rest[1:])
-			if !ok {
-				return node{}, notExist
+			joined, err := repofs.JoinLink(dir, next.name, target, rest[1:])
+			if err != nil {
+				return node{}, &fs.PathError{Op: op, Path: name, Err: err}
 			}
 			cur, dir, rest = node{name: ".", mode: filemode.Dir, hash: t.root}, nil, joined
 			continue
@@ -210,19 +222,6 @@ func (t *treeFS) resolve(op, name string, follow bool) (node, error) {
 		cur.name = path.Base(name)
 	}
 	return cur, nil
-}
-
-// joinInTree resolves a link target relative to the link's directory and
-// appends the rest of the path; ok is false when the result leaves the tree.
-func joinInTree(dir []string, target string, rest []string) ([]string, bool) {
-	if path.IsAbs(target) {
-		return nil, false
-	}
-	p := path.Clean(path.Join(path.Join(dir...), target, path.Join(rest...)))
-	if p == ".." || strings.HasPrefix(p, "../") {
-		return nil, false
-	}
-	return splitPath(p), true
 }
 
 func splitPath(p string) []string {
@@ -250,18 +249,42 @@ func (t *treeFS) dirEntries(n node) ([]fs.DirEntry, error) {
 	return entries, nil
 }
 
-// blob reads a blob's content. Callers hold t.mu.
-func (t *treeFS) blob(h plumbing.Hash) ([]byte, error) {
-	b, err := object.GetBlob(t.store, h)
+// file reads a file node's content, refusing a directory, and a blob larger
+// than the tree's limit before it is inflated. Callers hold t.mu.
+func (t *treeFS) file(n node) ([]byte, error) {
+	size, err := t.size(n)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.Reader()
+	if err := repofs.Check(t.info(n, size), t.limit()); err != nil {
+		return nil, err
+	}
+	r, err := t.blob(n.hash)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	return repofs.ReadAll(r, t.limit())
+}
+
+// linkTarget reads the target of a symbolic link, bounded like a path.
+// Callers hold t.mu.
+func (t *treeFS) linkTarget(h plumbing.Hash) (string, error) {
+	r, err := t.blob(h)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	return repofs.ReadLinkTarget(r)
+}
+
+// blob opens a blob's content. Callers hold t.mu and close the reader.
+func (t *treeFS) blob(h plumbing.Hash) (io.ReadCloser, error) {
+	b, err := object.GetBlob(t.store, h)
+	if err != nil {
+		return nil, err
+	}
+	return b.Reader()
 }
 
 // objectSizer is implemented by go-git's filesystem storage, which can tell

@@ -73,6 +73,7 @@ apps:
 - name: $CATALOG
   repo: $WORK/$CATALOG
   poll_interval: 30s
+  allow_import_by: [$STOREFRONT]
 - name: $STOREFRONT
   repo: $WORK/$STOREFRONT
   poll_interval: 30s

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
 )
 
@@ -27,19 +28,21 @@ import (
 // drift and to tell an unchanged environment from the cache alone. Objects
 // of other kinds (from kustomize directories) are applied and pruned like the
 // rest but their hand edits are only undone on the next change of the branch.
+// Secrets are one of those: watching them takes list and watch on Secrets in
+// the whole cluster, which arbor does not hold (docs/security.md).
 var watchedKinds = map[schema.GroupKind]schema.GroupVersionResource{
-	{Kind: "Namespace"}:                                     {Version: "v1", Resource: "namespaces"},
-	{Kind: "ConfigMap"}:                                     {Version: "v1", Resource: "configmaps"},
-	{Kind: "Secret"}:                                        {Version: "v1", Resource: "secrets"},
-	{Kind: "Service"}:                                       {Version: "v1", Resource: "services"},
-	{Kind: "ServiceAccount"}:                                {Version: "v1", Resource: "serviceaccounts"},
-	{Kind: "PersistentVolumeClaim"}:                         {Version: "v1", Resource: "persistentvolumeclaims"},
-	{Group: "apps", Kind: "Deployment"}:                     {Group: "apps", Version: "v1", Resource: "deployments"},
-	{Group: "apps", Kind: "StatefulSet"}:                    {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	{Group: "batch", Kind: "Job"}:                           {Group: "batch", Version: "v1", Resource: "jobs"},
-	{Group: "batch", Kind: "CronJob"}:                       {Group: "batch", Version: "v1", Resource: "cronjobs"},
-	{Group: "networking.k8s.io", Kind: "Ingress"}:           {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	{Kind: "Namespace"}:                                       {Version: "v1", Resource: "namespaces"},
+	{Kind: "ConfigMap"}:                                       {Version: "v1", Resource: "configmaps"},
+	{Kind: "Service"}:                                         {Version: "v1", Resource: "services"},
+	{Kind: "ServiceAccount"}:                                  {Version: "v1", Resource: "serviceaccounts"},
+	{Kind: "PersistentVolumeClaim"}:                           {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Group: "apps", Kind: "Deployment"}:                       {Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "apps", Kind: "StatefulSet"}:                      {Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "batch", Kind: "Job"}:                             {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Kind: "CronJob"}:                         {Group: "batch", Version: "v1", Resource: "cronjobs"},
+	{Group: "networking.k8s.io", Kind: "Ingress"}:             {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:   {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
 }
 
 // Indexes of the namespace informer: by app, and by app and branch (the
@@ -54,6 +57,7 @@ const (
 // state records.
 type clusterCache struct {
 	log       *slog.Logger
+	install   string // this install: environments of others are not seen
 	objects   map[schema.GroupKind]toolscache.SharedIndexInformer
 	states    toolscache.SharedIndexInformer
 	decoded   decodedStates
@@ -63,9 +67,9 @@ type clusterCache struct {
 	hasSynced []toolscache.InformerSynced
 }
 
-func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, log *slog.Logger, onChange func(string, bool)) (*clusterCache, error) {
+func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install string, log *slog.Logger, onChange func(string, bool)) (*clusterCache, error) {
 	managed := labels.Set{render.LabelManagedBy: render.ManagedByValue}.String()
-	c := &clusterCache{log: log, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{},
+	c := &clusterCache{log: log, install: install, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{},
 		decoded: decodedStates{m: map[string]decodedState{}}}
 	c.metaInf = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.LabelSelector = managed
@@ -224,6 +228,10 @@ func (c *clusterCache) synced() bool {
 
 // envRecord is an environment as the cluster shows it.
 type envRecord struct {
+	// Legacy: the namespace has no install label (written by an arbor older
+	// than install identities). It is adopted when its branch is listed,
+	// never deleted on the say-so of this install alone.
+	Legacy    bool
 	Namespace string
 	App       string
 	EnvID     string
@@ -287,7 +295,12 @@ func (c *clusterCache) record(o any) *envRecord {
 	if l[render.LabelManagedBy] != render.ManagedByValue || l[render.LabelApp] == "" {
 		return nil
 	}
+	install, hasInstall := l[apply.LabelInstall]
+	if hasInstall && install != c.install {
+		return nil // another install's: never read, adopted, pruned or deleted
+	}
 	rec := &envRecord{
+		Legacy:      !hasInstall,
 		Namespace:   m.GetName(),
 		App:         l[render.LabelApp],
 		EnvID:       l[render.LabelEnv],
@@ -323,9 +336,11 @@ func (c *clusterCache) state(ns string) *envState {
 func (c *clusterCache) allStates() []*envState {
 	var out []*envState
 	for _, o := range c.states.GetStore().List() {
-		if st, err := c.decoded.get(o.(*corev1.ConfigMap)); err == nil {
-			out = append(out, st)
+		st, err := c.decoded.get(o.(*corev1.ConfigMap))
+		if err != nil || (st.Install != "" && st.Install != c.install) {
+			continue // unreadable, or another install's record
 		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -482,3 +497,17 @@ func refKey(r render.ObjectRef) string {
 
 // syncTimeout bounds the wait for the first listing at start.
 const syncTimeout = 2 * time.Minute
+
+// namespaceLabels returns the labels of namespace ns as the cache has them
+// (arbor's namespaces only, of any install).
+func (c *clusterCache) namespaceLabels(ns string) (map[string]string, bool) {
+	o, ok, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetStore().GetByKey(ns)
+	if err != nil || !ok {
+		return nil, false
+	}
+	m, err := metaOf(o)
+	if err != nil {
+		return nil, false
+	}
+	return m.GetLabels(), true
+}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -104,7 +105,9 @@ const (
 // environment needs work: same commit and settings as last applied, ready,
 // and every watched object present and untouched since arbor last saw it.
 func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) verdict {
-	if rec == nil || rec.State == nil || rec.State.SettingsHash != settings {
+	if rec == nil || rec.State == nil || rec.State.SettingsHash != settings || rec.Legacy {
+		// (A legacy environment is applied once to adopt it: the apply puts
+		// this install's label on its namespace and objects.)
 		if r.status.knownInvalid(key, commit, settings) {
 			return verdictKnownInvalid
 		}
@@ -220,14 +223,14 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", key, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil || findings.HasErrors() {
 		return nil, findings, err
 	}
 	if !cfg.Template.Branches.Allows(branch) {
 		return nil, nil, errFilteredOut
 	}
-	imports, err := r.resolveImports(ctx, cfg.Template, branch)
+	imports, err := r.resolveImports(ctx, a.cfg.Name, cfg.Template, branch)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
@@ -235,7 +238,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
 		return env, findings, nil
 	}
-	secrets, err := r.secrets(ctx, a)
+	secrets, hashKey, err := r.secrets(ctx, a)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
@@ -245,43 +248,70 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		Tree:    tree,
 		Imports: imports,
 		Context: render.Context{
-			App: a.cfg.Name, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+			App: a.cfg.Name, AppFixed: true, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
 			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
 			StorageClasses:         d.StorageClasses,
 			Secrets:                secrets,
 			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
 			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+			HashKey:                hashKey,
+			DomainLocked:           true,
+			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
+			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
 		},
 	})
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
+	if cfg.Template.App != "" && cfg.Template.App != a.cfg.Name {
+		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
+	}
+	labelInstall(env, r.opts.Config.Install)
+	labelPodSecurity(env, a.cfg.PodSecurity)
+	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }
 
+// kustomizeLimits are the app's configured kustomize limits, as render takes them.
+func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
+	return render.KustomizeLimits{MaxFileBytes: k.MaxFileSize.Bytes, MaxTotalBytes: k.MaxTotalSize.Bytes, Timeout: k.Timeout.Duration}
+}
+
 // secrets reads the app's secrets_from Secret; values never leave render's input.
-func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, error) {
+// secrets reads the app's secrets_from values, and the key of its env-hash
+// annotations: the Secret's UID (render.Context.HashKey).
+func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, []byte, error) {
 	if a.cfg.SecretsFrom == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	s, err := r.opts.Kube.CoreV1().Secrets(r.opts.Config.Namespace).Get(ctx, a.cfg.SecretsFrom, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
+		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
+		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
 	}
 	out := make(map[string]string, len(s.Data))
 	for k, v := range s.Data {
 		out[k] = string(v)
 	}
-	return out, nil
+	return out, []byte(s.UID), nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.
 func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err error) error {
+	if o, ok := conflict(err); ok {
+		// Someone else's namespace: say whose, write nothing there, and
+		// look again with backoff (it may be deleted and become free).
+		st.Phase, st.LastError, st.LastTransition = PhaseConflict, o.Error(), time.Now().UTC()
+		if prev := r.status.get(key); prev == nil || prev.Phase != PhaseConflict {
+			r.log.Warn("environment namespace belongs to someone else; nothing written", "app", key.App, "branch", key.Branch, "error", o.Error())
+		}
+		r.status.set(key, st)
+		return err
+	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
 	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == st.LastError {
 		return err // already recorded: a retry that fails the same way writes nothing
@@ -347,6 +377,14 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || apply.ProtectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
 	}
+	if rec.Legacy {
+		// No install label: written by an older arbor, maybe another
+		// install's. It becomes ours only by adoption (its branch listed);
+		// an unproven claim never deletes (docs/operations.md).
+		r.log.Warn("not deleting an environment without an install label", "app", key.App, "branch", key.Branch, "namespace", rec.Namespace)
+		r.status.forget(key)
+		return nil
+	}
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory
@@ -370,6 +408,12 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {
+	// The record is written with a client of its own, not through the
+	// engine: the same ownership rule applies to it.
+	if why := r.foreign(st.Namespace, st.App, st.EnvID); why != "" {
+		return fmt.Errorf("%s@%s: not recording into namespace %s: %s", st.App, st.Branch, st.Namespace, why)
+	}
+	st.Install = r.opts.Config.Install
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/arbordev/arbor/internal/gittest"
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/server"
 )
 
 // webApp is a one-service environment: Namespace, ConfigMap, Service,
@@ -103,6 +106,9 @@ type gitServer struct {
 	*httptest.Server
 	root       string
 	user, pass string
+	// stallFetches makes the server take every listing and fetch request
+	// (service git-upload-pack) and never answer; pushes still work.
+	stallFetches atomic.Bool
 }
 
 func newGitServer(tb testing.TB) *gitServer {
@@ -119,6 +125,10 @@ func newGitServer(tb testing.TB) *gitServer {
 		if !ok || u != s.user || p != s.pass {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if s.stallFetches.Load() && (req.URL.Query().Get("service") == "git-upload-pack" || strings.HasSuffix(req.URL.Path, "/git-upload-pack")) {
+			<-req.Context().Done()
 			return
 		}
 		backend.ServeHTTP(w, req)
@@ -169,6 +179,9 @@ type daemon struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped sync.Once
+
+	tokenOnce   sync.Once
+	deployToken string
 }
 
 // appName is a fresh app name for a test: its namespaces are its own, and
@@ -205,6 +218,12 @@ func newConfig(t testing.TB, ns, body string) *config.Config {
 
 func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	t.Helper()
+	return startDaemonLog(t, cfg, testLogger(t))
+}
+
+// startDaemonLog is startDaemon with the daemon's logs sent to log.
+func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon {
+	t.Helper()
 	restCfg := testcluster.Config(t)
 	reg := prometheus.NewRegistry()
 	m, err := reconciler.NewMetrics(reg)
@@ -215,7 +234,7 @@ func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	parts, err := reconciler.Wire(ctx, reconciler.WireOptions{
 		Config: cfg, REST: restCfg, Registry: reg, Metrics: m, CacheDir: t.TempDir(),
-		Log: testLogger(t), WaitTimeout: time.Minute,
+		Log: log, WaitTimeout: time.Minute,
 	})
 	if err != nil {
 		cancel()
@@ -225,6 +244,7 @@ func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 	parts.Options.Kube = cs
 	parts.Options.Metadata = metadata.NewForConfigOrDie(restCfg)
 	parts.Options.RetryMax = 2 * time.Second
+	parts.Options.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
 	rec, err := reconciler.New(parts.Options)
 	if err != nil {
 		cancel()
@@ -413,4 +433,38 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// deploy posts a deploy request for app's env with a token allowed to deploy,
+// and returns the response's status code.
+func (d *daemon) deploy(app, env string) int {
+	d.t.Helper()
+	d.tokenOnce.Do(func() {
+		d.deployToken = testcluster.ServiceAccountToken(d.t, d.cs, d.cfg.Namespace, "deployer", "deploy")
+	})
+	code, _ := postAction(d.t, d.srv.URL+"/api/v1/apps/"+app+"/environments/"+env+"/deploy", d.deployToken, nil)
+	return code
+}
+
+// postAction posts to an action's URL with token (none when "") and extra
+// headers, and returns the status code and body.
+func postAction(t testing.TB, url, token string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

@@ -103,6 +103,11 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		prev = r.cache.objectsIn(rec.Namespace)
 	}
 	st := stateOf(env, settings, PhaseDeploying)
+	if why := r.hostHeld(env); why != "" {
+		st.Phase, st.LastError, st.LastTransition = PhaseConflict, fmt.Sprintf("%s: %s", key, why), time.Now().UTC()
+		r.status.set(key, st)
+		return errors.New(st.LastError)
+	}
 	st.Inventory = union(prev, st.Inventory) // written ahead: everything this run may create
 	st.LastRun = lastRunPtr(lastRun(rec))
 	if before != nil {
@@ -110,14 +115,16 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	}
 	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: state.OutcomeRunning}
 	st.ExpiresAt = plan.ExpiresAt
-	r.status.set(key, st)
 	fresh := false
 	if rec == nil || rec.State == nil {
+		// (The status says Deploying only once the namespace is known to be
+		// this environment's: a Conflict does not flicker on each retry.)
 		var err error
 		if fresh, err = r.opts.Engine.CreateNamespace(ctx, env.Objects[0]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
+	r.status.set(key, st)
 	// The record goes ahead of the run, naming everything it may create. A
 	// new namespace whose objects are all of kinds the cache watches can do
 	// without: were arbor to stop mid-run, the cache would find them again.
@@ -291,12 +298,15 @@ func (r *Reconciler) queueImporters(app string, prev *listing, branches map[stri
 
 // resolveImports loads every app the template imports at the branch chosen
 // for an environment of branch (docs/release-yaml.md#app-imports).
-func (r *Reconciler) resolveImports(ctx context.Context, t *schema.Template, branch string) ([]render.Import, error) {
+func (r *Reconciler) resolveImports(ctx context.Context, importer string, t *schema.Template, branch string) ([]render.Import, error) {
 	out := make([]render.Import, 0, len(t.AppImports))
 	for _, ai := range t.AppImports {
 		a, ok := r.apps[ai.Name]
 		if !ok {
 			return nil, fmt.Errorf("app_imports %s: no app of that name in the daemon configuration", ai.Name)
+		}
+		if !slices.Contains(a.cfg.AllowImportBy, importer) {
+			return nil, fmt.Errorf("app_imports %s: app %s does not allow imports by %s (add %s to its allow_import_by in the daemon config: the importer receives its secrets_from values)", ai.Name, ai.Name, importer, importer)
 		}
 		lst := a.current()
 		if lst == nil {
@@ -329,14 +339,14 @@ func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, choice workfl
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}
 	if errs := findings.Errors(); len(errs) > 0 {
 		return render.Import{}, fmt.Errorf("app_imports %s: invalid configuration: %s", where, errs.Error())
 	}
-	secrets, err := r.secrets(ctx, a)
+	secrets, _, err := r.secrets(ctx, a)
 	if err != nil {
 		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
 	}
@@ -355,7 +365,7 @@ func (r *Reconciler) trackingBranch(ctx context.Context, a *appRunner, lst *list
 	if err != nil {
 		return "", fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, lst.Default, err)
 	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, a.cfg.Parameters)
+	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
 	if err != nil || findings.HasErrors() || cfg == nil || cfg.Template == nil {
 		return "", nil
 	}

@@ -45,7 +45,7 @@ func TestImportedCommitPatchesImporter(t *testing.T) {
 	front, back := appName(t), appName(t)
 	br := newRepo(t, backendApp)
 	fr := newRepo(t, strings.ReplaceAll(frontendApp, "BACKEND", back))
-	cfg := newConfig(t, own, "apps:\n- name: "+front+"\n  repo: "+fr.dir+"\n  poll_interval: 1h\n- name: "+back+"\n  repo: "+br.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	cfg := newConfig(t, own, "apps:\n- name: "+front+"\n  repo: "+fr.dir+"\n  poll_interval: 1h\n- name: "+back+"\n  repo: "+br.dir+"\n  poll_interval: 1h\n  allow_import_by: ["+front+"]\ndefaults: {domain: test.local}\n")
 	d := startDaemon(t, cfg)
 	ctx := context.Background()
 
@@ -111,13 +111,8 @@ func TestAutoDeployFalseHoldsUntilRequested(t *testing.T) {
 		t.Fatalf("web runs %s while the push is held, want %s", got, c1)
 	}
 
-	resp, err := http.Post(d.srv.URL+"/api/v1/apps/"+app+"/environments/main/deploy", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("deploy request: %s", resp.Status)
+	if code := d.deploy(app, "main"); code != http.StatusAccepted {
+		t.Fatalf("deploy request: %d", code)
 	}
 	st := d.waitReadyAt(app, "main", c2, 60*time.Second)
 	if got := deploymentCommit(t, cs, env.Namespace, "web"); got != c2 {
@@ -232,11 +227,9 @@ func TestFailedSetupThroughDaemon(t *testing.T) {
 	if n := runs(); n != 1 {
 		t.Fatalf("setup ran %v times without a change or a request, want 1", n)
 	}
-	resp, err := http.Post(d.srv.URL+"/api/v1/apps/"+app+"/environments/main/deploy", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
+	if code := d.deploy(app, "main"); code != http.StatusAccepted {
+		t.Fatalf("deploy request: %d", code)
 	}
-	resp.Body.Close()
 	eventually(t, 60*time.Second, "a second setup after the deploy request", func() bool { return runs() == 2 })
 }
 
@@ -318,4 +311,28 @@ func TestRecordlessEnvironmentIsRecovered(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
 		t.Fatalf("web: %v", err)
 	}
+}
+
+// TestImportNeedsAllowance: an app may import another only when the imported
+// app's daemon config names it in allow_import_by (the importer receives the
+// imported app's secrets_from values). Without it the importer's environment
+// fails with that reason and nothing of it is deployed; with it, it deploys.
+func TestImportNeedsAllowance(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	front, back := appName(t), appName(t)
+	br := newRepo(t, backendApp)
+	fr := newRepo(t, strings.ReplaceAll(frontendApp, "BACKEND", back))
+	body := "apps:\n- name: " + front + "\n  repo: " + fr.dir + "\n  poll_interval: 1h\n- name: " + back + "\n  repo: " + br.dir + "\n  poll_interval: 1h\nALLOWdefaults: {domain: test.local}\n"
+	d := startDaemon(t, newConfig(t, own, strings.Replace(body, "ALLOW", "", 1)))
+	refused := d.waitPhase(front, "main", reconciler.PhaseFailed, 60*time.Second)
+	if !strings.Contains(refused.LastError, "does not allow imports by "+front) {
+		t.Fatalf("the refused import says %q", refused.LastError)
+	}
+	if !namespaceGone(cs, front+"-main") {
+		t.Errorf("namespace %s-main exists: the refused import deployed something", front)
+	}
+	d.stop()
+	d = startDaemon(t, newConfig(t, own, strings.Replace(body, "ALLOW", "  allow_import_by: ["+front+"]\n", 1)))
+	d.waitPhase(front, "main", reconciler.PhaseReady, 90*time.Second)
 }

@@ -34,7 +34,7 @@ var ErrNoConfig = errors.New("no configuration")
 // make the configuration invalid; a nil Config with ErrNoConfig means the
 // branch has none.
 // Parameters are the app's values from the daemon config.
-type Loader func(fsys fs.FS, path string, parameters map[string]string) (*schema.Config, schema.Findings, error)
+type Loader func(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Config, schema.Findings, error)
 
 // Renderer renders an environment; render.Render.
 type Renderer func(in render.Input) (*render.Environment, error)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/reconciler/workflow"
 )
 
@@ -38,6 +40,10 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Guard authorizes the API's actions (a verb of arbor's on an
+	// environment); server.Authorizer's Require is the one arbor run uses.
+	// Without a Guard every action is refused: actions are never open.
+	Guard func(verb string, h http.Handler) http.Handler
 }
 
 // envKey names an environment: an app's branch.
@@ -93,7 +99,7 @@ func New(opts Options) (*Reconciler, error) {
 		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
 		r.order = append(r.order, a.Name)
 	}
-	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Log, r.namespaceChanged)
+	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Config.Install, opts.Log, r.namespaceChanged)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +244,9 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	if err == nil {
 		err = a.src.Fetch(ctx, branches)
 	}
+	// gitsource redacts its own errors; this keeps any other that quotes the
+	// address (a wrapped transport error) from reaching status and logs.
+	err = redact.Error(err, a.cfg.Repo)
 	a.mu.Lock()
 	a.lastTime, a.lastErr = time.Now(), err
 	prev := a.listing
@@ -280,7 +289,13 @@ func settingsHash(c *config.Config, a config.App) string {
 		SecretsFrom            string
 		AllowClusterScoped     bool
 		AllowForeignNamespaces bool
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces})
+		PodSecurity            string
+		Kustomize              config.KustomizeLimits // a render refused by a limit is retried when it is raised
+		MaxConfigSize          int64                  // a configuration refused as too large is read again when it is raised
+		Install                string                 // on every object
+		ServiceAccount         string                 // bound in every environment
+	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize, a.MaxConfigSize.Bytes,
+		c.Install, c.Namespace + "/" + c.ServiceAccount})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

@@ -40,6 +40,7 @@ const (
 // restarted daemon, or a standby replica, knows it.
 type envState struct {
 	App          string             `json:"app"`
+	Install      string             `json:"install,omitempty"`
 	Branch       string             `json:"branch"`
 	EnvID        string             `json:"envID"`
 	Namespace    string             `json:"namespace"`
@@ -122,6 +123,7 @@ func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error
 			state.LabelRecord:     state.RecordValue,
 			render.LabelApp:       st.App,
 			render.LabelEnv:       st.EnvID,
+			apply.LabelInstall:    st.Install,
 		}).
 		WithData(data)
 	_, err = cs.CoreV1().ConfigMaps(st.Namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})

@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"net/http"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/arbordev/arbor/internal/httpjson"
+	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -140,7 +140,7 @@ func (r *Reconciler) Apps() []AppStatus {
 	out := make([]AppStatus, 0, len(r.order))
 	for _, name := range r.order {
 		a := r.apps[name]
-		s := AppStatus{Name: name, Repo: redact(a.cfg.Repo), Standby: !r.leading.Load(), Environments: len(r.Environments(name))}
+		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.leading.Load(), Environments: len(r.Environments(name))}
 		a.mu.Lock()
 		if a.listing != nil {
 			s.DefaultBranch, s.Branches = a.listing.Default, len(a.listing.Branches)
@@ -156,13 +156,6 @@ func (r *Reconciler) Apps() []AppStatus {
 		out = append(out, s)
 	}
 	return out
-}
-
-func redact(repo string) string {
-	if u, err := url.Parse(repo); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return repo
 }
 
 // updatePhaseGauge recomputes arbor_environments from the current status.
@@ -205,9 +198,20 @@ func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.
 		}
 		httpjson.Write(w, http.StatusOK, r.Environments(app))
 	})
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment))
+	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard("deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment)))
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
 	}
 	return mux
+}
+
+// guard puts an action behind Options.Guard, refusing it when there is none.
+func (r *Reconciler) guard(verb string, h http.Handler) http.Handler {
+	if r.opts.Guard != nil {
+		return r.opts.Guard(verb, h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="arbor"`)
+		httpjson.Write(w, http.StatusUnauthorized, map[string]string{"error": "actions are disabled: the daemon has no authenticator"})
+	})
 }

@@ -54,6 +54,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	for _, a := range o.Config.Apps {
 		s, err := gitsource.Open(gitsource.Options{
 			App: a.Name, Repo: a.Repo, CacheDir: o.CacheDir, Depth: 1, Metrics: gm, Logger: o.Log,
+			Timeout: a.GitTimeout.Duration, MaxFetchSize: a.GitMaxFetchSize.Bytes,
 			Auth: gitsource.Auth{
 				UsernameFile: a.Auth.UsernameFile, PasswordFile: a.Auth.PasswordFile, TokenFile: a.Auth.TokenFile,
 				SSHKeyFile: a.Auth.SSHKeyFile, SSHPassphraseFile: a.Auth.SSHPassphraseFile, KnownHostsFile: a.Auth.KnownHostsFile,
@@ -127,8 +128,8 @@ func webhooks(o WireOptions, gm *gitsource.Metrics) (*gitsource.Webhooks, error)
 	return gitsource.NewWebhooks(opts), nil
 }
 
-func loadConfig(fsys fs.FS, path string, params map[string]string) (*schema.Config, schema.Findings, error) {
-	cfg, findings, err := schema.Load(fsys, path, schema.LoadOptions{Parameters: params})
+func loadConfig(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Config, schema.Findings, error) {
+	cfg, findings, err := schema.Load(fsys, path, opts)
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 	}
@@ -142,7 +143,7 @@ type engine struct {
 }
 
 func (e engine) CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (bool, error) {
-	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true})
+	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true, Owner: apply.OwnerOf(namespace)})
 	return err == nil && cs.Count(apply.Created) == 1, err
 }
 
@@ -172,4 +173,10 @@ func (e engine) Prune(ctx context.Context, ns string, previous []render.ObjectRe
 func (e engine) Delete(ctx context.Context, ns string, inv []render.ObjectRef) error {
 	_, err := e.e.Delete(ctx, inv, apply.DeleteOptions{Namespace: ns})
 	return err
+}
+
+// loadOptions are how an app's .release.yaml is read: its parameters, and the
+// largest configuration file it may have (0: schema's default).
+func loadOptions(a config.App) schema.LoadOptions {
+	return schema.LoadOptions{Parameters: a.Parameters, MaxFileSize: a.MaxConfigSize.Bytes}
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/arbordev/arbor/schema"
 )
@@ -14,12 +15,19 @@ const SampleBranch = "arbor-validate/sample"
 // can be rendered with (permanent, ephemeral and each one it defines), for
 // SampleBranch, with secrets as placeholders and every declared parameter
 // given a value, and returns one error per template that fails, prefixed with
-// the template's name. It is what `arbor validate` runs after the schema
-// checks (docs/release-yaml.md#validation). A template with app_imports cannot be rendered without
-// the imported apps: CheckTemplates then returns nil.
-func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) []error {
+// the template's name, and the warnings of every render (Environment.Warnings),
+// each once. It is what `arbor validate` runs after the schema checks
+// (docs/release-yaml.md#validation). A template with app_imports cannot be rendered without the imported
+// apps: CheckTemplates then returns nothing.
+func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) (errs []error, warnings []string) {
+	return CheckTemplatesWithin(cfg, tree, app, domain, KustomizeLimits{})
+}
+
+// CheckTemplatesWithin is CheckTemplates with kustomize builds bounded by
+// lim (zero fields take the defaults).
+func CheckTemplatesWithin(cfg *schema.Config, tree fs.FS, app, domain string, lim KustomizeLimits) (errs []error, warnings []string) {
 	if cfg == nil || cfg.Template == nil || len(cfg.Template.AppImports) > 0 {
-		return nil
+		return nil, nil
 	}
 	names := []string{TemplatePermanent, TemplateEphemeral}
 	for _, et := range cfg.Template.EnvironmentTemplates {
@@ -36,15 +44,20 @@ func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) []error 
 	if domain == "" {
 		domain = "example.com"
 	}
-	var errs []error
 	for _, n := range names {
-		_, err := Render(Input{Config: cfg, Tree: tree, Context: Context{
+		env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{
 			App: app, Branch: SampleBranch, EnvironmentTemplate: n, Domain: domain,
-			Parameters: params, SecretPlaceholders: true,
+			Parameters: params, SecretPlaceholders: true, Kustomize: lim,
 		}})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("environment template %s: %w", n, err))
+			continue
+		}
+		for _, w := range env.Warnings {
+			if !slices.Contains(warnings, w) {
+				warnings = append(warnings, w)
+			}
 		}
 	}
-	return errs
+	return errs, warnings
 }

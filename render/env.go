@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -310,6 +311,9 @@ func (r *renderer) envObjects(a *app, name string, set envSet, labels map[string
 	plain := make(map[string]any, len(set))
 	secret := map[string]any{}
 	h := sha256.New()
+	if len(r.in.Context.HashKey) > 0 {
+		h = hmac.New(sha256.New, r.in.Context.HashKey)
+	}
 	keys := sortedKeys(set)
 	for _, k := range keys {
 		v := set[k]

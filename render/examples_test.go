@@ -84,12 +84,12 @@ func forEachExample(t *testing.T, branch string, check func(*testing.T, *Environ
 func TestCheckTemplates(t *testing.T) {
 	for _, name := range []string{"shop", "catalog", "kustomized", "storefront"} {
 		cfg, dir := loadExample(t, name)
-		if errs := CheckTemplates(cfg, os.DirFS(dir), name, ""); len(errs) > 0 {
+		if errs, _ := CheckTemplates(cfg, os.DirFS(dir), name, ""); len(errs) > 0 {
 			t.Errorf("%s: %v", name, errs)
 		}
 	}
 	cfg := configFrom(t, "environment_templates: [{name: qa}]\nservices: [{name: web, image: nginx, configmap: [{name: c, mount_path: /c, repo_path: nope}]}]", "")
-	errs := CheckTemplates(cfg, os.DirFS("testdata"), "demo", "")
+	errs, _ := CheckTemplates(cfg, os.DirFS("testdata"), "demo", "")
 	if len(errs) != 3 {
 		t.Fatalf("got %d errors, want 3 (permanent, ephemeral, qa): %v", len(errs), errs)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/arbordev/arbor/internal/repofs"
 	"github.com/arbordev/arbor/schema"
 )
 
@@ -32,20 +33,21 @@ func (r *renderer) serviceFiles(a *app, s *schema.Service, labels map[string]str
 		if cm.Name == "" || cm.MountPath == "" || cm.RepoPath == "" {
 			return "", fmt.Errorf("%s: name, mount_path and repo_path are required", field)
 		}
-		files, isDir, err := readRepoPath(a.tree, cm.RepoPath)
+		files, isDir, err := readRepoPath(a.tree, cm.RepoPath, maxConfigMapBytes)
+		if errors.Is(err, repofs.ErrTooLarge) {
+			return "", fmt.Errorf("%s.repo_path %q: the files exceed the %s a ConfigMap holds: %w", field, cm.RepoPath, repofs.FormatSize(maxConfigMapBytes), err)
+		}
 		if err != nil {
 			return "", fmt.Errorf("%s.repo_path %q: %w", field, cm.RepoPath, err)
 		}
 		name := dnsLabel(s.Name+"-"+cm.Name, 63)
 		o := r.newObject(a, "v1", "ConfigMap", name, labels)
 		data, binary := map[string]any{}, map[string]any{}
-		size := 0
 		var keys []string
 		for _, f := range files {
 			if !validKey(f.name) {
 				return "", fmt.Errorf("%s.repo_path %q: file name %q cannot be a ConfigMap key", field, cm.RepoPath, f.name)
 			}
-			size += len(f.data)
 			keys = append(keys, f.name)
 			h.Write([]byte(name + "/" + f.name))
 			h.Write(f.data)
@@ -54,9 +56,6 @@ func (r *renderer) serviceFiles(a *app, s *schema.Service, labels map[string]str
 			} else {
 				binary[f.name] = base64.StdEncoding.EncodeToString(f.data)
 			}
-		}
-		if size > maxConfigMapBytes {
-			return "", fmt.Errorf("%s.repo_path %q: %d bytes of files exceed the 1 MiB a ConfigMap holds", field, cm.RepoPath, size)
 		}
 		if len(data) > 0 {
 			o["data"] = data
@@ -82,9 +81,11 @@ type repoFile struct {
 }
 
 // readRepoPath reads a file, or the regular files directly in a directory,
-// from the branch's tree. Paths are relative to the repository root and may
-// not leave it.
-func readRepoPath(tree fs.FS, p string) ([]repoFile, bool, error) {
+// from the branch's tree, at most limit bytes in all. Paths are relative to
+// the repository root and may not leave it. Files are read with
+// repofs.ReadFile: a link out of the repository, a special file or one past
+// what is left of the limit is refused before it is read.
+func readRepoPath(tree fs.FS, p string, limit int64) ([]repoFile, bool, error) {
 	if tree == nil {
 		return nil, false, errors.New("no repository tree to read from")
 	}
@@ -100,7 +101,7 @@ func readRepoPath(tree fs.FS, p string) ([]repoFile, bool, error) {
 		return nil, false, err
 	}
 	if !st.IsDir() {
-		b, err := fs.ReadFile(tree, clean)
+		b, err := repofs.ReadFile(tree, clean, limit)
 		if err != nil {
 			return nil, false, err
 		}
@@ -115,10 +116,11 @@ func readRepoPath(tree fs.FS, p string) ([]repoFile, bool, error) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		b, err := fs.ReadFile(tree, path.Join(clean, e.Name()))
+		b, err := repofs.ReadFile(tree, path.Join(clean, e.Name()), limit)
 		if err != nil {
 			return nil, true, err
 		}
+		limit -= int64(len(b))
 		out = append(out, repoFile{name: e.Name(), data: b})
 	}
 	if len(out) == 0 {

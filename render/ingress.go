@@ -194,6 +194,9 @@ func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 	if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
 		return "", fmt.Errorf("%q gives host %q: %s", pattern, host, errs[0])
 	}
+	if err := r.checkHost(host); err != nil {
+		return "", fmt.Errorf("%q: %w", pattern, err)
+	}
 	return host, nil
 }
 
@@ -293,6 +296,9 @@ func (r *renderer) renderIngress() error {
 		if v != "" {
 			ann[k] = string(v)
 		}
+	}
+	if err := r.checkAnnotations("ingress.annotations", ing.Annotations); err != nil {
+		return err
 	}
 	for k, v := range ing.Annotations {
 		ann[k] = v

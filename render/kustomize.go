@@ -6,58 +6,41 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"sync"
+	"time"
 
-	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	kyaml "sigs.k8s.io/yaml"
 )
 
-// maxKustomizeFile is the largest file copied for kustomize builds.
-const maxKustomizeFile = 8 << 20
+// krustySlot serializes kustomize builds: krusty is not safe for concurrent
+// use. A build holds it until krusty returns, even after its caller gave up
+// (a goroutine cannot be stopped), so others wait for it with a deadline.
+var krustySlot = make(chan struct{}, 1)
 
-// krustyMu serializes kustomize builds: krusty is not safe for concurrent use.
-var krustyMu sync.Mutex
-
-// clusterScoped are the built-in kinds that live outside any namespace.
-var clusterScoped = map[string]bool{
-	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
-	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
-	"PriorityClass": true, "IngressClass": true, "RuntimeClass": true, "CSIDriver": true,
-	"CSINode": true, "VolumeAttachment": true, "APIService": true,
-	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
-	"CertificateSigningRequest": true, "FlowSchema": true, "PriorityLevelConfiguration": true,
-	"ComponentStatus": true, "ClusterTrustBundle": true, "DeviceClass": true,
-}
-
-// kustomizationNames are the file names kustomize reads as a kustomization.
-var kustomizationNames = map[string]bool{"kustomization.yaml": true, "kustomization.yml": true, "Kustomization": true}
-
-// renderKustomize builds every kustomize directory of every app (docs/release-yaml.md#kustomize-directories)
-// and adds the output, confined to the environment.
+// renderKustomize builds every kustomize directory of every app
+// (docs/release-yaml.md#kustomize-directories) and adds the output, confined
+// to the environment. Each build runs on an in-memory copy of what its
+// kustomization references (kusttree.go).
 func (r *renderer) renderKustomize() error {
+	lim := r.in.Context.Kustomize.orDefaults()
+	var read int64 // bytes read for kustomize in this render
 	for _, a := range r.apps {
-		if len(a.t.Kustomize) == 0 {
-			continue
-		}
-		if a.tree == nil {
-			return errors.New("kustomize: no repository tree to build from")
-		}
-		mem, err := memFS(a.tree)
-		if err != nil {
-			return fmt.Errorf("kustomize: reading the repository: %w", err)
-		}
 		for i, k := range a.t.Kustomize {
 			field := fmt.Sprintf("kustomize[%d] %q", i, k.Path)
+			if a.tree == nil {
+				return fmt.Errorf("%s: no repository tree to build from", field)
+			}
 			dir, err := repoDir(k.Path)
 			if err != nil {
 				return fmt.Errorf("%s: %w", field, err)
 			}
-			objs, err := buildKustomize(mem, dir)
+			kt := newKustTree(a.tree, lim, &read)
+			if err := kt.kustomization(dir); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+			objs, err := buildKustomize(kt.mem, path.Join("/", dir), lim.Timeout)
 			if err != nil {
 				return fmt.Errorf("%s: %w", field, err)
 			}
@@ -72,154 +55,51 @@ func (r *renderer) renderKustomize() error {
 	return nil
 }
 
-// repoDir is a kustomize path as an absolute path of the in-memory tree.
+// repoDir is a kustomize path as a clean path of the repository.
 func repoDir(p string) (string, error) {
 	clean := path.Clean(strings.TrimPrefix(strings.TrimPrefix(p, "./"), "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") || !fs.ValidPath(clean) {
 		return "", errors.New("path leaves the repository")
 	}
-	return "/" + clean, nil
+	return clean, nil
 }
 
-// memFS copies the branch's tree into kustomize's in-memory file system,
-// rooted at "/", and checks every kustomization in it for remote references.
-func memFS(tree fs.FS) (filesys.FileSystem, error) {
-	mem := filesys.MakeFsInMemory()
-	var kusts []string
-	err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p == ".git" {
-				return fs.SkipDir
-			}
-			return mem.MkdirAll("/" + p)
-		}
-		if !d.Type().IsRegular() {
-			return nil // symlinks and other special files are not followed
-		}
-		if info, err := d.Info(); err != nil {
-			return err
-		} else if info.Size() > maxKustomizeFile {
-			return nil // larger than anything kustomize can put in an object
-		}
-		b, err := fs.ReadFile(tree, p)
-		if err != nil {
-			return err
-		}
-		if kustomizationNames[path.Base(p)] {
-			kusts = append(kusts, p)
-		}
-		return mem.WriteFile("/"+p, b)
-	})
-	if err != nil {
-		return nil, err
+// buildKustomize runs krusty on one directory, one build at a time, panic-safe,
+// and gives up after timeout, waiting for the slot included.
+func buildKustomize(mem filesys.FileSystem, dir string, timeout time.Duration) ([]*unstructured.Unstructured, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	select {
+	case krustySlot <- struct{}{}:
+	case <-deadline.C:
+		return nil, fmt.Errorf("another kustomize build still runs after %s (kustomize.timeout)", timeout)
 	}
-	for _, k := range kusts {
-		if err := checkKustomization(mem, "/"+k); err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
-		}
+	type result struct {
+		objs []*unstructured.Unstructured
+		err  error
 	}
-	return mem, nil
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-krustySlot }()
+		objs, err := runKrusty(mem, dir)
+		done <- result{objs, err}
+	}()
+	select {
+	case res := <-done:
+		return res.objs, res.err
+	case <-deadline.C:
+		return nil, fmt.Errorf("the kustomize build did not finish within %s (kustomize.timeout)", timeout)
+	}
 }
 
-// checkKustomization refuses what would make kustomize reach outside the
-// repository: remote resources (git or http), helm charts, and local paths
-// that do not exist (kustomize would try them as remote URLs).
-func checkKustomization(mem filesys.FileSystem, file string) error {
-	b, err := mem.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	var k map[string]any
-	if err := yaml.Unmarshal(b, &k); err != nil {
-		return fmt.Errorf("not valid YAML: %w", err)
-	}
-	dir := path.Dir(file)
-	for _, key := range []string{"helmCharts", "helmGlobals", "helmChartInflationGenerator"} {
-		if _, ok := k[key]; ok {
-			return fmt.Errorf("%s: helm charts are not supported (they need network access and the helm binary)", key)
-		}
-	}
-	for _, key := range []string{"resources", "components", "bases", "crds", "configurations", "generators", "transformers", "validators"} {
-		list, _ := k[key].([]any)
-		for _, e := range list {
-			s, ok := e.(string)
-			if !ok || strings.Contains(s, "\n") {
-				continue // inline configuration
-			}
-			if err := localPath(mem, dir, s); err != nil {
-				return fmt.Errorf("%s: %q: %w", key, s, err)
-			}
-		}
-	}
-	return walkPaths(k, func(field, s string) error {
-		if isRemote(s) {
-			return fmt.Errorf("%s: %q: remote files are not allowed", field, s)
-		}
-		return nil
-	})
-}
-
-func localPath(mem filesys.FileSystem, dir, p string) error {
-	if isRemote(p) {
-		return errors.New("remote resources are not allowed")
-	}
-	full := path.Join(dir, p)
-	if path.IsAbs(p) || !strings.HasPrefix(full+"/", "/") {
-		return errors.New("path leaves the repository")
-	}
-	if !mem.Exists(full) {
-		return errors.New("no such file or directory in the repository (remote resources are not allowed)")
-	}
-	return nil
-}
-
-func isRemote(s string) bool {
-	for _, p := range []string{"http://", "https://", "git::", "git@", "ssh://", "github.com/", "gitlab.com/", "bitbucket.org/", "file://"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// walkPaths calls f for every string in the kustomization, with its key.
-func walkPaths(v any, f func(field, s string) error) error {
-	var walk func(field string, v any) error
-	walk = func(field string, v any) error {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				if err := walk(k, e); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for _, e := range x {
-				if err := walk(field, e); err != nil {
-					return err
-				}
-			}
-		case string:
-			return f(field, x)
-		}
-		return nil
-	}
-	return walk("", v)
-}
-
-// buildKustomize runs krusty on one directory, serialized and panic-safe.
-func buildKustomize(mem filesys.FileSystem, dir string) (out []*unstructured.Unstructured, err error) {
-	krustyMu.Lock()
-	defer krustyMu.Unlock()
+// runKrusty runs krusty and converts its output; a panic is an error.
+func runKrusty(mem filesys.FileSystem, dir string) (out []*unstructured.Unstructured, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("kustomize failed: %v", p)
 		}
 	}()
-	opts := krusty.MakeDefaultOptions() // plugins disabled, loads restricted to the root
+	opts := krusty.MakeDefaultOptions() // plugins and helm disabled, loads restricted to the root
 	m, err := krusty.MakeKustomizer(opts).Run(mem, dir)
 	if err != nil {
 		return nil, err
@@ -247,7 +127,7 @@ func buildKustomize(mem filesys.FileSystem, dir string) (out []*unstructured.Uns
 // and other namespaces are refused unless the daemon config allows them.
 func (r *renderer) confine(a *app, u *unstructured.Unstructured) error {
 	id := u.GetKind() + "/" + u.GetName()
-	if clusterScoped[u.GetKind()] {
+	if r.clusterScoped(u) {
 		if !r.in.Context.AllowClusterScoped {
 			return fmt.Errorf("%s: cluster-scoped kind %s is not allowed", id, u.GetKind())
 		}

@@ -111,7 +111,7 @@ func (r *renderer) start() {
 	c := r.in.Context
 	t := r.in.Config.Template
 	name := c.App
-	if t.App != "" {
+	if t.App != "" && !c.AppFixed {
 		name = t.App
 	}
 	envID := EnvID(c.Branch)

@@ -56,7 +56,11 @@ type Import struct {
 
 // Context is what the environment is: whose, which branch, and the daemon's settings.
 type Context struct {
-	App                 string // app name from the daemon config (the template's `app` may override)
+	App string // app name from the daemon config (the template's `app` may override, unless AppFixed)
+	// AppFixed makes App the app's name whatever the template's `app` says:
+	// the daemon's apps are named by its config, so that a branch cannot
+	// move its environments into another app's namespaces.
+	AppFixed            bool
 	Branch              string
 	Commit              string            // full SHA; "" renders with "unknown"
 	EnvironmentTemplate string            // "" chooses by branch: permanent for the tracking branch, else ephemeral
@@ -77,6 +81,21 @@ type Context struct {
 	// kustomize output (docs/release-yaml.md#kustomize-directories); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
+	// HashKey, when set, keys the arbor.dev/env-hash annotation (HMAC-SHA-256)
+	// that rolls pods when their variables change: the hash covers secret
+	// values, and anyone who reads a Deployment could otherwise test guesses
+	// of a weak secret against it offline. The daemon keys it with the UID of
+	// the app's secrets_from Secret, which only those who may read that
+	// Secret can see.
+	HashKey []byte
+	// DomainLocked (the daemon) keeps every host under Domain: a template's
+	// own domain or literal host outside it is an error.
+	DomainLocked bool
+	// IngressAnnotations, when not nil, are the ingress annotation keys (or
+	// path.Match patterns) a template may set; others are an error.
+	IngressAnnotations []string
+	// Kustomize bounds what kustomize builds read and how long they run.
+	Kustomize KustomizeLimits
 }
 
 // ImageSettings give untagged repo-built images their registry and tag.
@@ -118,6 +137,9 @@ type Environment struct {
 	// different imported apps (Step.App) may run concurrently, each app's
 	// own steps still in order, all before the importer's steps.
 	ParallelizeAppImports bool
+	// Warnings are what render could not check offline, such as the scope
+	// of a kind that is not built into Kubernetes (a custom resource).
+	Warnings []string
 }
 
 // ImportedApp is an imported app at the branch and commit it was rendered at.

@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
 // checker runs the semantic checks of docs/release-yaml.md#validation over a decoded configuration.
@@ -308,8 +310,12 @@ func (c *checker) repoPath(f, p string, wantDir bool) {
 	}
 	info, err := fs.Stat(c.fsys, clean)
 	switch {
+	case repofs.Refused(err):
+		c.errorf(f, "%s", pathReason(err))
 	case err != nil:
 		c.errorf(f, "%s does not exist in the repository", clean)
+	case !info.IsDir() && !info.Mode().IsRegular():
+		c.errorf(f, "%s: %v", clean, &repofs.TypeError{Mode: info.Mode()})
 	case wantDir && !info.IsDir():
 		c.errorf(f, "%s is not a directory", clean)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
 // ComposeResult is a template derived from a docker-compose file (docs/release-yaml.md#arbor-init).
@@ -441,6 +443,9 @@ func (c *converter) bind(svc *Service, field, source, target string) {
 	if c.fsys != nil {
 		info, err := fs.Stat(c.fsys, repoPath)
 		switch {
+		case repofs.Refused(err):
+			c.note(field, "%s; skipped", pathReason(err))
+			return
 		case err != nil:
 			c.note(field, "%s does not exist in the repository; skipped", repoPath)
 			return

@@ -21,15 +21,17 @@ type Position struct {
 	Column int    `json:"column,omitempty"`
 }
 
-// String formats the position as FILE:LINE:COL, dropping the parts that are unknown.
+// String formats the position as FILE:LINE:COL, dropping the parts that are
+// unknown. The file name is quoted with SafeText.
 func (p Position) String() string {
+	file := SafeText(p.File)
 	switch {
 	case p.Line == 0:
-		return p.File
+		return file
 	case p.Column == 0:
-		return fmt.Sprintf("%s:%d", p.File, p.Line)
+		return fmt.Sprintf("%s:%d", file, p.Line)
 	default:
-		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+		return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Column)
 	}
 }
 
@@ -42,12 +44,14 @@ type Finding struct {
 	Message  string   `json:"message"`
 }
 
-// String formats the finding as FILE:LINE:COL: field: message.
+// String formats the finding as FILE:LINE:COL: field: message, on one line:
+// every part is quoted with SafeText, since keys, values and file names come
+// from the branch.
 func (f Finding) String() string {
 	if f.Field == "" {
-		return fmt.Sprintf("%s: %s: %s", f.Position, f.Severity, f.Message)
+		return fmt.Sprintf("%s: %s: %s", f.Position, f.Severity, SafeText(f.Message))
 	}
-	return fmt.Sprintf("%s: %s: %s: %s", f.Position, f.Severity, f.Field, f.Message)
+	return fmt.Sprintf("%s: %s: %s: %s", f.Position, f.Severity, SafeText(f.Field), SafeText(f.Message))
 }
 
 // Findings is a list of findings.

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/arbordev/arbor/internal/repofs"
 )
 
 // Release's default locations, read when a branch has no .release.yaml (docs/release-yaml.md#finding-the-configuration).
@@ -19,6 +21,13 @@ const (
 	DefaultTemplateFile = ".release/application_template.yaml"
 	DefaultEnvVarsFile  = ".release/environment_variables.yaml"
 )
+
+// DefaultMaxFileSize is the largest configuration file (.release.yaml, the
+// template, the env-vars file, a compose file) Load reads when
+// LoadOptions.MaxFileSize is not set. Real configurations are a few KiB; the
+// limit keeps a hostile branch from making the loader hold and parse
+// hundreds of megabytes.
+const DefaultMaxFileSize = 1 << 20
 
 // envPrefix is the field path under which the environment-variables document
 // is found by Config.Position, whether it was inline or in its own file.
@@ -36,10 +45,29 @@ type LoadOptions struct {
 	// Parameters are the values the caller knows (from the daemon config or
 	// --param); a required parameter missing from them is an error.
 	Parameters map[string]string
+	// MaxFileSize is the largest configuration file read, in bytes
+	// (DefaultMaxFileSize when zero or less). A larger file is an error
+	// finding, found before the file is read.
+	MaxFileSize int64
 }
 
+func (o LoadOptions) maxFileSize() int64 {
+	if o.MaxFileSize > 0 {
+		return o.MaxFileSize
+	}
+	return DefaultMaxFileSize
+}
+
+// errRefused says that read refused a file under the rules of package
+// repofs (a link out of the repository, not a regular file, too large) and
+// added the finding that says so: the caller stops reading that part.
+var errRefused = errors.New("configuration file refused")
+
 // Load reads a branch's configuration from fsys. name is the path of the
-// .release.yaml file, normally DefaultConfigFile.
+// .release.yaml file, normally DefaultConfigFile. Files are read with
+// repofs.ReadFile: a file that is not a regular file, is larger than
+// LoadOptions.MaxFileSize or is a link out of the repository is an error
+// finding at that file, refused before it is read.
 //
 // The error is ErrNoConfig (wrapped) when there is no configuration at all, or
 // an I/O error. Everything wrong with the content is a Finding; the Config is
@@ -56,7 +84,7 @@ func Load(fsys fs.FS, name string, opts LoadOptions) (*Config, Findings, error) 
 			positions: map[string]Position{},
 		},
 	}
-	if err := l.load(path.Clean(name)); err != nil {
+	if err := l.load(path.Clean(name)); err != nil && !errors.Is(err, errRefused) {
 		return nil, nil, err
 	}
 	l.cfg.Hash = hex.EncodeToString(l.hash.Sum(nil))
@@ -79,11 +107,16 @@ type loader struct {
 func (l *loader) add(more ...Finding) { l.findings = append(l.findings, more...) }
 
 // read returns a file's content and adds it to the configuration hash.
-// A missing file is (nil, false, nil).
+// A missing file is (nil, false, nil); a refused one is an error finding and
+// (nil, true, errRefused).
 func (l *loader) read(name string) ([]byte, bool, error) {
-	data, err := fs.ReadFile(l.fsys, name)
+	data, err := repofs.ReadFile(l.fsys, name, l.opts.maxFileSize())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
+	}
+	if repofs.Refused(err) {
+		l.add(Finding{Position: Position{File: name}, Severity: SeverityError, Message: pathReason(err)})
+		return nil, true, errRefused
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s: %w", name, err)
@@ -94,9 +127,21 @@ func (l *loader) read(name string) ([]byte, bool, error) {
 	return data, true, nil
 }
 
+// pathReason is an *fs.PathError's reason without its operation and path,
+// for a finding that names the file already. repofs's reasons name the link
+// that was refused.
+func pathReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
 func (l *loader) load(name string) error {
 	data, ok, err := l.read(name)
 	if err != nil {
+		l.cfg.Form, l.cfg.TemplateFile = FormInline, name
 		return err
 	}
 	if !ok {
@@ -120,6 +165,7 @@ func (l *loader) load(name string) error {
 func (l *loader) loadDefault(name string) error {
 	data, ok, err := l.read(DefaultTemplateFile)
 	if err != nil {
+		l.cfg.Form, l.cfg.TemplateFile = FormDefault, DefaultTemplateFile
 		return err
 	}
 	if !ok {
@@ -202,6 +248,7 @@ func (l *loader) pointedTemplate(doc *Document, field, p string) error {
 	}
 	data, found, err := l.read(target)
 	if err != nil {
+		l.cfg.TemplateFile = target
 		return err
 	}
 	if !found {

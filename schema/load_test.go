@@ -2,8 +2,11 @@ package schema
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -244,5 +247,53 @@ func TestJSONSchemaIsValid(t *testing.T) {
 	}
 	if _, err := compileSchemas([]byte(broken)); err == nil {
 		t.Fatal("a schema with \"type\": 5 compiled")
+	}
+}
+
+// TestLoadFileSizeLimit: a configuration file over the limit is an error
+// finding naming the file and the limit, whichever file it is, and the limit
+// can be raised.
+func TestLoadFileSizeLimit(t *testing.T) {
+	big := []byte(smallTemplate + "# " + strings.Repeat("x", DefaultMaxFileSize) + "\n")
+	ptr := []byte("application_template: t.yaml\nenvironment_variables: e.yaml\n")
+	cases := []struct {
+		name string
+		fsys fstest.MapFS
+		file string
+	}{
+		{"inline", fstest.MapFS{".release.yaml": {Data: big}}, ".release.yaml"},
+		{"template", fstest.MapFS{".release.yaml": {Data: ptr}, "t.yaml": {Data: big}}, "t.yaml"},
+		{"env vars", fstest.MapFS{".release.yaml": {Data: ptr}, "t.yaml": {Data: []byte(smallTemplate)}, "e.yaml": {Data: big}}, "e.yaml"},
+		{"default", fstest.MapFS{DefaultTemplateFile: {Data: big}}, DefaultTemplateFile},
+		{"compose", fstest.MapFS{".release.yaml": {Data: []byte("compose: c.yml\n")}, "c.yml": {Data: big}}, "c.yml"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, findings, err := Load(c.fsys, DefaultConfigFile, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Finding{Position: Position{File: c.file}, Severity: SeverityError,
+				Message: fmt.Sprintf("file too large: %d bytes, the limit is 1 MiB", len(big))}
+			if !slices.Contains(findings, want) {
+				t.Errorf("findings:\n%v\nwant %v", findings, want)
+			}
+			_, findings, err = Load(c.fsys, DefaultConfigFile, LoadOptions{MaxFileSize: 2 << 20})
+			if err != nil || strings.Contains(fmt.Sprint(findings), "too large") {
+				t.Errorf("with a 2 MiB limit: %v, %v", findings, err)
+			}
+		})
+	}
+}
+
+// TestLoadRefusesSpecialFiles: a named pipe or a link out of the repository
+// where a configuration file is expected is an error finding, at once.
+func TestLoadRefusesSpecialFiles(t *testing.T) {
+	for name, mode := range map[string]fs.FileMode{"fifo": fs.ModeNamedPipe, "device": fs.ModeDevice | fs.ModeCharDevice, "dir": fs.ModeDir} {
+		fsys := fstest.MapFS{".release.yaml": {Mode: mode}}
+		_, findings, err := Load(fsys, DefaultConfigFile, LoadOptions{})
+		if err != nil || !findings.HasErrors() || !strings.Contains(findings[0].Message, "not a regular file") || findings[0].File != ".release.yaml" {
+			t.Errorf("%s: %v, %v", name, findings, err)
+		}
 	}
 }

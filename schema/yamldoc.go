@@ -107,6 +107,7 @@ func nearestPosition(index map[string]Position, field string, none Position) Pos
 type walker struct {
 	doc            *Document
 	nodes          int
+	aliases        AliasBudget
 	budgetExceeded bool
 	inAlias        int
 	findings       Findings
@@ -136,9 +137,9 @@ func (w *walker) convert(n *yaml.Node, path string, line, col, depth int) any {
 		return nil
 	}
 	w.nodes++
-	if w.nodes > maxNodes || depth > maxDepth {
+	if w.nodes > maxNodes || depth > maxDepth || (w.inAlias > 0 && !w.aliases.spend(n)) {
 		w.budgetExceeded = true
-		w.fail(n.Line, n.Column, "the document is too large or too deeply nested (aliases expanded)")
+		w.fail(n.Line, n.Column, tooLarge)
 		return nil
 	}
 	w.record(path, line, col)

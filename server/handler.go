@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 //go:embed page.html.tmpl
@@ -18,7 +20,7 @@ var pageSource string
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"short":      shortCommit,
 	"phaseClass": phaseClass,
-	"redact":     redactURL,
+	"redact":     redact.URL,
 	"percent":    percent,
 	"hostOf":     hostOf,
 }).Parse(pageSource))
@@ -200,33 +202,13 @@ func phaseClass(phase string) string {
 		return "ok"
 	case "progressing", "deploying", "applying", "pending", "creating", "updating", "waiting":
 		return "busy"
-	case "failed", "error", "degraded", "invalid":
+	case "failed", "error", "degraded", "invalid", "conflict":
 		return "bad"
 	case "deleting", "tearingdown", "terminating", "expired":
 		return "gone"
 	default:
 		return "unknown"
 	}
-}
-
-// redactURL removes the user and password from a URL such as
-// https://user:token@host/repo.git; anything that does not parse is shown as is
-// unless it looks like it holds credentials (scp-style git remotes hold none).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.Index(s, "@"); i >= 0 && strings.Contains(s[:i], ":") && strings.Contains(s[:i], "//") {
-			return "(url with credentials hidden)"
-		}
-		return s
-	}
-	if u.User == nil {
-		return s
-	}
-	if _, hasPassword := u.User.Password(); hasPassword || u.Scheme != "ssh" {
-		u.User = nil
-	}
-	return u.String()
 }
 
 func percent(done, total int) int {
@@ -243,7 +225,7 @@ func percent(done, total int) int {
 func hostOf(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return redactURL(s)
+		return redact.URL(s)
 	}
 	return u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
 }

@@ -134,17 +134,26 @@ func TestPageMethods(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://user:pw@git.example.com/a.git": "https://git.example.com/a.git",
-		"https://TOKEN@github.com/a/b.git":      "https://github.com/a/b.git",
-		"ssh://git@github.com/a/b.git":          "ssh://git@github.com/a/b.git",
-		"git@github.com:a/b.git":                "git@github.com:a/b.git",
-		"/srv/git/docs.git":                     "/srv/git/docs.git",
-		"https://example.com/x?y=1":             "https://example.com/x?y=1",
+// TestPageHidesRepositoryUserinfo checks the page's output: no form of a
+// repository address shows its userinfo (internal/redact owns the rule).
+func TestPageHidesRepositoryUserinfo(t *testing.T) {
+	for _, repo := range []string{
+		"https://ghp_PAGETOKEN1@git.example.com/a/b.git",
+		"https://bob:PAGESECRET2@git.example.com/a/b.git",
+		"ssh://PAGEUSER3@git.example.com/a/b.git",
+		"PAGEUSER4@git.example.com:a/b.git",
 	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		snap := fixture()
+		snap.Apps[0].Repo = repo
+		src := SourceFunc(func(context.Context) (Snapshot, error) { return snap, nil })
+		_, body := get(t, Handler(src, fixedOpts()), http.MethodGet)
+		for _, secret := range []string{"PAGETOKEN1", "PAGESECRET2", "PAGEUSER3", "PAGEUSER4"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("repo %s: the page shows %s", repo, secret)
+			}
+		}
+		if !strings.Contains(body, "git.example.com") {
+			t.Errorf("repo %s: the page does not show the host at all", repo)
 		}
 	}
 }

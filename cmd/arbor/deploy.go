@@ -15,20 +15,28 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// envServer names the variable holding the daemon's address for arbor deploy.
-const envServer = "ARBOR_SERVER"
+// envServer names the variable holding the daemon's address for arbor deploy,
+// envToken the one holding the bearer token it sends.
+const (
+	envServer = "ARBOR_SERVER"
+	envToken  = "ARBOR_TOKEN"
+)
 
 const defaultServer = "http://127.0.0.1:8080"
 
 func newDeployCmd() *cobra.Command {
-	var server string
+	var server, token, tokenFile string
 	cmd := &cobra.Command{
 		Use:   "deploy APP ENV",
 		Short: "Ask the daemon to deploy an environment now",
 		Long: `deploy asks a running arbor daemon to bring an environment to its branch's newest
 commit now: the way to update the environments of an app with auto_deploy: false, and to
 retry a setup that failed. ENV is the environment's id or its branch. The daemon records
-the request on the environment and its leader acts on it.`,
+the request on the environment and its leader acts on it.
+
+The daemon authenticates the request with the Kubernetes API: send a token of a user
+or ServiceAccount that RBAC allows the verb deploy on the resource environments of
+the API group arbor.dev in arbor's namespace (docs/security.md, "Actions").`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if server == "" {
@@ -37,15 +45,21 @@ the request on the environment and its leader acts on it.`,
 			if server == "" {
 				server = defaultServer
 			}
-			return requestDeploy(cmd.Context(), cmd.OutOrStdout(), server, args[0], args[1])
+			tok, err := readToken(token, tokenFile)
+			if err != nil {
+				return fail(exitUsage, err)
+			}
+			return requestDeploy(cmd.Context(), cmd.OutOrStdout(), server, tok, args[0], args[1])
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "the daemon's address (default: $"+envServer+", then "+defaultServer+")")
+	cmd.Flags().StringVar(&token, "token", "", "bearer token for the daemon (default: $"+envToken+")")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the bearer token")
 	return cmd
 }
 
 // requestDeploy posts a deploy request to the daemon's API.
-func requestDeploy(ctx context.Context, out io.Writer, server, app, env string) error {
+func requestDeploy(ctx context.Context, out io.Writer, server, token, app, env string) error {
 	base, err := url.Parse(strings.TrimRight(server, "/"))
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return fail(exitUsage, fmt.Errorf("--server %q: want a URL such as %s", server, defaultServer))
@@ -58,6 +72,10 @@ func requestDeploy(ctx context.Context, out io.Writer, server, app, env string) 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
 	if err != nil {
 		return fail(exitUsage, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -88,4 +106,22 @@ func requestDeploy(ctx context.Context, out io.Writer, server, app, env string) 
 	}
 	fmt.Fprintf(out, "deploy of %s %s requested at %s (namespace %s)\n", app, env, ok.Requested, ok.Namespace)
 	return nil
+}
+
+// readToken picks the bearer token: --token, else --token-file, else $ARBOR_TOKEN.
+func readToken(token, file string) (string, error) {
+	if token != "" && file != "" {
+		return "", errors.New("--token and --token-file: give one")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		token = string(b)
+	}
+	if token == "" {
+		token = os.Getenv(envToken)
+	}
+	return strings.TrimSpace(token), nil
 }

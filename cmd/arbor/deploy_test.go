@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/server"
 )
 
 // TestDeployCommand runs arbor deploy against the deploy API served by
@@ -30,10 +33,13 @@ func TestDeployCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	arborNS := testcluster.Namespace(t, kube)
+	auth := &server.Authorizer{Kube: kube, Namespace: arborNS}
+	token := testcluster.ServiceAccountToken(t, kube, arborNS, "deployer", "deploy")
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", workflow.DeployHandler(kube, func(app, env string) (string, bool) {
+	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", auth.Require("deploy", workflow.DeployHandler(kube, func(app, env string) (string, bool) {
 		return ns, app == "shop" && (env == "feature-x" || env == "feature/x")
-	}))
+	})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -49,7 +55,10 @@ func TestDeployCommand(t *testing.T) {
 		}
 		return out.String(), exitCode(err)
 	}
-	out, code := run("deploy", "--server", srv.URL, "shop", "feature-x")
+	if out, code := run("deploy", "--server", srv.URL, "shop", "feature-x"); code == exitOK || !strings.Contains(out, "401") {
+		t.Fatalf("deploy without a token: exit %d: %s", code, out)
+	}
+	out, code := run("deploy", "--server", srv.URL, "--token", token, "shop", "feature-x")
 	if code != exitOK || !strings.Contains(out, "namespace "+ns) {
 		t.Fatalf("deploy: exit %d: %s", code, out)
 	}
@@ -60,10 +69,15 @@ func TestDeployCommand(t *testing.T) {
 	if _, pending := workflow.Requested(got.Annotations, ""); !pending {
 		t.Errorf("no deploy request on the namespace: %v", got.Annotations)
 	}
-	if out, code := run("deploy", "--server", srv.URL, "shop", "feature/x"); code != exitOK {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("deploy", "--server", srv.URL, "--token-file", tokenFile, "shop", "feature/x"); code != exitOK {
 		t.Errorf("deploy by branch name: exit %d: %s", code, out)
 	}
 	t.Setenv("ARBOR_SERVER", srv.URL)
+	t.Setenv("ARBOR_TOKEN", token)
 	if out, code := run("deploy", "shop", "nope"); code != exitNo || !strings.Contains(out, "404") {
 		t.Errorf("unknown environment: exit %d: %s", code, out)
 	}

@@ -35,6 +35,8 @@ type envOptions struct {
 	force       bool
 	allowCS     bool
 	timeout     time.Duration
+	maxConfig   int64
+	kustomize   render.KustomizeLimits
 }
 
 func (o *envOptions) register(cmd *cobra.Command) {
@@ -50,6 +52,8 @@ func (o *envOptions) register(cmd *cobra.Command) {
 	f.StringArrayVar(&o.imports, "import", nil, "an imported app's directory, NAME=DIR (repeatable)")
 	f.StringVar(&o.secretsFrom, "secrets-from", "", "NAMESPACE/NAME of a Secret holding the values of secret variables with no value in git")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the environment to be ready (or gone)")
+	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	_ = cmd.MarkFlagRequired("branch")
 }
 
@@ -105,11 +109,12 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 	if err != nil {
 		return nil, fail(exitUsage, err)
 	}
-	tree, err := rootTree(dir)
+	tree, err := openRepo(dir)
 	if err != nil {
-		return nil, err
+		return nil, fail(exitUsage, err)
 	}
-	cfg, err := loadDir(stderr, tree, dir, o.file, params, exitUsage)
+	defer tree.Close()
+	cfg, err := loadDir(stderr, tree, dir, o.file, schema.LoadOptions{Parameters: params, MaxFileSize: o.maxConfig}, exitUsage)
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +128,14 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 		Context: render.Context{
 			App: o.appName(cfg, dir), Branch: o.branch, Commit: o.commit, EnvironmentTemplate: o.template,
 			Domain: o.domain, Parameters: params, Secrets: secrets, SecretPlaceholders: placeholders,
-			AllowClusterScoped: o.allowCS,
+			AllowClusterScoped: o.allowCS, Kustomize: o.kustomize,
 		},
 	}
 	dirs, err := keyValues("--import", o.imports)
 	if err != nil {
 		return nil, fail(exitUsage, err)
 	}
-	if in.Imports, err = loadImports(stderr, cfg, dirs, o.branch, o.commit, exitUsage); err != nil {
+	if in.Imports, err = loadImports(stderr, cfg, dirs, o.branch, o.commit, o.maxConfig, exitUsage); err != nil {
 		return nil, err
 	}
 	env, err := render.Render(in)
@@ -199,7 +204,7 @@ func printChanges(w io.Writer, prefix string, sets ...*apply.ChangeSet) {
 		if c.Reason != "" {
 			line += ": " + c.Reason
 		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, schema.SafeText(line))
 	}
 	var counts []string
 	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Recreated, apply.Deleted, apply.Unchanged, apply.Skipped, apply.Failed} {

@@ -12,14 +12,23 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/arbordev/arbor/schema"
 )
 
 func main() {
+	os.Exit(cli())
+}
+
+// cli runs the command line, prints its error and returns the exit code.
+func cli() int {
 	code, err := run()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "arbor:", err)
+		// Errors quote what they read from a repository; SafeLines keeps a
+		// control character in it from reaching the terminal.
+		fmt.Fprintln(os.Stderr, "arbor:", schema.SafeLines(err.Error()))
 	}
-	os.Exit(code)
+	return code
 }
 
 // run executes the command line and returns the process exit code. Kept apart

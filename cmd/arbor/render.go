@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -32,6 +31,8 @@ type renderOptions struct {
 	ingressClass  string
 	registry      string
 	tag           string
+	maxConfig     int64
+	kustomize     render.KustomizeLimits
 }
 
 func newRenderCmd() *cobra.Command {
@@ -68,6 +69,8 @@ are shown as placeholders, and imported apps are read from --import NAME=DIR.`,
 	f.StringVar(&o.ingressClass, "ingress-class", "", "ingress class when the template sets none")
 	f.StringVar(&o.registry, "image-registry", "", "registry prefix for images built from the repository")
 	f.StringVar(&o.tag, "image-tag", "", "tag for images built from the repository (default: the commit SHA)")
+	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	_ = cmd.MarkFlagRequired("branch")
 	return cmd
 }
@@ -84,11 +87,13 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	tree, err := rootTree(dir)
+	tree, err := openRepo(dir)
 	if err != nil {
-		return err
+		return fail(exitUsage, err)
 	}
-	cfg, err := loadDir(stderr, tree, dir, o.config, params, exitNo)
+	defer tree.Close()
+	opts := schema.LoadOptions{Parameters: params, MaxFileSize: o.maxConfig}
+	cfg, err := loadDir(stderr, tree, dir, o.config, opts, exitNo)
 	if err != nil {
 		return err
 	}
@@ -106,36 +111,27 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			Image:               render.ImageSettings{Registry: o.registry, Tag: o.tag},
 			Parameters:          params,
 			SecretPlaceholders:  true,
+			Kustomize:           o.kustomize,
 		},
 	}
-	if in.Imports, err = loadImports(stderr, cfg, imports, o.branch, o.commit, exitNo); err != nil {
+	if in.Imports, err = loadImports(stderr, cfg, imports, o.branch, o.commit, o.maxConfig, exitNo); err != nil {
 		return err
 	}
 	env, err := render.Render(in)
 	if err != nil {
 		return fail(exitNo, err)
 	}
+	for _, w := range env.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	return writeObjects(stdout, env, o.output)
-}
-
-// rootTree opens a directory as the repository tree. Reads go through an
-// os.Root, so a symlink in the repository cannot reach files outside it.
-func rootTree(dir string) (fs.FS, error) {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fail(exitUsage, fmt.Errorf("%s: not a directory", dir))
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fail(exitUsage, err)
-	}
-	return root.FS(), nil
 }
 
 // loadDir loads a directory's configuration, printing its findings. A
 // missing or invalid configuration fails with the given exit code: render
 // answers "no" (1); the cluster commands, where 1 means "changes", fail with 2.
-func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]string, code int) (*schema.Config, error) {
-	cfg, findings, err := schema.Load(tree, file, schema.LoadOptions{Parameters: params})
+func loadDir(stderr io.Writer, tree fs.FS, dir, file string, opts schema.LoadOptions, code int) (*schema.Config, error) {
+	cfg, findings, err := schema.Load(tree, file, opts)
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, fail(code, fmt.Errorf("%s: no %s and no %s", dir, file, schema.DefaultTemplateFile))
 	}
@@ -153,20 +149,22 @@ func loadDir(stderr io.Writer, tree fs.FS, dir, file string, params map[string]s
 }
 
 // loadImports loads the apps named in cfg's app_imports from the directories
-// given with --import (NAME → DIR), at the pinned branch or else branch.
-// A missing directory or configuration fails with the given exit code.
-func loadImports(stderr io.Writer, cfg *schema.Config, dirs map[string]string, branch, commit string, code int) ([]render.Import, error) {
+// given with --import (NAME → DIR), at the pinned branch or else branch,
+// reading configuration files of at most maxConfig bytes. A missing
+// directory or configuration fails with the given exit code. The imported
+// repositories stay open for the render.
+func loadImports(stderr io.Writer, cfg *schema.Config, dirs map[string]string, branch, commit string, maxConfig int64, code int) ([]render.Import, error) {
 	var out []render.Import
 	for _, im := range cfg.Template.AppImports {
 		dir, ok := dirs[im.Name]
 		if !ok {
 			return nil, fail(code, fmt.Errorf("app_imports %s: pass the app's directory with --import %s=DIR", im.Name, im.Name))
 		}
-		tree, err := rootTree(dir)
+		tree, err := openRepo(dir)
 		if err != nil {
-			return nil, err
+			return nil, fail(exitUsage, err)
 		}
-		icfg, err := loadDir(stderr, tree, dir, schema.DefaultConfigFile, nil, code)
+		icfg, err := loadDir(stderr, tree, dir, schema.DefaultConfigFile, schema.LoadOptions{MaxFileSize: maxConfig}, code)
 		if err != nil {
 			return nil, err
 		}

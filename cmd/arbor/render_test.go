@@ -105,7 +105,8 @@ func TestRenderErrors(t *testing.T) {
 		{[]string{"render", "../../examples/shop", "--branch", "b", "--output", "xml"}, exitUsage, "--output"},
 		{[]string{"render", "../../examples/shop", "--branch", "b", "--param", "novalue"}, exitUsage, "NAME=VALUE"},
 		{[]string{"render", "../../examples/storefront", "--branch", "b"}, exitNo, "--import catalog=DIR"},
-		{[]string{"render", "../../examples/nope", "--branch", "b"}, exitUsage, "not a directory"},
+		{[]string{"render", "../../examples/nope", "--branch", "b"}, exitUsage, "stat ../../examples/nope: no such file or directory"},
+		{[]string{"render", "../../examples/shop/.release.yaml", "--branch", "b"}, exitUsage, "../../examples/shop/.release.yaml: not a directory"},
 		{[]string{"render", "../../render", "--branch", "b"}, exitNo, "no .release.yaml"},
 	} {
 		_, stderr, code := runArbor(t, c.args...)

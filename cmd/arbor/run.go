@@ -27,6 +27,7 @@ import (
 
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/server"
 )
 
 type runFlags struct {
@@ -145,6 +146,8 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	parts.Options.Kube, parts.Options.Metadata = cs, meta
+	auth := &server.Authorizer{Kube: cs, Namespace: cfg.Namespace}
+	parts.Options.Guard = auth.Require
 	rec, err := reconciler.New(parts.Options)
 	if err != nil {
 		return err
@@ -233,7 +236,13 @@ func serve(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts keep a slow or idle client from holding a connection forever;
+	// the status page and API answer in milliseconds.
+	srv := &http.Server{
+		Addr: ln.Addr().String(), Handler: h,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)

@@ -18,9 +18,11 @@ import (
 
 // validateOptions are the flags of arbor validate.
 type validateOptions struct {
-	strict bool
-	format string
-	params []string
+	strict    bool
+	format    string
+	params    []string
+	maxConfig int64
+	kustomize render.KustomizeLimits
 }
 
 func newValidateCmd() *cobra.Command {
@@ -44,6 +46,8 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configur
 	cmd.Flags().BoolVar(&o.strict, "strict", false, "treat unknown keys as errors")
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
 	cmd.Flags().StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
+	registerMaxConfig(cmd, &o.maxConfig)
+	registerKustomize(cmd, &o.kustomize)
 	return cmd
 }
 
@@ -60,18 +64,18 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 	if len(dirs) == 0 {
 		dirs = []string{"."}
 	}
-	opts := schema.LoadOptions{Strict: o.strict, Parameters: params}
+	opts := schema.LoadOptions{Strict: o.strict, Parameters: params, MaxFileSize: o.maxConfig}
 	var all schema.Findings
 	var usage []error // directories that could not be checked; the others still are
 	for _, dir := range dirs {
-		found, err := validateDir(dir, opts)
+		found, err := validateDir(dir, opts, o.kustomize)
 		if err != nil {
 			usage = append(usage, err)
 			continue
 		}
 		all = append(all, found...)
 		if o.format == "text" {
-			fmt.Fprintf(stderr, "%s: %s\n", dir, summary(found))
+			fmt.Fprintf(stderr, "%s: %s\n", schema.SafeText(dir), summary(found))
 		}
 	}
 	if err := printFindings(stdout, o.format, all); err != nil {
@@ -89,11 +93,12 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 // validateDir checks the repository at dir and returns its findings, with
 // file paths relative to the current directory. Each pass appends findings
 // whose paths are relative to the repository root.
-func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
-	tree, err := repoTree(dir)
+func validateDir(dir string, opts schema.LoadOptions, kust render.KustomizeLimits) (schema.Findings, error) {
+	tree, err := openRepo(dir)
 	if err != nil {
 		return nil, err
 	}
+	defer tree.Close()
 	cfg, findings, err := schema.Load(tree, schema.DefaultConfigFile, opts)
 	if errors.Is(err, schema.ErrNoConfig) {
 		return nil, fmt.Errorf("%s: no %s or %s found", dir, schema.DefaultConfigFile, schema.DefaultTemplateFile)
@@ -102,7 +107,7 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if !findings.HasErrors() {
-		findings = append(findings, renderFindings(cfg, tree, dir)...)
+		findings = append(findings, renderFindings(cfg, tree, dir, kust)...)
 	}
 	for i := range findings {
 		findings[i].File = displayPath(dir, findings[i].File)
@@ -113,34 +118,28 @@ func validateDir(dir string, opts schema.LoadOptions) (schema.Findings, error) {
 
 // renderFindings renders every environment template of a schema-valid
 // configuration for a sample branch (docs/release-yaml.md#validation) and turns each render error
-// into a finding at the template file. Rendering a configuration the schema
-// already rejected would only repeat its findings.
-func renderFindings(cfg *schema.Config, tree fs.FS, dir string) schema.Findings {
+// into an error finding at the template file, and each render warning (a
+// kind whose scope cannot be checked offline) into a warning there.
+// Rendering a configuration the schema already rejected would only repeat
+// its findings.
+func renderFindings(cfg *schema.Config, tree fs.FS, dir string, kust render.KustomizeLimits) schema.Findings {
 	app := cfg.Template.App
 	if app == "" {
 		app = appName(dir)
 	}
 	var out schema.Findings
-	for _, err := range render.CheckTemplates(cfg, tree, app, "") {
+	errs, warnings := render.CheckTemplatesWithin(cfg, tree, app, "", kust)
+	for _, err := range errs {
 		out = append(out, schema.Finding{
 			Position: cfg.Position(""),
 			Severity: schema.SeverityError,
 			Message:  "render: " + err.Error(),
 		})
 	}
+	for _, w := range warnings {
+		out = append(out, schema.Finding{Position: cfg.Position(""), Severity: schema.SeverityWarning, Message: "render: " + w})
+	}
 	return out
-}
-
-// repoTree opens a repository directory as a file system.
-func repoTree(dir string) (fs.FS, error) {
-	info, err := os.Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if !info.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory", dir)
-	}
-	return os.DirFS(dir), nil
 }
 
 // displayPath joins a repository directory and a path inside it, relative to
@@ -204,7 +203,11 @@ func printFindings(w io.Writer, format string, fs schema.Findings) error {
 }
 
 // githubAnnotation formats a finding as a GitHub Actions workflow command.
+// Its text is quoted with schema.SafeText first, as in the text format (the
+// log shows it raw to whoever reads it in a terminal); a message's newlines
+// stay, and are encoded as GitHub asks.
 func githubAnnotation(f schema.Finding) string {
+	f.File, f.Field, f.Message = schema.SafeText(f.File), schema.SafeText(f.Field), schema.SafeLines(f.Message)
 	level := "error"
 	if f.Severity == schema.SeverityWarning {
 		level = "warning"

@@ -87,6 +87,7 @@ type run struct {
 	in      Run
 	tr      *tracker
 	objs    map[render.ObjectRef]*unstructured.Unstructured
+	owner   apply.Owner                  // the environment's Namespace's: nothing of another is written
 	shared  []*unstructured.Unstructured // owned by no task: before the first step
 	ingress []*unstructured.Unstructured // after the last step
 
@@ -130,6 +131,9 @@ func (x *Executor) Run(ctx context.Context, in Run) (*Result, error) {
 
 func (x *Executor) newRun(in Run, wf render.Workflow) *run {
 	r := &run{x: x, in: in, objs: map[render.ObjectRef]*unstructured.Unstructured{}}
+	if len(in.Env.Objects) > 0 && in.Env.Objects[0].GetKind() == "Namespace" {
+		r.owner = apply.OwnerOf(in.Env.Objects[0])
+	}
 	owned := map[render.ObjectRef]bool{}
 	for _, refs := range in.Env.Tasks {
 		for _, ref := range refs {
@@ -379,7 +383,7 @@ func (r *run) applyObjects(ctx context.Context, objs []*unstructured.Unstructure
 		r.applied = append(r.applied, apply.RefOf(o))
 	}
 	r.mu.Unlock()
-	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace, NewNamespace: r.in.Fresh, NoDiff: true})
+	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace, NewNamespace: r.in.Fresh, NoDiff: true, Owner: r.owner})
 	if cs != nil {
 		r.mu.Lock()
 		for _, c := range cs.Changes {

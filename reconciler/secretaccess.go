@@ -1,0 +1,29 @@
+package reconciler
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/render"
+)
+
+// bindSecretReader puts, right after the environment's Namespace, the
+// RoleBinding that lets arbor's ServiceAccount read this namespace's Secrets
+// (apply.SecretReaderBinding): arbor reads no Secret anywhere else but its own
+// namespace. The binding is an object of the environment like any other:
+// applied before the Secrets, kept while the namespace lives, deleted with it.
+func bindSecretReader(env *render.Environment, saNamespace, saName string) {
+	if len(env.Objects) == 0 || env.Objects[0].GetKind() != "Namespace" || saName == "" {
+		return
+	}
+	labels := map[string]string{}
+	for k, v := range env.Objects[0].GetLabels() {
+		if k == render.LabelManagedBy || k == render.LabelApp || k == render.LabelEnv {
+			labels[k] = v
+		}
+	}
+	rb := apply.SecretReaderBinding(env.Namespace, saNamespace, saName, labels)
+	objs := make([]*unstructured.Unstructured, 0, len(env.Objects)+1)
+	objs = append(objs, env.Objects[0], rb)
+	env.Objects = append(objs, env.Objects[1:]...)
+}

@@ -1,0 +1,84 @@
+package render
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// DefaultIngressAnnotations are the ingress annotations a template may set
+// when the daemon config names none: the common ingress controllers' own,
+// less those that run code or reach other services (see deniedAnnotation).
+var DefaultIngressAnnotations = []string{
+	"nginx.ingress.kubernetes.io/*",
+	"traefik.ingress.kubernetes.io/*",
+	"cert-manager.io/*",
+}
+
+// deniedAnnotation reports whether an annotation of the default allow-list is
+// still refused: snippets are configuration the controller executes (for
+// every host it serves), and external auth sends each request to an address
+// the branch picks.
+func deniedAnnotation(key string) bool {
+	name := key[strings.LastIndex(key, "/")+1:]
+	return strings.Contains(name, "snippet") || strings.HasPrefix(name, "auth-url") ||
+		strings.HasPrefix(name, "auth-signin") || strings.HasPrefix(name, "auth-proxy-set-headers") ||
+		strings.HasPrefix(name, "global-auth") || strings.HasPrefix(name, "auth-tls")
+}
+
+// checkAnnotations refuses template annotations off the allow-list. A nil
+// list allows everything (offline rendering); the daemon always gives one.
+func (r *renderer) checkAnnotations(field string, ann map[string]string) error {
+	allowed := r.in.Context.IngressAnnotations
+	if allowed == nil {
+		return nil
+	}
+	var bad []string
+	for k := range ann {
+		if !annotationAllowed(k, allowed) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return fmt.Errorf("%s: annotation %q is not allowed (the daemon config's ingress_annotations allows %s)", field, bad[0], strings.Join(allowed, ", "))
+}
+
+func annotationAllowed(key string, allowed []string) bool {
+	defaults := len(allowed) == len(DefaultIngressAnnotations) && strings.Join(allowed, "\x00") == strings.Join(DefaultIngressAnnotations, "\x00")
+	if defaults && deniedAnnotation(key) {
+		return false
+	}
+	for _, p := range allowed {
+		if ok, _ := path.Match(p, key); ok || p == key {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHost refuses a host outside the daemon's domain for the app, when the
+// daemon locks it: a branch must not claim another environment's host, or any
+// host the shared ingress controller serves.
+func (r *renderer) checkHost(host string) error {
+	c := r.in.Context
+	if !c.DomainLocked {
+		return nil
+	}
+	if c.Domain == "" {
+		return fmt.Errorf("host %q: the daemon config gives this app no domain, so it may have no hosts", host)
+	}
+	if !underDomain(host, c.Domain) {
+		return fmt.Errorf("host %q is outside the app's domain %q", host, c.Domain)
+	}
+	return nil
+}
+
+// underDomain reports whether host is domain or a name under it.
+func underDomain(host, domain string) bool {
+	host, domain = strings.ToLower(strings.TrimSuffix(host, ".")), strings.ToLower(strings.TrimSuffix(domain, "."))
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}

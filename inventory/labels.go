@@ -8,3 +8,13 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	ManagedByValue = "arbor"
 )
+
+// Owner labels: which arbor install, app and environment an object belongs
+// to. render writes app and env, the daemon adds the install, the engine
+// (apply) refuses to write into what another owner holds, and the record
+// carries the app.
+const (
+	LabelInstall = "arbor.dev/install"
+	LabelApp     = "arbor.dev/app"
+	LabelEnv     = "arbor.dev/env"
+)

@@ -14,8 +14,8 @@ import (
 const (
 	LabelManagedBy     = inventory.LabelManagedBy // defined once, in inventory
 	ManagedByValue     = inventory.ManagedByValue
-	LabelApp           = "arbor.dev/app"
-	LabelEnv           = "arbor.dev/env"
+	LabelApp           = inventory.LabelApp
+	LabelEnv           = inventory.LabelEnv
 	LabelService       = "arbor.dev/service"
 	LabelJob           = "arbor.dev/job"
 	AnnotationCommit   = "arbor.dev/commit"

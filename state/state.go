@@ -31,7 +31,7 @@ const ConfigMapName = "arbor-environment"
 const (
 	LabelRecord = "arbor.dev/record"
 	RecordValue = "environment"
-	LabelApp    = "arbor.dev/app"
+	LabelApp    = apply.LabelApp
 )
 
 // ErrNotFound is returned by Read when the namespace holds no record.

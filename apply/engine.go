@@ -127,11 +127,17 @@ func (e *Engine) forEach(ctx context.Context, items []*item, fn func(context.Con
 
 // protected reports whether the namespace must never be deleted.
 func (e *Engine) protected(ns string) bool {
+	return ProtectedNamespace(ns) || slices.Contains(e.opts.ProtectedNamespaces, ns)
+}
+
+// ProtectedNamespace reports whether ns is one of the namespaces arbor never
+// deletes whatever its configuration: the cluster's own and the empty name.
+func ProtectedNamespace(ns string) bool {
 	switch ns {
 	case "", "default", "kube-system", "kube-public", "kube-node-lease":
 		return true
 	}
-	return slices.Contains(e.opts.ProtectedNamespaces, ns)
+	return false
 }
 
 // managed reports whether obj carries arbor's managed-by label.

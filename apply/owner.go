@@ -7,15 +7,17 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/arbordev/arbor/inventory"
 )
 
 // Owner labels: which arbor install, app and environment an object belongs
 // to. Together with LabelManagedBy they say whose an object is; the engine
 // writes into nothing owned by another (ApplyOptions.Owner).
 const (
-	LabelInstall = "arbor.dev/install"
-	LabelApp     = "arbor.dev/app"
-	LabelEnv     = "arbor.dev/env"
+	LabelInstall = inventory.LabelInstall // defined once, in inventory
+	LabelApp     = inventory.LabelApp
+	LabelEnv     = inventory.LabelEnv
 )
 
 // ownerLabels are the labels an Owner is made of, in the order errors name them.

@@ -10,8 +10,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
@@ -374,7 +374,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		r.queue.AddAfter(key, terminatingPoll)
 		return nil
 	}
-	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || protectedNamespace(rec.Namespace) {
+	if rec.App != key.App || rec.Namespace == r.opts.Config.Namespace || apply.ProtectedNamespace(rec.Namespace) {
 		return fmt.Errorf("%s: refusing to delete namespace %s", key, rec.Namespace)
 	}
 	if rec.Legacy {
@@ -407,14 +407,6 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	return nil
 }
 
-func protectedNamespace(ns string) bool {
-	switch ns {
-	case "", "default", "kube-system", "kube-public", "kube-node-lease":
-		return true
-	}
-	return false
-}
-
 func (r *Reconciler) save(ctx context.Context, st *envState) error {
 	// The record is written with a client of its own, not through the
 	// engine: the same ownership rule applies to it.
@@ -433,7 +425,7 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 func stateOf(env *render.Environment, settings, phase string) *envState {
 	inv := make([]render.ObjectRef, len(env.Objects))
 	for i, o := range env.Objects {
-		inv[i] = refOf(o)
+		inv[i] = apply.RefOf(o)
 	}
 	return &envState{
 		App: env.App, Branch: env.Branch, EnvID: env.EnvID, Namespace: env.Namespace,
@@ -441,11 +433,6 @@ func stateOf(env *render.Environment, settings, phase string) *envState {
 		Inventory: inv, Phase: phase, LastTransition: time.Now().UTC(),
 		URLs: env.URLs, Links: env.Links, ExpiresAfter: env.ExpiresAfter,
 	}
-}
-
-func refOf(u *unstructured.Unstructured) render.ObjectRef {
-	gvk := u.GroupVersionKind()
-	return render.ObjectRef{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
 func union(a, b []render.ObjectRef) []render.ObjectRef {

@@ -13,6 +13,7 @@ import (
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/state"
 )
 
 // lifecycle is what happens to a rendered environment whose branch is
@@ -112,7 +113,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	if before != nil {
 		st.HandledRequest = before.HandledRequest
 	}
-	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: workflow.OutcomeRunning}
+	st.Workflow = &workflow.Progress{App: env.App, Stage: plan.Stage, Outcome: state.OutcomeRunning}
 	st.ExpiresAt = plan.ExpiresAt
 	fresh := false
 	if rec == nil || rec.State == nil {
@@ -139,7 +140,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		r.status.set(key, &cp)
 	}
 	start := time.Now()
-	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: plan.Stage, Inventory: toApply(prev), Report: report, Fresh: fresh})
+	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: plan.Stage, Inventory: prev, Report: report, Fresh: fresh})
 	if res != nil {
 		p := res.Progress
 		st.Workflow = &p
@@ -159,9 +160,9 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
 	}
-	st.Inventory = keepRendered(union(prev, fromApply(res.Applied)), env)
+	st.Inventory = keepRendered(union(prev, res.Applied), env)
 	st.Phase, st.LastError, st.LastTransition = PhaseReady, "", time.Now().UTC()
-	st.Written, st.AppliedAt = fromApply(res.Written), start.Add(-clockSkew).UTC().Truncate(time.Second)
+	st.Written, st.AppliedAt = res.Written, start.Add(-clockSkew).UTC().Truncate(time.Second)
 	st.LastRun, st.HandledRequest = &last, orElse(plan.Request, st.HandledRequest)
 	// The cache sees the run's last writes within moments: then the
 	// fingerprints go into this record and need no write of their own.
@@ -197,7 +198,7 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 	}
 	var objs []*unstructured.Unstructured
 	for _, o := range env.Objects {
-		if ref := refOf(o); held[ref] && ref.Kind != "Job" {
+		if ref := apply.RefOf(o); held[ref] && ref.Kind != "Job" {
 			objs = append(objs, o)
 		}
 	}
@@ -235,7 +236,7 @@ func (r *Reconciler) teardownEnv(ctx context.Context, key envKey, rec *envRecord
 		r.status.set(key, &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID,
 			Phase: PhaseDeleting, LastTransition: time.Now().UTC(), Workflow: &p})
 	}
-	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: render.StageTeardown, Inventory: toApply(inv), Report: report})
+	res, err := r.opts.Workflows.Run(ctx, workflow.Run{Env: env, Stage: render.StageTeardown, Inventory: inv, Report: report})
 	if err != nil && !errors.Is(err, workflow.ErrHalted) {
 		return false, err
 	}
@@ -389,7 +390,7 @@ func (r *Reconciler) findEnvironment(app, env string) (string, bool) {
 func keepRendered(inv []render.ObjectRef, env *render.Environment) []render.ObjectRef {
 	want := map[render.ObjectRef]bool{}
 	for _, o := range env.Objects {
-		want[refOf(o)] = true
+		want[apply.RefOf(o)] = true
 	}
 	out := inv[:0:0]
 	for _, ref := range inv {
@@ -412,16 +413,6 @@ func orElse(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func toApply(refs []render.ObjectRef) apply.Inventory { return inventory(refs) }
-
-func fromApply(inv apply.Inventory) []render.ObjectRef {
-	out := make([]render.ObjectRef, len(inv))
-	for i, r := range inv {
-		out[i] = render.ObjectRef(r)
-	}
-	return out
 }
 
 // lifecycleDue reports, from the cache alone, whether an up-to-date

@@ -15,6 +15,7 @@ import (
 	"github.com/arbordev/arbor/reconciler"
 	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/state"
 )
 
 const backendApp = `services:
@@ -208,7 +209,7 @@ func TestFailedSetupThroughDaemon(t *testing.T) {
 	st := d.waitPhase(app, "main", reconciler.PhaseFailed, 90*time.Second)
 	eventually(t, 30*time.Second, "the setup recorded as failed", func() bool {
 		st = d.env(app, "main")
-		return st.Workflow != nil && st.Workflow.Outcome == workflow.OutcomeFailed
+		return st.Workflow != nil && st.Workflow.Outcome == state.OutcomeFailed
 	})
 	if mig, _ := st.Workflow.Task("", "jobs.migrate"); mig.State != workflow.TaskFailed {
 		t.Errorf("migrate: %+v", mig)
@@ -269,7 +270,7 @@ func TestTeardownAfterRestart(t *testing.T) {
 		})
 	}
 	eventually(t, 90*time.Second, "the teardown run finished", func() bool { return teardowns("") == 1 })
-	if n := teardowns(workflow.OutcomeSucceeded); n != 1 {
+	if n := teardowns(state.OutcomeSucceeded); n != 1 {
 		t.Fatalf("the restarted daemon's teardown of the deleted branch did not succeed (%v succeeded runs)", n)
 	}
 	eventually(t, 90*time.Second, "namespace "+ns+" deleted", func() bool { return namespaceGone(cs, ns) })

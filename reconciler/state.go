@@ -98,7 +98,7 @@ func decodeState(cm *corev1.ConfigMap) (*envState, error) {
 		return nil, err
 	}
 	return &envState{App: shared.App, Branch: shared.Branch, Commit: shared.Commit, ConfigHash: shared.ConfigHash,
-		Template: shared.Template, Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv], Inventory: fromApply(shared.Inventory)}, nil
+		Template: shared.Template, Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv], Inventory: shared.Inventory}, nil
 }
 
 // saveState writes the record with server-side apply.
@@ -108,9 +108,9 @@ func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error
 		return err
 	}
 	shared := &state.State{App: st.App, Branch: st.Branch, Commit: st.Commit, ConfigHash: st.ConfigHash,
-		Template: st.Template, UpdatedAt: time.Now().UTC(), Inventory: toApply(st.Inventory)}
+		Template: st.Template, UpdatedAt: time.Now().UTC(), Inventory: st.Inventory}
 	if st.Workflow != nil {
-		shared.Workflow, shared.Outcome = st.Workflow.Stage, string(st.Workflow.Outcome)
+		shared.Workflow, shared.Outcome = st.Workflow.Stage, st.Workflow.Outcome
 	}
 	data, err := state.Encode(st.Namespace, shared)
 	if err != nil {

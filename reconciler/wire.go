@@ -154,7 +154,7 @@ func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstr
 		for _, c := range cs.Changes {
 			switch c.Action {
 			case apply.Created, apply.Configured, apply.Recreated:
-				written = append(written, render.ObjectRef(c.Ref))
+				written = append(written, c.Ref)
 			}
 		}
 	}
@@ -166,21 +166,13 @@ func (e engine) Wait(ctx context.Context, ns string, objs []*unstructured.Unstru
 }
 
 func (e engine) Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error {
-	_, err := e.e.Prune(ctx, inventory(previous), objs, apply.ApplyOptions{Namespace: ns})
+	_, err := e.e.Prune(ctx, previous, objs, apply.ApplyOptions{Namespace: ns})
 	return err
 }
 
 func (e engine) Delete(ctx context.Context, ns string, inv []render.ObjectRef) error {
-	_, err := e.e.Delete(ctx, inventory(inv), apply.DeleteOptions{Namespace: ns})
+	_, err := e.e.Delete(ctx, inv, apply.DeleteOptions{Namespace: ns})
 	return err
-}
-
-func inventory(refs []render.ObjectRef) apply.Inventory {
-	out := make(apply.Inventory, len(refs))
-	for i, r := range refs {
-		out[i] = apply.ObjectRef(r)
-	}
-	return out
 }
 
 // loadOptions are how an app's .release.yaml is read: its parameters, and the

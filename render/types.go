@@ -5,16 +5,17 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/arbordev/arbor/inventory"
 	"github.com/arbordev/arbor/schema"
 )
 
 // Labels and annotations arbor puts on every object it writes. Safety rules key
 // on them: arbor prunes and deletes only objects carrying LabelManagedBy=arbor.
 const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	ManagedByValue     = "arbor"
-	LabelApp           = "arbor.dev/app"
-	LabelEnv           = "arbor.dev/env"
+	LabelManagedBy     = inventory.LabelManagedBy // defined once, in inventory
+	ManagedByValue     = inventory.ManagedByValue
+	LabelApp           = inventory.LabelApp
+	LabelEnv           = inventory.LabelEnv
 	LabelService       = "arbor.dev/service"
 	LabelJob           = "arbor.dev/job"
 	AnnotationCommit   = "arbor.dev/commit"
@@ -169,10 +170,6 @@ type Step struct {
 	App           string   `json:"app,omitempty"` // the imported app whose step this is; "" for the app itself
 }
 
-// ObjectRef names one object.
-type ObjectRef struct {
-	Group     string `json:"group,omitempty"`
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-}
+// ObjectRef names one object; it is inventory's type, the one the engine
+// (apply) consumes and the record stores, so no conversion is needed.
+type ObjectRef = inventory.ObjectRef

@@ -31,17 +31,24 @@ const ConfigMapName = "arbor-environment"
 const (
 	LabelRecord = "arbor.dev/record"
 	RecordValue = "environment"
-	LabelApp    = "arbor.dev/app"
+	LabelApp    = apply.LabelApp
 )
 
 // ErrNotFound is returned by Read when the namespace holds no record.
 var ErrNotFound = errors.New("no environment record")
 
-// Workflow outcomes.
+// Outcome is how an environment's last workflow run ended. The record owns
+// the values; the workflow executor reports them.
+type Outcome string
+
+// The outcomes of a run.
 const (
-	OutcomeRunning   = "running"
-	OutcomeSucceeded = "succeeded"
-	OutcomeFailed    = "failed"
+	OutcomeRunning   Outcome = "running"
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeWarnings: every step ran, but some task failed without
+	// halt_on_error; its failure is a warning.
+	OutcomeWarnings Outcome = "succeeded-with-warnings"
+	OutcomeFailed   Outcome = "failed" // halted by a failure, or an object could not be applied
 )
 
 // State is an environment's record.
@@ -55,7 +62,7 @@ type State struct {
 	// Workflow is the last workflow run (setup, patch, teardown), Outcome how
 	// it ended (OutcomeRunning while it runs) and Message why it failed.
 	Workflow string
-	Outcome  string
+	Outcome  Outcome
 	Message  string
 	// UpdatedAt is when the record was last written (set by Write).
 	UpdatedAt time.Time
@@ -156,7 +163,7 @@ func Encode(namespace string, st *State) (map[string]string, error) {
 	}
 	return map[string]string{
 		keyApp: st.App, keyBranch: st.Branch, keyCommit: st.Commit, keyConfigHash: st.ConfigHash,
-		keyTemplate: st.Template, keyWorkflow: st.Workflow, keyOutcome: st.Outcome, keyMessage: st.Message,
+		keyTemplate: st.Template, keyWorkflow: st.Workflow, keyOutcome: string(st.Outcome), keyMessage: st.Message,
 		keyUpdatedAt: st.UpdatedAt.Format(time.RFC3339), keyInventory: string(b),
 	}, nil
 }
@@ -167,7 +174,7 @@ func Decode(cm *corev1.ConfigMap) (*State, error) {
 	st := &State{
 		Namespace: cm.Namespace, App: d[keyApp], Branch: d[keyBranch], Commit: d[keyCommit],
 		ConfigHash: d[keyConfigHash], Template: d[keyTemplate], Workflow: d[keyWorkflow],
-		Outcome: d[keyOutcome], Message: d[keyMessage],
+		Outcome: Outcome(d[keyOutcome]), Message: d[keyMessage],
 	}
 	ref := Ref(cm.Namespace)
 	if v := d[keyUpdatedAt]; v != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/state"
 )
 
 // Engine is what a run needs of the apply engine; *apply.Engine is one.
@@ -140,7 +141,7 @@ func (x *Executor) newRun(in Run, wf render.Workflow) *run {
 		}
 	}
 	for _, o := range in.Env.Objects {
-		ref := refOf(o)
+		ref := apply.RefOf(o)
 		r.objs[ref] = o
 		switch {
 		case owned[ref]:
@@ -150,7 +151,7 @@ func (x *Executor) newRun(in Run, wf render.Workflow) *run {
 			r.shared = append(r.shared, o)
 		}
 	}
-	p := Progress{App: in.Env.App, Stage: in.Stage, Outcome: OutcomeRunning, Started: time.Now()}
+	p := Progress{App: in.Env.App, Stage: in.Stage, Outcome: state.OutcomeRunning, Started: time.Now()}
 	for _, st := range wf.Steps {
 		for _, t := range st.Tasks {
 			p.Tasks = append(p.Tasks, Task{Name: t, App: st.App, Step: st.Name, State: TaskPending})
@@ -345,7 +346,7 @@ func (r *run) deployService(ctx context.Context, task string, wait bool) error {
 func (r *run) remove(ctx context.Context) error {
 	inv := append(apply.Inventory{}, r.in.Inventory...)
 	for ref := range r.objs {
-		inv = append(inv, toApplyRef(ref))
+		inv = append(inv, ref)
 	}
 	inv = append(inv, r.appliedRefs()...)
 	_, err := r.x.Engine.Delete(ctx, inv.Sorted(), apply.DeleteOptions{Namespace: r.in.Env.Namespace})
@@ -460,11 +461,11 @@ func (r *run) finish() Progress {
 		p.Step, p.Finished = "", time.Now()
 		switch {
 		case r.err != nil:
-			p.Outcome = OutcomeFailed
+			p.Outcome = state.OutcomeFailed
 		case len(p.Warnings) > 0:
-			p.Outcome = OutcomeWarnings
+			p.Outcome = state.OutcomeWarnings
 		default:
-			p.Outcome = OutcomeSucceeded
+			p.Outcome = state.OutcomeSucceeded
 		}
 	})
 	return r.tr.snapshot()
@@ -482,14 +483,4 @@ func (x *Executor) rolloutTimeout() time.Duration {
 		return x.RolloutTimeout
 	}
 	return DefaultRolloutTimeout
-}
-
-// refOf is render's reference of an object: the group of its apiVersion.
-func refOf(o *unstructured.Unstructured) render.ObjectRef {
-	gvk := o.GroupVersionKind()
-	return render.ObjectRef{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
-}
-
-func toApplyRef(r render.ObjectRef) apply.ObjectRef {
-	return apply.ObjectRef{Group: r.Group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/state"
 )
 
 // shopTemplate is a small app with a database, a migration, a seed, two
@@ -88,7 +89,7 @@ func TestSetupOrder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setup: %v\n%+v", err, res.Progress)
 	}
-	if res.Progress.Outcome != OutcomeSucceeded || len(res.Progress.Warnings) > 0 {
+	if res.Progress.Outcome != state.OutcomeSucceeded || len(res.Progress.Warnings) > 0 {
 		t.Fatalf("outcome %s, warnings %v", res.Progress.Outcome, res.Progress.Warnings)
 	}
 	for _, tk := range res.Progress.Tasks {
@@ -130,7 +131,7 @@ func TestSetupOrder(t *testing.T) {
 	if got := strings.Join(steps, ","); got != "data,migrate,seed,app" {
 		t.Errorf("reported steps %s", got)
 	}
-	if first := reps.all[0]; first.Outcome != OutcomeRunning || first.Tasks[0].State != TaskPending {
+	if first := reps.all[0]; first.Outcome != state.OutcomeRunning || first.Tasks[0].State != TaskPending {
 		t.Errorf("first report %+v", first)
 	}
 }
@@ -152,7 +153,7 @@ func TestHaltOnError(t *testing.T) {
 				t.Fatalf("err = %v, want ErrHalted", err)
 			}
 			p := res.Progress
-			if p.Outcome != OutcomeFailed || !strings.Contains(p.Error, "jobs.migrate") {
+			if p.Outcome != state.OutcomeFailed || !strings.Contains(p.Error, "jobs.migrate") {
 				t.Errorf("outcome %s, error %q", p.Outcome, p.Error)
 			}
 			mig, _ := p.Task("", "jobs.migrate")
@@ -188,7 +189,7 @@ func TestFailureWithoutHaltIsWarning(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	p := res.Progress
-	if p.Outcome != OutcomeWarnings || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "jobs.migrate failed") {
+	if p.Outcome != state.OutcomeWarnings || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "jobs.migrate failed") {
 		t.Fatalf("outcome %s, warnings %q", p.Outcome, p.Warnings)
 	}
 	for _, name := range []string{"jobs.seed", "services.api", "services.web"} {

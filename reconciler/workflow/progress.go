@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/arbordev/arbor/state"
 )
 
 // TaskState is where one task of a run stands.
@@ -18,18 +20,8 @@ const (
 	TaskSkipped   TaskState = "skipped" // not run: the workflow halted or the environment was removed first
 )
 
-// Outcome is how a run ended.
-type Outcome string
-
-// The outcomes of a run.
-const (
-	OutcomeRunning   Outcome = "running"
-	OutcomeSucceeded Outcome = "succeeded"
-	// OutcomeWarnings: every step ran, but some task failed without
-	// halt_on_error; its failure is a warning.
-	OutcomeWarnings Outcome = "succeeded-with-warnings"
-	OutcomeFailed   Outcome = "failed" // halted by a failure, or an object could not be applied
-)
+// Outcome is how a run ended; the record (package state) owns its values.
+type Outcome = state.Outcome
 
 // Progress is a run's state, reported after every change. It is a copy: the
 // receiver may keep it.

@@ -110,6 +110,9 @@ up() {
 	# default is 20 and 50): a thousand environments' Deployments, ReplicaSets
 	# and Pods otherwise queue behind the controllers' own client limit, as
 	# they would on a production control plane left at its defaults.
+	# There is one controller-manager and one scheduler: no leader election,
+	# whose lease a loaded machine can let lapse, and the component then exits
+	# for good (Jobs then never get pods).
 	# Keep each component's first --extra-args in the first lines, one per
 	# component: kwokctl v0.8.0 indexes a component's later arguments by the
 	# position of its first one among all of them (and panics otherwise).
@@ -127,6 +130,7 @@ up() {
 			--extra-args kube-scheduler=kube-api-qps=500 \
 			--extra-args kube-controller-manager=kube-api-qps=500 --extra-args kube-controller-manager=kube-api-burst=1000 \
 			--extra-args kube-scheduler=kube-api-burst=1000 \
+			--extra-args kube-controller-manager=leader-elect=false --extra-args kube-scheduler=leader-elect=false \
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 		storage

@@ -115,7 +115,7 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 		return e.create(ctx, it, opts.NoDiff)
 	}
 	if isNamespace {
-		if err := checkOwner(it.ref, live, opts.Owner); err != nil {
+		if err := CheckOwner(it.ref, live.GetLabels(), opts.Owner); err != nil {
 			return failed(it, err)
 		}
 	}

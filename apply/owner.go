@@ -2,8 +2,6 @@ package apply
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -32,9 +30,13 @@ func OwnerOf(obj *unstructured.Unstructured) Owner {
 	if obj == nil {
 		return nil
 	}
+	return ownerOfLabels(obj.GetLabels())
+}
+
+func ownerOfLabels(labels map[string]string) Owner {
 	o := Owner{}
 	for _, k := range ownerLabels {
-		if v, ok := obj.GetLabels()[k]; ok {
+		if v, ok := labels[k]; ok {
 			o[k] = v
 		}
 	}
@@ -68,24 +70,23 @@ func (e *OwnedByOtherError) Error() string {
 	return fmt.Sprintf("%s: belongs to %s (install/app/env), not to %s", e.Ref, e.Owner, e.Want)
 }
 
-// checkOwner refuses live when it is not arbor's or belongs to another owner
-// than want. A live object without an install label but with the same app and
-// environment is an environment of an older arbor (before install
-// identities): it is adopted, and the apply puts the install label on it.
-func checkOwner(ref ObjectRef, live *unstructured.Unstructured, want Owner) error {
-	if !managed(live) {
+// CheckOwner refuses an object with these labels when it is not arbor's or
+// belongs to another owner than want. An object without an install label but
+// with the same app and environment is an environment of an older arbor
+// (before install identities): it is adopted, and the apply puts the install
+// label on it. The engine checks a live namespace with it; the daemon checks
+// its cached copy before it writes its record, which goes around the engine.
+func CheckOwner(ref ObjectRef, labels map[string]string, want Owner) error {
+	if labels[LabelManagedBy] != ManagedByValue {
 		return &OwnedByOtherError{Ref: ref, Want: want}
 	}
-	if len(want) == 0 {
-		return nil
-	}
-	got := OwnerOf(live)
-	for _, k := range slices.Sorted(maps.Keys(want)) {
+	got := ownerOfLabels(labels)
+	for k, w := range want {
 		v, has := got[k]
 		if k == LabelInstall && !has {
 			continue // an older arbor's: adopted
 		}
-		if v != want[k] {
+		if v != w {
 			return &OwnedByOtherError{Ref: ref, Owner: got, Want: want}
 		}
 	}

@@ -279,11 +279,17 @@ func (c *clusterCache) env(app, branch string) *envRecord {
 
 // envOfNamespace returns the environment living in ns, or nil.
 func (c *clusterCache) envOfNamespace(ns string) *envRecord {
-	o, ok, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetStore().GetByKey(ns)
-	if err != nil || !ok {
+	o, ok := c.namespace(ns)
+	if !ok {
 		return nil
 	}
 	return c.record(o)
+}
+
+// namespace returns arbor's namespace ns from the cache (any install's).
+func (c *clusterCache) namespace(ns string) (any, bool) {
+	o, ok, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetStore().GetByKey(ns)
+	return o, err == nil && ok
 }
 
 func (c *clusterCache) record(o any) *envRecord {
@@ -501,8 +507,8 @@ const syncTimeout = 2 * time.Minute
 // namespaceLabels returns the labels of namespace ns as the cache has them
 // (arbor's namespaces only, of any install).
 func (c *clusterCache) namespaceLabels(ns string) (map[string]string, bool) {
-	o, ok, err := c.objects[schema.GroupKind{Kind: "Namespace"}].GetStore().GetByKey(ns)
-	if err != nil || !ok {
+	o, ok := c.namespace(ns)
+	if !ok {
 		return nil, false
 	}
 	m, err := metaOf(o)

@@ -410,8 +410,8 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 func (r *Reconciler) save(ctx context.Context, st *envState) error {
 	// The record is written with a client of its own, not through the
 	// engine: the same ownership rule applies to it.
-	if why := r.foreign(st.Namespace, st.App, st.EnvID); why != "" {
-		return fmt.Errorf("%s@%s: not recording into namespace %s: %s", st.App, st.Branch, st.Namespace, why)
+	if err := r.foreign(st.Namespace, st.App, st.EnvID); err != nil {
+		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {

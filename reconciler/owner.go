@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
@@ -33,24 +32,19 @@ func conflict(err error) (*apply.OwnedByOtherError, bool) {
 	return o, errors.As(err, &o)
 }
 
-// foreign says why arbor must not write its record into namespace ns for
-// app's environment envID, or "": the cache's copy of the namespace belongs to
-// another install or app.
-func (r *Reconciler) foreign(ns, app, envID string) string {
+// foreign refuses writing the record of app's environment envID into
+// namespace ns when the cache's copy of the namespace belongs to another
+// install, app or environment (apply.CheckOwner, the engine's own rule).
+func (r *Reconciler) foreign(ns, app, envID string) error {
 	l, ok := r.cache.namespaceLabels(ns)
 	if !ok {
-		return "" // not seen yet: a namespace this run has just created
+		return nil // not seen yet: a namespace this run has just created
 	}
-	if l[render.LabelManagedBy] != render.ManagedByValue {
-		return fmt.Sprintf("namespace %s is not managed by arbor", ns)
+	want := apply.Owner{apply.LabelInstall: r.opts.Config.Install, apply.LabelApp: app}
+	if envID != "" {
+		want[apply.LabelEnv] = envID
 	}
-	if inst, has := l[apply.LabelInstall]; has && inst != r.opts.Config.Install {
-		return fmt.Sprintf("namespace %s belongs to arbor install %q", ns, inst)
-	}
-	if l[render.LabelApp] != app || (envID != "" && l[render.LabelEnv] != envID) {
-		return fmt.Sprintf("namespace %s belongs to %s/%s", ns, l[render.LabelApp], l[render.LabelEnv])
-	}
-	return ""
+	return apply.CheckOwner(apply.ObjectRef{Kind: "Namespace", Name: ns}, l, want)
 }
 
 // ingressAnnotations is the daemon's allow-list of template ingress

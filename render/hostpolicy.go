@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -34,9 +35,10 @@ func (r *renderer) checkAnnotations(field string, ann map[string]string) error {
 	if allowed == nil {
 		return nil
 	}
+	defaults := slices.Equal(allowed, DefaultIngressAnnotations)
 	var bad []string
 	for k := range ann {
-		if !annotationAllowed(k, allowed) {
+		if !annotationAllowed(k, allowed, defaults) {
 			bad = append(bad, k)
 		}
 	}
@@ -47,8 +49,9 @@ func (r *renderer) checkAnnotations(field string, ann map[string]string) error {
 	return fmt.Errorf("%s: annotation %q is not allowed (the daemon config's ingress_annotations allows %s)", field, bad[0], strings.Join(allowed, ", "))
 }
 
-func annotationAllowed(key string, allowed []string) bool {
-	defaults := len(allowed) == len(DefaultIngressAnnotations) && strings.Join(allowed, "\x00") == strings.Join(DefaultIngressAnnotations, "\x00")
+// annotationAllowed reports whether key matches allowed; with the default
+// list (defaults), the dangerous keys deniedAnnotation names are refused too.
+func annotationAllowed(key string, allowed []string, defaults bool) bool {
 	if defaults && deniedAnnotation(key) {
 		return false
 	}

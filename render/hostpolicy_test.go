@@ -50,7 +50,7 @@ func TestAnnotationAllowList(t *testing.T) {
 		"nginx.ingress.kubernetes.io/server-snippet": true, // an allow-list the admin wrote is taken as written
 		"nginx.ingress.kubernetes.io/rewrite-target": false,
 	} {
-		if got := annotationAllowed(key, custom); got != want {
+		if got := annotationAllowed(key, custom, false); got != want {
 			t.Errorf("annotationAllowed(%q, custom) = %v, want %v", key, got, want)
 		}
 	}

@@ -16,12 +16,8 @@ func bindSecretReader(env *render.Environment, saNamespace, saName string) {
 	if len(env.Objects) == 0 || env.Objects[0].GetKind() != "Namespace" || saName == "" {
 		return
 	}
-	labels := map[string]string{}
-	for k, v := range env.Objects[0].GetLabels() {
-		if k == render.LabelManagedBy || k == render.LabelApp || k == render.LabelEnv {
-			labels[k] = v
-		}
-	}
+	labels := apply.OwnerOf(env.Objects[0]) // install, app and env: whose it is
+	labels[apply.LabelManagedBy] = apply.ManagedByValue
 	rb := apply.SecretReaderBinding(env.Namespace, saNamespace, saName, labels)
 	objs := make([]*unstructured.Unstructured, 0, len(env.Objects)+1)
 	objs = append(objs, env.Objects[0], rb)

@@ -159,31 +159,3 @@ func readSecret(field, path string) (string, error) {
 	}
 	return v, nil
 }
-
-// scrubbed wraps an error so that its message never shows a secret value,
-// while errors.Is and errors.As still see the original.
-type scrubbed struct {
-	err error
-	msg string
-}
-
-func (s *scrubbed) Error() string { return s.msg }
-func (s *scrubbed) Unwrap() error { return s.err }
-
-// scrub replaces every secret (and any URL password) in err's message.
-func scrub(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := msg
-	for _, s := range secrets {
-		if s != "" {
-			clean = strings.ReplaceAll(clean, s, "xxxxx")
-		}
-	}
-	if clean == msg {
-		return err
-	}
-	return &scrubbed{err: err, msg: clean}
-}

@@ -301,7 +301,7 @@ func (s *Source) listRefs(ctx context.Context) ([]*plumbing.Reference, error) {
 		return nil, nil // a successful listing of nothing; ListBranches reports ErrNoBranches
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
+		return nil, fmt.Errorf("%s: list %s: %w", s.app, s.loc, explainAuth(redact.Error(redact.Values(err, secrets...), s.loc.raw), method))
 	}
 	return refs, nil
 }
@@ -483,7 +483,7 @@ func (s *Source) fetch(ctx context.Context, specs []config.RefSpec) error {
 	}
 	s.removePartialPacks()
 	return fmt.Errorf("%s: fetch %d branches from %s: %w", s.app, len(specs), s.loc,
-		explainAuth(redact.Error(scrub(err, secrets), s.loc.raw), method))
+		explainAuth(redact.Error(redact.Values(err, secrets...), s.loc.raw), method))
 }
 
 // Tree returns the tree of commit (full hex SHA) as a read-only fs.FS that

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 // sshServer is an in-process SSH server that runs the real git-upload-pack
@@ -310,7 +312,7 @@ func TestAuthFilesErrors(t *testing.T) {
 	if s := fmt.Sprint(m); strings.Contains(s, "tok-123") {
 		t.Errorf("auth method prints the token: %s", s)
 	}
-	if got := scrub(errors.New("bad tok-123 here"), secrets).Error(); got != "bad xxxxx here" {
+	if got := redact.Values(errors.New("bad tok-123 here"), secrets...).Error(); got != "bad xxxxx here" {
 		t.Errorf("scrub = %q", got)
 	}
 }

@@ -96,23 +96,42 @@ func userinfo(s string) string {
 // Error returns err with every address of addrs, and every secret in them,
 // removed from its message. errors.Is and errors.As still see the original.
 func Error(err error, addrs ...string) error {
+	return rewrite(err, func(msg string) string {
+		for _, a := range addrs {
+			if r := URL(a); r != a {
+				msg = strings.ReplaceAll(msg, a, r)
+			}
+			msg = mask(msg, Secrets(a))
+		}
+		return msg
+	})
+}
+
+// Values returns err with every one of secrets (credentials read from
+// files, say) masked in its message.
+func Values(err error, secrets ...string) error {
+	return rewrite(err, func(msg string) string { return mask(msg, secrets) })
+}
+
+func mask(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// rewrite wraps err with its message passed through clean, when that changes it.
+func rewrite(err error, clean func(string) string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	clean := msg
-	for _, a := range addrs {
-		if r := URL(a); r != a {
-			clean = strings.ReplaceAll(clean, a, r)
-		}
-		for _, s := range Secrets(a) {
-			clean = strings.ReplaceAll(clean, s, "xxxxx")
-		}
+	if c := clean(msg); c != msg {
+		return &redacted{err: err, msg: c}
 	}
-	if clean == msg {
-		return err
-	}
-	return &redacted{err: err, msg: clean}
+	return err
 }
 
 type redacted struct {

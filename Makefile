@@ -22,8 +22,9 @@ demo: build cluster-up ## Run arbor's main job end to end on the local cluster (
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; hack/demo.sh && hack/demo-workflows.sh
 
 .PHONY: test
-test: test-deps cluster-up ## Run every test: unit, golden, integration on the local cluster.
+test: test-deps cluster-up gitea-up ## Run every test: unit, golden, integration on the local cluster and Gitea.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	eval "$$(hack/gitea.sh up | tail -n1)"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -71,6 +72,18 @@ cluster: ## Build (once) and start the local cluster; the last line is `export K
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster.
 	@hack/cluster.sh down
+
+.PHONY: gitea-up
+gitea-up:
+	@hack/gitea.sh up >/dev/null
+
+.PHONY: gitea
+gitea: ## Build (once) and start the local Gitea; the last line exports ARBOR_TEST_GITEA_URL and _TOKEN_FILE.
+	@hack/gitea.sh up
+
+.PHONY: gitea-down
+gitea-down: ## Stop the local Gitea and delete its data.
+	@hack/gitea.sh down
 
 .PHONY: fmt
 fmt: ## Format the code.

@@ -103,6 +103,11 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		prev = r.cache.objectsIn(rec.Namespace)
 	}
 	st := stateOf(env, settings, PhaseDeploying)
+	if why := r.hostHeld(env); why != "" {
+		st.Phase, st.LastError, st.LastTransition = PhaseConflict, fmt.Sprintf("%s: %s", key, why), time.Now().UTC()
+		r.status.set(key, st)
+		return errors.New(st.LastError)
+	}
 	st.Inventory = union(prev, st.Inventory) // written ahead: everything this run may create
 	st.LastRun = lastRunPtr(lastRun(rec))
 	if before != nil {

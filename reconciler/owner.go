@@ -2,6 +2,9 @@ package reconciler
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
@@ -54,4 +57,39 @@ func ingressAnnotations(configured []string) []string {
 		return configured
 	}
 	return render.DefaultIngressAnnotations
+}
+
+// hostHeld says which environment already serves one of env's hosts, or "":
+// two environments never claim one host. The one that has it keeps it (its
+// record names the host); the other shows Conflict until the holder lets go.
+// Environments of other installs are not seen.
+func (r *Reconciler) hostHeld(env *render.Environment) string {
+	mine := map[string]bool{}
+	for _, u := range env.URLs {
+		if h := hostOf(u.URL); h != "" {
+			mine[h] = true
+		}
+	}
+	if len(mine) == 0 {
+		return ""
+	}
+	for _, st := range r.cache.allStates() {
+		if st.Namespace == env.Namespace {
+			continue
+		}
+		for _, u := range st.URLs {
+			if h := hostOf(u.URL); mine[h] {
+				return fmt.Sprintf("host %s is served by %s@%s (namespace %s)", h, st.App, st.Branch, st.Namespace)
+			}
+		}
+	}
+	return ""
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
 }

@@ -201,3 +201,36 @@ func TestUpgradeAdoptsEnvironmentsWithoutInstallLabel(t *testing.T) {
 		t.Errorf("adoption re-created the environment: namespace %s → %s, Deployment %s → %s", before.nsUID, after.nsUID, before.depUID, after.depUID)
 	}
 }
+
+// TestHostHeldByAnotherEnvironment: two apps whose templates claim the same
+// host (under the domain): the environment that serves it keeps it, the
+// other shows Conflict naming the holder and writes nothing.
+func TestHostHeldByAnotherEnvironment(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	first, second := appName(t), appName(t)
+	host := "shared-" + first + ".test.local"
+	tmpl := webApp + "hostnames:\n- web: " + host + "\n"
+	r1, r2 := newRepo(t, tmpl), newRepo(t, tmpl)
+	app := func(name, dir string) string { return "- {name: " + name + ", repo: " + dir + ", poll_interval: 1s}\n" }
+	d := startDaemon(t, newConfig(t, own, "apps:\n"+app(first, r1.dir)+"defaults: {domain: test.local}\n"))
+	holder := d.waitReadyAt(first, "main", git(t, r1.dir, "rev-parse", "main"), 90*time.Second)
+	ing, err := cs.NetworkingV1().Ingresses(holder.Namespace).Get(context.Background(), first, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the holder's Ingress: %v", err)
+	}
+	d.stop()
+
+	d = startDaemon(t, newConfig(t, own, "apps:\n"+app(first, r1.dir)+app(second, r2.dir)+"defaults: {domain: test.local}\n"))
+	c := d.waitPhase(second, "main", reconciler.PhaseConflict, 60*time.Second)
+	if !strings.Contains(c.LastError, host) || !strings.Contains(c.LastError, first+"@main") {
+		t.Errorf("the conflict says %q, want the host and its holder named", c.LastError)
+	}
+	if !namespaceGone(cs, second+"-main") {
+		t.Errorf("the second app's environment was created though its host is held")
+	}
+	after, err := cs.NetworkingV1().Ingresses(holder.Namespace).Get(context.Background(), first, metav1.GetOptions{})
+	if err != nil || after.ResourceVersion != ing.ResourceVersion {
+		t.Errorf("the holder's Ingress changed: %v (resourceVersion %s → %s)", err, ing.ResourceVersion, after.ResourceVersion)
+	}
+}

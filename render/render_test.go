@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -200,6 +201,41 @@ func TestImportedCommitIsAPatch(t *testing.T) {
 	}
 	if a.Tasks["jobs.migrate"][0].Name == b.Tasks["jobs.migrate"][0].Name {
 		t.Error("a new imported commit kept the imported job's run name")
+	}
+}
+
+// TestImportedHostsBelongToTheImporter: an imported service's default host
+// in the importer's environment names the importer, so it never equals the
+// host of the imported app's own environment of the same branch.
+func TestImportedHostsBelongToTheImporter(t *testing.T) {
+	back := configFrom(t, "services: [{name: api, image: x:1, ports: [{type: node_port, port: 80}]}]", "")
+	ctx := Context{Branch: "main", Commit: "c1", Domain: "example.com"}
+	hosts := func(env *Environment) []string {
+		var out []string
+		for _, u := range env.URLs {
+			out = append(out, u.URL)
+		}
+		return out
+	}
+	ctx.App = "back"
+	own, err := Render(Input{Config: back, Context: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx.App = "front"
+	front, err := Render(Input{
+		Config:  configFrom(t, "app_imports: [{name: back}]\nservices: [{name: web, image: nginx:1}]", ""),
+		Context: ctx,
+		Imports: []Import{{App: "back", Branch: "main", Commit: "b1", Config: back}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hosts(own), []string{"http://api-back-main.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("back's own hosts = %v, want %v", got, want)
+	}
+	if got, want := hosts(front), []string{"http://api-front-main.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("the imported api's hosts in front's environment = %v, want %v", got, want)
 	}
 }
 

@@ -179,7 +179,7 @@ func findEnvTemplate(t *schema.Template, name string) *schema.EnvironmentTemplat
 // the template chosen, parameters, imports and the daemon's settings.
 func (r *renderer) configHash() string {
 	c := r.in.Context
-	h := sha256.New()
+	h := r.secretHash() // it covers the secrets_from values
 	put := func(parts ...string) {
 		for _, p := range parts {
 			h.Write([]byte(p))

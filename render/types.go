@@ -82,8 +82,8 @@ type Context struct {
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
 	// HashKey, when set, keys the arbor.dev/env-hash annotation (HMAC-SHA-256)
-	// that rolls pods when their variables change: the hash covers secret
-	// values, and anyone who reads a Deployment could otherwise test guesses
+	// that rolls pods when their variables change, and the environment's
+	// configuration hash: both cover secret values, and anyone who reads a Deployment could otherwise test guesses
 	// of a weak secret against it offline. The daemon keys it with the UID of
 	// the app's secrets_from Secret, which only those who may read that
 	// Secret can see.

@@ -248,7 +248,8 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		Tree:    tree,
 		Imports: imports,
 		Context: render.Context{
-			App: a.cfg.Name, AppFixed: true, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+			App: a.cfg.Name, AppFixed: true, Namespace: r.namespaceFor(a.cfg.Name, branch),
+			Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
 			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
 			StorageClasses:         d.StorageClasses,

@@ -1,12 +1,15 @@
 package reconciler
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/render"
 )
 
@@ -92,4 +95,33 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return strings.ToLower(u.Hostname())
+}
+
+// namespaceFor is the namespace of app@branch: the one its environment has
+// when it exists (a name never changes under an environment), else
+// namespaceName.
+func (r *Reconciler) namespaceFor(app, branch string) string {
+	if rec := r.cache.env(app, branch); rec != nil && rec.Namespace != "" {
+		return rec.Namespace
+	}
+	return namespaceName(r.opts.Config.Apps, app, branch)
+}
+
+// namespaceName is the daemon's naming rule: "<app>-<env id>", as `arbor
+// render` names it, unless another app of the config could give the same
+// name. "<app>-<env id>" of app shop on branch api-main equals that of app
+// shop-api on main: whenever an app named "<app>-<x>" exists and the env id
+// starts with "<x>-", the branch's namespace gets a hash of app and branch
+// ("shop-api-main-1a2b3c"). Only the app with the shorter name needs it: the
+// other's names are the plain ones.
+func namespaceName(apps []config.App, app, branch string) string {
+	envID := render.EnvID(branch)
+	for _, other := range apps {
+		x, ok := strings.CutPrefix(other.Name, app+"-")
+		if ok && x != "" && strings.HasPrefix(envID, x+"-") {
+			sum := sha256.Sum256([]byte(app + "\x00" + branch))
+			return render.Namespace(app, envID+"-"+hex.EncodeToString(sum[:3]))
+		}
+	}
+	return render.Namespace(app, envID)
 }

@@ -115,12 +115,16 @@ func (r *renderer) start() {
 		name = t.App
 	}
 	envID := EnvID(c.Branch)
+	ns := c.Namespace
+	if ns == "" {
+		ns = Namespace(name, envID)
+	}
 	r.env = &Environment{
 		App:                   name,
 		Branch:                c.Branch,
 		Commit:                commitOrUnknown(c.Commit),
 		EnvID:                 envID,
-		Namespace:             Namespace(name, envID),
+		Namespace:             ns,
 		Template:              chooseTemplate(t, c),
 		AutoDeploy:            t.AutoDeploy == nil || *t.AutoDeploy,
 		ParallelizeAppImports: t.ParallelizeAppImports && len(r.in.Imports) > 0,

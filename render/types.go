@@ -60,7 +60,12 @@ type Context struct {
 	// AppFixed makes App the app's name whatever the template's `app` says:
 	// the daemon's apps are named by its config, so that a branch cannot
 	// move its environments into another app's namespaces.
-	AppFixed            bool
+	AppFixed bool
+	// Namespace is the environment's namespace; "" names it
+	// Namespace(App, EnvID(Branch)). The daemon sets it to keep the name an
+	// existing environment has, and to make two apps' names differ where
+	// "<app>-<env id>" would meet (shop@api-main, shop-api@main).
+	Namespace           string
 	Branch              string
 	Commit              string            // full SHA; "" renders with "unknown"
 	EnvironmentTemplate string            // "" chooses by branch: permanent for the tracking branch, else ephemeral

@@ -248,7 +248,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		Tree:    tree,
 		Imports: imports,
 		Context: render.Context{
-			App: a.cfg.Name, AppFixed: true, Namespace: r.namespaceFor(a.cfg.Name, branch),
+			App: a.cfg.Name, AppFixed: true, Install: r.opts.Config.Install, Namespace: r.namespaceFor(a.cfg.Name, branch),
 			Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
 			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
@@ -268,7 +268,6 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if cfg.Template.App != "" && cfg.Template.App != a.cfg.Name {
 		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
 	}
-	labelInstall(env, r.opts.Config.Install)
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)

@@ -18,19 +18,6 @@ import (
 // the status names the owner.
 const PhaseConflict = "Conflict"
 
-// labelInstall puts the install's identity on every object of the
-// environment: arbor reads, adopts, prunes and deletes only its own.
-func labelInstall(env *render.Environment, install string) {
-	for _, o := range env.Objects {
-		l := o.GetLabels()
-		if l == nil {
-			l = map[string]string{}
-		}
-		l[apply.LabelInstall] = install
-		o.SetLabels(l)
-	}
-}
-
 // conflict reports whether err says the environment's namespace, or an
 // object in it, belongs to someone else.
 func conflict(err error) (*apply.OwnedByOtherError, bool) {

@@ -139,6 +139,9 @@ func (r *renderer) start() {
 		LabelApp:       name,
 		LabelEnv:       envID,
 	}
+	if c.Install != "" {
+		r.labels[LabelInstall] = c.Install
+	}
 }
 
 func commitOrUnknown(c string) string {

@@ -132,6 +132,32 @@ func TestJobNameFollowsRun(t *testing.T) {
 	}
 }
 
+// TestInstallLabelsEveryObject: with Context.Install, every object,
+// generated or from a kustomize directory, carries the install's label.
+func TestInstallLabelsEveryObject(t *testing.T) {
+	tree := fstest.MapFS{
+		"k/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")},
+		"k/cm.yaml":            {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n")},
+	}
+	cfg := configFrom(t, "kustomize: [{path: k}]\nservices: [{name: web, image: x:1, envs: [{key: A, value: b}]}]", "")
+	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "a", Branch: "b", Install: "team-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, o := range env.Objects {
+		kinds[o.GetKind()] = true
+		if got := o.GetLabels()[LabelInstall]; got != "team-a" {
+			t.Errorf("%s/%s: install label %q, want team-a", o.GetKind(), o.GetName(), got)
+		}
+	}
+	for _, k := range []string{"Namespace", "ConfigMap", "Deployment"} {
+		if !kinds[k] {
+			t.Errorf("no %s rendered: the check saw too little (%v)", k, kinds)
+		}
+	}
+}
+
 // TestConcurrentKustomize renders kustomize environments from several
 // goroutines; krusty runs serialized and the results agree.
 func TestConcurrentKustomize(t *testing.T) {

@@ -16,6 +16,7 @@ const (
 	ManagedByValue     = inventory.ManagedByValue
 	LabelApp           = inventory.LabelApp
 	LabelEnv           = inventory.LabelEnv
+	LabelInstall       = inventory.LabelInstall
 	LabelService       = "arbor.dev/service"
 	LabelJob           = "arbor.dev/job"
 	AnnotationCommit   = "arbor.dev/commit"
@@ -61,6 +62,9 @@ type Context struct {
 	// the daemon's apps are named by its config, so that a branch cannot
 	// move its environments into another app's namespaces.
 	AppFixed bool
+	// Install, when set, labels every object with LabelInstall: the arbor
+	// install that owns the environment (the daemon's config).
+	Install string
 	// Namespace is the environment's namespace; "" names it
 	// Namespace(App, EnvID(Branch)). The daemon sets it to keep the name an
 	// existing environment has, and to make two apps' names differ where

@@ -43,7 +43,7 @@ func runApply(ctx context.Context, stdout, stderr io.Writer, dir string, o *envO
 	if err != nil {
 		return err
 	}
-	prev, err := readState(ctx, s.cs, env.Namespace)
+	prev, err := readOwnState(ctx, s.cs, env.Namespace)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

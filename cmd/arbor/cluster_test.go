@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,49 @@ func TestApplyShopWithSecrets(t *testing.T) {
 	code, out, errOut = arborOnCluster(t, args("delete")...)
 	if code != exitOK {
 		t.Fatalf("delete: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestApplyLeavesDaemonEnvironmentsAlone: an environment an arbor daemon
+// manages (its record names an install and holds the daemon's part) is the
+// daemon's: `arbor apply` and `arbor delete` refuse it, and its record keeps
+// every key it had.
+func TestApplyLeavesDaemonEnvironmentsAlone(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyTree(t, filepath.Join("..", "..", "examples", "kustomized"), dir)
+	branch := testcluster.Name("daemon")
+	args := func(verb string) []string {
+		return []string{verb, dir, "--branch", branch, "--commit", "0123abc", "--timeout", "90s"}
+	}
+	code, out, errOut := arborOnCluster(t, args("apply")...)
+	ns := namespaceFrom(t, out+errOut)
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", code, errOut)
+	}
+	// Make it a daemon's environment, as the daemon writes its record.
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, state.ConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Labels["arbor.dev/install"] = "team-a"
+	cm.Data["daemon-status"] = `{"app":"x","branch":"` + branch + `","phase":"Ready"}`
+	if cm, err = cs.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"apply", "delete"} {
+		code, out, errOut := arborOnCluster(t, args(verb)...)
+		if code == exitOK || !strings.Contains(errOut, `managed by the arbor install "team-a"`) {
+			t.Errorf("%s of a daemon's environment: exit %d, want a refusal naming the install\n%s\n%s", verb, code, out, errOut)
+		}
+	}
+	after, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, state.ConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the record is gone: %v", err)
+	}
+	if !maps.Equal(after.Data, cm.Data) || after.Labels["arbor.dev/install"] != "team-a" {
+		t.Errorf("the record changed:\n%v\nthen\n%v", cm.Data, after.Data)
 	}
 }

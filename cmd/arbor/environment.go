@@ -185,6 +185,20 @@ func readState(ctx context.Context, cs kubernetes.Interface, ns string) (*state.
 	return st, err
 }
 
+// readOwnState reads the record of an environment this command may write:
+// one that no arbor daemon manages. A daemon's environment is its own (it
+// would undo the change, and a write here would drop its part of the record).
+func readOwnState(ctx context.Context, cs kubernetes.Interface, ns string) (*state.State, error) {
+	st, err := readState(ctx, cs, ns)
+	if err != nil {
+		return nil, err
+	}
+	if install := st.ManagedBy(); install != "" {
+		return nil, fmt.Errorf("namespace %s: the environment is managed by the arbor install %q: push to its branch, or ask that daemon (arbor deploy)", ns, install)
+	}
+	return st, nil
+}
+
 // printChanges writes one line per change that is not "unchanged", then a count of each action.
 func printChanges(w io.Writer, prefix string, sets ...*apply.ChangeSet) {
 	all := &apply.ChangeSet{}

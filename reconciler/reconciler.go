@@ -88,9 +88,6 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
 	}
-	if opts.Workflows.Kube == nil {
-		opts.Workflows.Kube = opts.Kube
-	}
 	for _, a := range opts.Config.Apps {
 		src, ok := opts.Sources[a.Name]
 		if !ok {

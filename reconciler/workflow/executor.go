@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
@@ -23,6 +22,7 @@ type Engine interface {
 	Apply(ctx context.Context, objs []*unstructured.Unstructured, opts apply.ApplyOptions) (*apply.ChangeSet, error)
 	Wait(ctx context.Context, objs []*unstructured.Unstructured, opts apply.WaitOptions) error
 	Delete(ctx context.Context, inv apply.Inventory, opts apply.DeleteOptions) (*apply.ChangeSet, error)
+	Recreate(ctx context.Context, ref apply.ObjectRef, opts apply.DeleteOptions, stale func(*unstructured.Unstructured) bool) (bool, error)
 }
 
 // Defaults of an Executor.
@@ -43,9 +43,6 @@ var ErrHalted = errors.New("workflow halted")
 // different environments.
 type Executor struct {
 	Engine Engine
-	// Kube re-runs Job runs: a Job of this run's name that already failed is
-	// deleted and created again, so a retried setup runs it anew.
-	Kube kubernetes.Interface
 	// Concurrency bounds the tasks of one step, and the imported apps, run at
 	// once (DefaultConcurrency when zero).
 	Concurrency int

@@ -5,20 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/render"
 )
 
 // jobGoneTimeout bounds the wait for a failed Job run to be deleted before it is created again.
@@ -61,72 +50,26 @@ func jobTimeout(o *unstructured.Unstructured) time.Duration {
 	return time.Duration(secs)*time.Second + jobGrace
 }
 
-// clearFailedRun deletes the Job named name when it exists, is arbor's and
-// has failed, and waits until it is gone, so that applying the run again
-// creates a fresh Job.
+// clearFailedRun has the engine delete the Job named name when it exists,
+// is arbor's and has failed, and wait until it is gone, so that applying the
+// run again creates a fresh Job.
 func (x *Executor) clearFailedRun(ctx context.Context, ns, name string) error {
-	if x.Kube == nil {
-		return nil
-	}
-	jobs := x.Kube.BatchV1().Jobs(ns)
-	job, err := jobs.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	ref := apply.ObjectRef{Group: "batch", Kind: "Job", Namespace: ns, Name: name}
+	_, err := x.Engine.Recreate(ctx, ref, apply.DeleteOptions{Namespace: ns, Timeout: jobGoneTimeout}, jobFailed)
 	if err != nil {
-		return fmt.Errorf("Job/%s/%s: read: %w", ns, name, err)
+		return fmt.Errorf("clear the failed run: %w", err)
 	}
-	if !jobFailed(job) || job.Labels[render.LabelManagedBy] != render.ManagedByValue {
-		return nil
-	}
-	uid := job.UID
-	policy := metav1.DeletePropagationBackground
-	err = jobs.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &policy})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("Job/%s/%s: delete the failed run: %w", ns, name, err)
-	}
-	return x.waitJobGone(ctx, ns, name, uid)
+	return nil
 }
 
-func jobFailed(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+// jobFailed reports whether a Job has the condition Failed=True.
+func jobFailed(job *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Failed" && m["status"] == "True" {
 			return true
 		}
 	}
 	return false
-}
-
-// waitJobGone watches until the Job with uid no longer exists.
-func (x *Executor) waitJobGone(ctx context.Context, ns, name string, uid types.UID) error {
-	ctx, cancel := context.WithTimeout(ctx, jobGoneTimeout)
-	defer cancel()
-	jobs := x.Kube.BatchV1().Jobs(ns)
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return jobs.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return jobs.Watch(ctx, o)
-		},
-	}
-	gone := func(store cache.Store) (bool, error) {
-		for _, o := range store.List() {
-			if j, ok := o.(*batchv1.Job); ok && j.UID == uid {
-				return false, nil
-			}
-		}
-		return true, nil
-	}
-	_, err := watchtools.UntilWithSync(ctx, lw, &batchv1.Job{}, gone, func(ev watch.Event) (bool, error) {
-		j, ok := ev.Object.(*batchv1.Job)
-		return ok && j.UID == uid && ev.Type == watch.Deleted, nil
-	})
-	if err != nil {
-		return fmt.Errorf("Job/%s/%s: the failed run is not gone: %w", ns, name, err)
-	}
-	return nil
 }

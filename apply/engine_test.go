@@ -301,7 +301,9 @@ func TestRecreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := apply.DeleteOptions{Namespace: v.ns}
-	ref := func(ns, name string) apply.ObjectRef { return apply.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name} }
+	ref := func(ns, name string) apply.ObjectRef {
+		return apply.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
+	}
 	always := func(*unstructured.Unstructured) bool { return true }
 	if done, err := v.e.Recreate(v.ctx, ref(v.ns, "run"), opts, func(*unstructured.Unstructured) bool { return false }); done || err != nil {
 		t.Errorf("a fresh object: deleted=%v, %v; want left alone", done, err)

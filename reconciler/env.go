@@ -397,7 +397,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		return fmt.Errorf("%s: teardown: %w", key, err)
 	}
 	if !removed {
-		if err := r.opts.Engine.Delete(ctx, rec.Namespace, inv); err != nil {
+		if _, err := r.opts.Engine.Delete(ctx, inv, apply.DeleteOptions{Namespace: rec.Namespace}); err != nil {
 			return fmt.Errorf("%s: delete: %w", key, err)
 		}
 	}

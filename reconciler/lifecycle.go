@@ -120,7 +120,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		// (The status says Deploying only once the namespace is known to be
 		// this environment's: a Conflict does not flicker on each retry.)
 		var err error
-		if fresh, err = r.opts.Engine.CreateNamespace(ctx, env.Objects[0]); err != nil {
+		if fresh, err = r.claimNamespace(ctx, env.Objects[0]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -157,7 +157,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	case err != nil:
 		return r.failed(ctx, key, st, err)
 	}
-	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {
+	if _, err := r.opts.Engine.Prune(ctx, prev, env.Objects, apply.ApplyOptions{Namespace: env.Namespace}); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
 	}
 	st.Inventory = keepRendered(union(prev, res.Applied), env)
@@ -203,11 +203,12 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 		}
 	}
 	start := time.Now()
-	written, err := r.opts.Engine.Apply(ctx, env.Namespace, objs)
+	cs, err := r.opts.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: env.Namespace, NoDiff: true})
+	written := cs.Written()
 	if err != nil {
 		return fmt.Errorf("%s: repair: %w", key, err)
 	}
-	if err := r.opts.Engine.Wait(ctx, env.Namespace, objs); err != nil {
+	if err := r.opts.Engine.Wait(ctx, objs, apply.WaitOptions{Namespace: env.Namespace, Timeout: r.opts.WaitTimeout}); err != nil {
 		return fmt.Errorf("%s: repair: wait: %w", key, err)
 	}
 	st := *rec.State
@@ -451,4 +452,12 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 		}
 	}
 	return false
+}
+
+// claimNamespace applies the environment's Namespace object alone, checking
+// its owner labels first, and reports whether this call created it.
+func (r *Reconciler) claimNamespace(ctx context.Context, ns *unstructured.Unstructured) (bool, error) {
+	opts := apply.ApplyOptions{Namespace: ns.GetName(), NoDiff: true, Owner: apply.OwnerOf(ns)}
+	cs, err := r.opts.Engine.Apply(ctx, []*unstructured.Unstructured{ns}, opts)
+	return err == nil && cs.Count(apply.Created) == 1, err
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/reconciler/workflow"
@@ -26,17 +27,21 @@ import (
 
 // Options are the parts a Reconciler is made of.
 type Options struct {
-	Config   *config.Config
-	Sources  map[string]Source // by app name, one per configured app
-	Load     Loader
-	Render   Renderer
-	Engine   Engine
+	Config  *config.Config
+	Sources map[string]Source // by app name, one per configured app
+	Load    Loader
+	Render  Renderer
+	// Engine is the one writer of environment objects.
+	Engine   *apply.Engine
 	Kube     kubernetes.Interface
 	Metadata metadata.Interface
 	Metrics  *Metrics
 	Log      *slog.Logger
-	// Workflows runs setup, patch and teardown (its Kube defaults to Kube).
+	// Workflows runs setup, patch and teardown, through Engine.
 	Workflows *workflow.Executor
+	// WaitTimeout bounds each readiness wait outside a workflow (a drift
+	// repair); 5 minutes when zero.
+	WaitTimeout time.Duration
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
@@ -84,6 +89,9 @@ func New(opts Options) (*Reconciler, error) {
 		status:  newStatusStore(),
 		renders: newRenderCache(),
 		imports: workflow.NewImportIndex(),
+	}
+	if opts.WaitTimeout == 0 {
+		opts.WaitTimeout = 5 * time.Minute
 	}
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
 	"github.com/arbordev/arbor/apply"
@@ -97,8 +96,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 			Config: o.Config, Sources: sources, Metrics: o.Metrics, Log: o.Log,
 			Load:   loadConfig,
 			Render: render.Render,
-			Engine: engine{e: eng, wait: wait},
-			// Kube is filled in by New from Options.Kube.
+			Engine: eng, WaitTimeout: wait,
 			Workflows: &workflow.Executor{Engine: eng, RolloutTimeout: wait, Metrics: wm},
 		},
 		Hooks: hooks,
@@ -134,45 +132,6 @@ func loadConfig(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Confi
 		return nil, nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 	}
 	return cfg, findings, err
-}
-
-// engine adapts the apply engine.
-type engine struct {
-	e    *apply.Engine
-	wait time.Duration
-}
-
-func (e engine) CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (bool, error) {
-	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true, Owner: apply.OwnerOf(namespace)})
-	return err == nil && cs.Count(apply.Created) == 1, err
-}
-
-func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error) {
-	cs, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns, NoDiff: true})
-	var written []render.ObjectRef
-	if cs != nil {
-		for _, c := range cs.Changes {
-			switch c.Action {
-			case apply.Created, apply.Configured, apply.Recreated:
-				written = append(written, c.Ref)
-			}
-		}
-	}
-	return written, err
-}
-
-func (e engine) Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
-	return e.e.Wait(ctx, objs, apply.WaitOptions{Namespace: ns, Timeout: e.wait})
-}
-
-func (e engine) Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error {
-	_, err := e.e.Prune(ctx, previous, objs, apply.ApplyOptions{Namespace: ns})
-	return err
-}
-
-func (e engine) Delete(ctx context.Context, ns string, inv []render.ObjectRef) error {
-	_, err := e.e.Delete(ctx, inv, apply.DeleteOptions{Namespace: ns})
-	return err
 }
 
 // loadOptions are how an app's .release.yaml is read: its parameters, and the

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/arbordev/arbor/internal/gittest"
+	"github.com/arbordev/arbor/internal/testcluster"
 )
 
 // The variables `make test` sets from the last line of `hack/gitea.sh up`.
@@ -136,7 +137,7 @@ func (r Repo) path() string { return "/repos/" + r.FullName }
 // prefix and made unique, and deletes it when the test ends.
 func (f *Forge) CreateRepo(t testing.TB, prefix string) Repo {
 	t.Helper()
-	name := uniqueName(prefix)
+	name := testcluster.Name(prefix)
 	var r Repo
 	f.Call(t, http.MethodPost, "/user/repos", map[string]any{"name": name, "default_branch": "main"}, &r)
 	r.Owner = f.User

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,10 +44,6 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
-	// Guard authorizes the API's actions (a verb of arbor's on an
-	// environment); server.Authorizer's Require is the one arbor run uses.
-	// Without a Guard every action is refused: actions are never open.
-	Guard func(verb string, h http.Handler) http.Handler
 }
 
 // envKey names an environment: an app's branch.
@@ -136,6 +131,12 @@ func (r *Reconciler) Ready() bool {
 
 // Leading reports whether this replica acts.
 func (r *Reconciler) Leading() bool { return r.leading.Load() }
+
+// HasApp reports whether app is one of the configured apps.
+func (r *Reconciler) HasApp(app string) bool {
+	_, ok := r.apps[app]
+	return ok
+}
 
 // Lead acts until ctx ends: polls every app and runs the workers. Call it
 // only while holding the lease, after Start.

@@ -59,7 +59,7 @@ fuzz: ## Fuzz the .release.yaml loader and the kustomize path (FUZZTIME each, de
 bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./reconciler/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./workflow ./reconciler
 
 .PHONY: cluster-up
 cluster-up:

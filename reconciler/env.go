@@ -9,13 +9,13 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // Results of a reconcile, the result label of arbor_reconcile_duration_seconds.
@@ -279,25 +279,17 @@ func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
 	return render.KustomizeLimits{MaxFileBytes: k.MaxFileSize.Bytes, MaxTotalBytes: k.MaxTotalSize.Bytes, Timeout: k.Timeout.Duration}
 }
 
-// secrets reads the app's secrets_from Secret; values never leave render's input.
 // secrets reads the app's secrets_from values, and the key of its env-hash
 // annotations: the Secret's UID (render.Context.HashKey).
 func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, []byte, error) {
 	if a.cfg.SecretsFrom == "" {
 		return nil, nil, nil
 	}
-	s, err := r.opts.Kube.CoreV1().Secrets(r.opts.Config.Namespace).Get(ctx, a.cfg.SecretsFrom, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
-	}
+	values, uid, err := environment.Secrets(ctx, r.opts.Kube, r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
+		return nil, nil, fmt.Errorf("secrets_from: %w", err)
 	}
-	out := make(map[string]string, len(s.Data))
-	for k, v := range s.Data {
-		out[k] = string(v)
-	}
-	return out, []byte(s.UID), nil
+	return values, uid, nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.

@@ -10,10 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // lifecycle is what happens to a rendered environment whose branch is
@@ -322,37 +323,29 @@ func (r *Reconciler) resolveImports(ctx context.Context, importer string, t *sch
 		if err != nil {
 			return nil, err
 		}
-		im, err := r.loadImport(ctx, a, choice)
+		im, err := r.loadImport(ctx, a, ai, choice)
 		if err != nil {
 			return nil, err
-		}
-		for _, x := range ai.ExcludeServices {
-			im.ExcludeServices = append(im.ExcludeServices, x.Name)
 		}
 		out = append(out, im)
 	}
 	return out, nil
 }
 
-func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, choice workflow.BranchChoice) (render.Import, error) {
-	where := a.cfg.Name + "@" + choice.Branch
+func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, ai schema.AppImport, choice workflow.BranchChoice) (render.Import, error) {
 	tree, err := a.src.Tree(ctx, choice.Commit)
 	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
-	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
-	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
-	}
-	if errs := findings.Errors(); len(errs) > 0 {
-		return render.Import{}, fmt.Errorf("app_imports %s: invalid configuration: %s", where, errs.Error())
+		return render.Import{}, fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, choice.Branch, err)
 	}
 	secrets, _, err := r.secrets(ctx, a)
 	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
+		return render.Import{}, fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, choice.Branch, err)
 	}
-	return render.Import{App: a.cfg.Name, Branch: choice.Branch, Commit: choice.Commit, Config: cfg, Tree: tree,
-		Parameters: a.cfg.Parameters, Secrets: secrets}, nil
+	im, _, err := environment.Import(environment.Imported{
+		Import: ai, Branch: choice.Branch, Commit: choice.Commit, Tree: tree, Path: a.cfg.Path,
+		Load: loadOptions(a.cfg), Parameters: a.cfg.Parameters, Secrets: secrets,
+	})
+	return im, err
 }
 
 // trackingBranch is an app's tracking_branch, read from its template on its

@@ -21,7 +21,7 @@ import (
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/internal/redact"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // Options are the parts a Reconciler is made of.

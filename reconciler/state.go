@@ -10,10 +10,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // StateConfigMap is the name of the ConfigMap holding an environment's record

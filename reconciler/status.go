@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/arbordev/arbor/internal/redact"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // statusStore holds what the leader knows of each environment beyond the

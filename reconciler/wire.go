@@ -17,9 +17,9 @@ import (
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/gitsource"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // WireOptions are what Wire needs to assemble the daemon's parts.

@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 func newApplyCmd() *cobra.Command {

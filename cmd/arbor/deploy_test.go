@@ -14,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/server"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // TestDeployCommand runs arbor deploy against the deploy API served by

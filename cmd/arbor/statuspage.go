@@ -7,9 +7,9 @@ import (
 	"net/http"
 
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/server"
+	"github.com/arbordev/arbor/workflow"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -78,6 +78,13 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
+	if e.RateLimited {
+		msg += " (rate limit spent"
+		if e.RetryAfter > 0 {
+			msg += fmt.Sprintf("; retry in %s", e.RetryAfter.Round(time.Second))
+		}
+		msg += ")"
+	}
 	return msg
 }
 

@@ -89,14 +89,14 @@ func diffBlock(diff, base string, room int) string {
 	if strings.TrimSpace(diff) == "" {
 		return "\nNo change in Kubernetes objects against " + orDefault(inline(base), "the base") + ".\n"
 	}
-	fence := fenceFor(diff)
-	head := fmt.Sprintf("\n<details><summary>%s (%d lines)</summary>\n\n%sdiff\n", capitalize(what), strings.Count(diff, "\n")+1, fence)
-	tail := fence + "\n</details>\n"
-	const noteRoom = 120 // room kept for the note on a cut diff
-	budget := room - len(head) - len(tail) - noteRoom
 	if !strings.HasSuffix(diff, "\n") {
 		diff += "\n"
 	}
+	fence := fenceFor(diff)
+	head := fmt.Sprintf("\n<details><summary>%s (%d lines)</summary>\n\n%sdiff\n", capitalize(what), strings.Count(diff, "\n"), fence)
+	tail := fence + "\n</details>\n"
+	const noteRoom = 120 // room kept for the note on a cut diff
+	budget := room - len(head) - len(tail) - noteRoom
 	shown, cut := cutLines(diff, budget)
 	note := ""
 	if cut > 0 {

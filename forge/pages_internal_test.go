@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,23 @@ func TestListPagesBounded(t *testing.T) {
 	}
 	if p.requests[maxPages+1] != 0 {
 		t.Errorf("read past %d pages", maxPages)
+	}
+}
+
+// A forge (or a proxy) that quotes the token back: the error masks it.
+func TestErrorMasksToken(t *testing.T) {
+	const token = "tok-secret-0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"message":"bad credentials: %s"}`, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(srv.Close)
+	g, err := New(Options{Type: GitHub, URL: srv.URL, Repo: "acme/shop", Token: token, App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.ListPullRequests(context.Background(), "")
+	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "github GET /repos/acme/shop/pulls: 401 Unauthorized: bad credentials: Bearer xxxxx") {
+		t.Errorf("error: %v; want the path and the forge's message with the token masked", err)
 	}
 }

@@ -403,6 +403,9 @@ func testContractComment(t *testing.T, x fakeFixture) {
 	if r4, err := restarted.UpsertComment(ctx, 1, "third"); err != nil || r4.Action != forge.CommentUnchanged {
 		t.Fatalf("unchanged upsert: %+v, %v", r4, err)
 	}
+	if r5, err := x.client(t, "shop").UpsertComment(ctx, 1, "third"); err != nil || r5.Action != forge.CommentUnchanged || r5.ID != r1.ID {
+		t.Fatalf("unchanged upsert after another restart: %+v, %v", r5, err)
+	}
 	x.fake.mu.Lock()
 	defer x.fake.mu.Unlock()
 	if x.fake.writes != writes {

@@ -280,6 +280,10 @@ func TestGiteaUpsertComment(t *testing.T) {
 	if err != nil || r4.Action != forge.CommentUnchanged {
 		t.Fatalf("unchanged upsert: %+v, %v; want unchanged", r4, err)
 	}
+	r5, err := giteaClient(t, f, repo, "shop").UpsertComment(ctx, pr.Number, "third")
+	if err != nil || r5.Action != forge.CommentUnchanged || r5.ID != r1.ID {
+		t.Fatalf("unchanged upsert after another restart: %+v, %v; want %d unchanged", r5, err, r1.ID)
+	}
 
 	comments := f.Comments(t, repo, pr.Number)
 	want := map[int64]string{human.ID: "looks good", other.ID: other.Body, impostor: forge.Marker("shop") + "\nnot arbor's", r1.ID: forge.Marker("shop") + "\nthird"}

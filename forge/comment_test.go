@@ -128,6 +128,7 @@ func TestRepoFromURL(t *testing.T) {
 		{"http://127.0.0.1:3000/acme/shop.git", "", "http://127.0.0.1:3000", "acme/shop", ""},
 		{"https://example.com/git/acme/shop.git", "https://example.com/git/", "https://example.com/git", "acme/shop", ""},
 		{"https://codeberg.org/acme/shop.git", "", "https://codeberg.org", "acme/shop", forge.Gitea},
+		{"https://github.example.com/acme/shop.git", "", "https://github.example.com", "acme/shop", forge.GitHub},
 		{"https://gitea.example.com/acme/shop.git", "", "https://gitea.example.com", "acme/shop", forge.Gitea},
 	}
 	for _, c := range cases {

@@ -17,7 +17,8 @@ const giteaDescriptionMax = 255
 // still spares the caller the work, though not the request.
 type giteaForge struct {
 	common
-	repo string // escaped owner/name
+	repo     string // escaped owner/name
+	pageSize int    // Gitea's default MAX_RESPONSE_ITEMS; a lower setting still pages by Link
 }
 
 func newGitea(o Options) (Forge, error) {
@@ -30,7 +31,7 @@ func newGitea(o Options) (Forge, error) {
 	}
 	c := newClient(Gitea, base, o, func(h http.Header, tok string) { h.Set("Authorization", "token "+tok) },
 		map[string]string{"Accept": "application/json"})
-	return &giteaForge{common: newCommon(c, o.App), repo: repoPath(o.Repo)}, nil
+	return &giteaForge{common: newCommon(c, o.App), repo: repoPath(o.Repo), pageSize: 50}, nil
 }
 
 func (g *giteaForge) Type() Type { return Gitea }
@@ -67,7 +68,7 @@ func labelNames(ls []label) []string {
 
 func (g *giteaForge) ListPullRequests(ctx context.Context, etag string) (Listing, error) {
 	path := "/repos/" + g.repo + "/pulls"
-	pages, tag, notModified, err := g.c.listPages(ctx, path, url.Values{"state": {"open"}}, pager{"page", "limit", 50}, etag)
+	pages, tag, notModified, err := g.c.listPages(ctx, path, url.Values{"state": {"open"}}, pager{"page", "limit", g.pageSize}, etag)
 	if err != nil || notModified {
 		return Listing{ETag: tag, NotModified: notModified}, err
 	}

@@ -457,10 +457,43 @@ func testContractErrors(t *testing.T, x fakeFixture, wantStatus int) {
 	}
 }
 
+// testContractConcurrent: one client used from many goroutines at once
+// still keeps one comment per app.
+func testContractConcurrent(t *testing.T, x fakeFixture) {
+	ctx := ctxT(t)
+	seedPRs(x.fake, 0)
+	g := x.client(t, "shop")
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = g.UpsertComment(ctx, 1, fmt.Sprintf("body %d", i))
+			if err := g.SetStatus(ctx, "1111111111111111111111111111111111111111", forge.Status{Context: "arbor/shop", State: forge.StatePending, Description: fmt.Sprint(i)}); err != nil && errs[i] == nil {
+				errs[i] = err
+			}
+			_ = g.RateLimit()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	x.fake.mu.Lock()
+	defer x.fake.mu.Unlock()
+	if n := len(x.fake.comments[1]); n != 1 {
+		t.Errorf("%d comments after concurrent upserts, want 1", n)
+	}
+}
+
 // runContract runs every scenario against fresh fakes made by mk.
 func runContract(t *testing.T, mk func(t *testing.T) fakeFixture, limitedStatus int) {
 	t.Run("ListPullRequests", func(t *testing.T) { testContractListing(t, mk(t)) })
 	t.Run("SetStatus", func(t *testing.T) { testContractStatus(t, mk(t)) })
 	t.Run("UpsertComment", func(t *testing.T) { testContractComment(t, mk(t)) })
 	t.Run("Errors", func(t *testing.T) { testContractErrors(t, mk(t), limitedStatus) })
+	t.Run("Concurrent", func(t *testing.T) { testContractConcurrent(t, mk(t)) })
 }

@@ -154,8 +154,10 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 	}
 	e := fail(resp.StatusCode, forgeMessage(data), nil)
 	e.RetryAfter = retryAfter(resp.Header, rl, hasRate, now)
+	// GitHub answers 403 both for a spent primary limit (remaining 0) and
+	// for its secondary limits (with Retry-After); GitLab answers 429.
 	e.RateLimited = resp.StatusCode == http.StatusTooManyRequests ||
-		(resp.StatusCode == http.StatusForbidden && hasRate && rl.Remaining == 0)
+		(resp.StatusCode == http.StatusForbidden && ((hasRate && rl.Remaining == 0) || resp.Header.Get("Retry-After") != ""))
 	return nil, e
 }
 

@@ -36,6 +36,11 @@ type common struct {
 	c      *client
 	marker string
 
+	// upsert serializes UpsertComment: two at once on one pull request
+	// would both find no comment and both post one. Comment writes are
+	// rare, so one lock for all pull requests costs nothing.
+	upsert sync.Mutex
+
 	mu       sync.Mutex
 	login    string
 	written  map[int64]writtenComment // by pull request number
@@ -67,6 +72,8 @@ func (m *common) withMarker(body string) string {
 
 // upsertComment is UpsertComment for every provider.
 func (m *common) upsertComment(ctx context.Context, api commentAPI, number int64, body string) (CommentResult, error) {
+	m.upsert.Lock()
+	defer m.upsert.Unlock()
 	body = m.withMarker(body)
 	sum := sha256.Sum256([]byte(body))
 	m.mu.Lock()

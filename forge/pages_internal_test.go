@@ -2,6 +2,7 @@ package forge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -153,5 +154,35 @@ func TestErrorMasksToken(t *testing.T) {
 	_, err = g.ListPullRequests(context.Background(), "")
 	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "github GET /repos/acme/shop/pulls: 401 Unauthorized: bad credentials: Bearer xxxxx") {
 		t.Errorf("error: %v; want the path and the forge's message with the token masked", err)
+	}
+}
+
+// GitHub's secondary rate limit: 403 with Retry-After while the primary
+// limit has requests left. A plain 403 is a refusal, not a rate limit.
+func TestSecondaryRateLimit(t *testing.T) {
+	retry := "30"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-RateLimit-Limit", "5000")
+		w.Header().Set("X-RateLimit-Remaining", "4000")
+		if retry != "" {
+			w.Header().Set("Retry-After", retry)
+		}
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `{"message":"You have exceeded a secondary rate limit."}`)
+	}))
+	t.Cleanup(srv.Close)
+	g, err := New(Options{Type: GitHub, URL: srv.URL, Repo: "acme/shop", Token: "t", App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.ListPullRequests(context.Background(), "")
+	var fe *Error
+	if !errors.As(err, &fe) || !fe.RateLimited || fe.RetryAfter != 30*time.Second {
+		t.Errorf("secondary rate limit: %v, want RateLimited with a 30s wait", err)
+	}
+	retry = ""
+	_, err = g.ListPullRequests(context.Background(), "")
+	if !errors.As(err, &fe) || fe.RateLimited {
+		t.Errorf("plain 403: %v, want a refusal that is not a rate limit", err)
 	}
 }

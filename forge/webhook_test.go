@@ -249,9 +249,14 @@ func FuzzReadEvent(f *testing.F) {
 	f.Add(uint8(2), "Push Hook", []byte(`{"ref":"refs/heads/a","after":"0000"}`))
 	f.Add(uint8(0), "push", []byte(`{"ref":"refs/heads/","after":""}`))
 	f.Add(uint8(1), "delete", []byte(`{"ref":"x","ref_type":"branch"}`))
+	f.Add(uint8(128), "pull_request", []byte("payload="+url.QueryEscape(string(ghPR("labeled", false, "1")))))
 	f.Fuzz(func(t *testing.T, k uint8, event string, body []byte) {
 		kind := forge.Types[int(k)%len(forge.Types)]
-		ev, err := forge.ReadEvent(signedRequest(kind, event, body, hookSecret), kind, []byte(hookSecret), 1<<16)
+		req := signedRequest(kind, event, body, hookSecret)
+		if k >= 128 { // GitHub's and Gitea's form content type
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		ev, err := forge.ReadEvent(req, kind, []byte(hookSecret), 1<<16)
 		if err != nil {
 			return
 		}

@@ -95,7 +95,7 @@ func newPaged(t *testing.T, n, size int) (*pagedServer, *client) {
 	p := &pagedServer{n: n, size: size, version: map[int]int{}, requests: map[int]int{}, cond: map[int]int{}}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
-	c := newClient(GitHub, srv.URL, Options{Token: "t"}, func(http.Header, string) {}, nil)
+	c := newClient(GitHub, srv.URL, Options{Token: "tok-0123456789abcdef"}, func(http.Header, string) {}, nil)
 	return p, c
 }
 
@@ -171,7 +171,7 @@ func TestSecondaryRateLimit(t *testing.T) {
 		fmt.Fprint(w, `{"message":"You have exceeded a secondary rate limit."}`)
 	}))
 	t.Cleanup(srv.Close)
-	g, err := New(Options{Type: GitHub, URL: srv.URL, Repo: "acme/shop", Token: "t", App: "shop"})
+	g, err := New(Options{Type: GitHub, URL: srv.URL, Repo: "acme/shop", Token: "tok-0123456789abcdef", App: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}

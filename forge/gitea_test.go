@@ -301,13 +301,7 @@ func TestGiteaUpsertComment(t *testing.T) {
 // it returns the comment's id.
 func commentAs(t *testing.T, f *forgetest.Forge, repo forgetest.Repo, number int64, body string) int64 {
 	t.Helper()
-	user := "other" + strings.ToLower(strings.NewReplacer("-", "", "_", "", "/", "").Replace(repo.Name))
-	if len(user) > 39 {
-		user = user[:39]
-	}
-	const password = "a-long-test-password-1"
-	f.Call(t, http.MethodPost, "/admin/users", map[string]any{"username": user, "email": user + "@example.test", "password": password, "must_change_password": false}, nil)
-	t.Cleanup(func() { f.Call(t, http.MethodDelete, "/admin/users/"+user+"?purge=true", nil, nil) })
+	user, password := createUser(t, f, "other"+strings.ToLower(strings.NewReplacer("-", "", "_", "", "/", "").Replace(repo.Name)))
 	b, _ := json.Marshal(map[string]string{"body": body})
 	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/repos/%s/issues/%d/comments", f.URL, repo.FullName, number), bytes.NewReader(b))
 	if err != nil {

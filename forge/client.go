@@ -101,32 +101,9 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 	fail := func(status int, msg string, err error) *Error {
 		return &Error{Forge: c.kind, Method: method, Path: path, StatusCode: status, Message: c.scrub(msg), err: err}
 	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, fail(0, "encode request: "+err.Error(), err)
-		}
-		body = bytes.NewReader(b)
-	}
-	target := c.base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := c.newRequest(ctx, method, path, query, in, etag)
 	if err != nil {
 		return nil, fail(0, err.Error(), err)
-	}
-	for k, v := range c.headers {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("User-Agent", "arbor")
-	c.auth(req.Header, c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -141,24 +118,54 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 	if int64(len(data)) > c.maxBody {
 		return nil, fail(resp.StatusCode, fmt.Sprintf("answer exceeds %d bytes", c.maxBody), nil)
 	}
-	now := time.Now()
 	rl, hasRate := parseRateLimit(resp.Header)
 	if hasRate {
 		c.mu.Lock()
 		c.rate = rl
 		c.mu.Unlock()
 	}
-	r := &response{status: resp.StatusCode, header: resp.Header, body: data}
 	if resp.StatusCode == http.StatusNotModified || resp.StatusCode/100 == 2 {
-		return r, nil
+		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 	}
 	e := fail(resp.StatusCode, forgeMessage(data), nil)
-	e.RetryAfter = retryAfter(resp.Header, rl, hasRate, now)
+	e.RetryAfter = retryAfter(resp.Header, rl, hasRate, time.Now())
 	// GitHub answers 403 both for a spent primary limit (remaining 0) and
 	// for its secondary limits (with Retry-After); GitLab answers 429.
 	e.RateLimited = resp.StatusCode == http.StatusTooManyRequests ||
 		(resp.StatusCode == http.StatusForbidden && ((hasRate && rl.Remaining == 0) || resp.Header.Get("Retry-After") != ""))
 	return nil, e
+}
+
+// newRequest builds a request with the provider's headers and the token.
+func (c *client) newRequest(ctx context.Context, method, path string, query url.Values, in any, etag string) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("User-Agent", "arbor")
+	c.auth(req.Header, c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	return req, nil
 }
 
 // scrub masks the token in a message, in case a forge or proxy echoes it.

@@ -110,7 +110,31 @@ type App struct {
 	// Kustomize bounds what the kustomize directories of one render of a
 	// branch may read, and how long one build may run.
 	Kustomize KustomizeLimits `yaml:"kustomize"`
+	// Forge names the forge that hosts the repository, for pull requests,
+	// commit statuses and the pull request comment (docs/forge.md). Absent:
+	// arbor reads git only.
+	Forge Forge `yaml:"forge"`
 }
+
+// Forge says how to reach the forge of an app's repository. Load fills Type
+// (guessed from the repository's address when absent), URL (the address's
+// host when absent) and Repo.
+type Forge struct {
+	// Type is gitea, github or gitlab.
+	Type string `yaml:"type"`
+	// URL is the forge's web address, e.g. https://git.example.com; the API
+	// address is derived from it.
+	URL string `yaml:"url"`
+	// TokenFile holds the API token (docs/forge.md lists the scopes each
+	// forge needs). It is read when used and never logged.
+	TokenFile string `yaml:"token_file"`
+	// Repo is the repository's path on the forge (owner/name,
+	// group/sub/name), taken from the app's repo address.
+	Repo string `yaml:"-"`
+}
+
+// Enabled reports whether the app has a forge configured.
+func (f Forge) Enabled() bool { return f != Forge{} }
 
 // KustomizeLimits bound the kustomize builds of one render
 // (docs/security.md#kustomize). A branch is untrusted: these keep what it

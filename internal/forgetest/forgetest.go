@@ -82,6 +82,10 @@ func (f *Forge) Call(t testing.TB, method, path string, in, out any) {
 	}
 }
 
+// Do is Call that returns the error instead of failing the test, for a test
+// that waits for the forge to catch up.
+func (f *Forge) Do(method, path string, in, out any) error { return f.do(method, path, in, out) }
+
 func (f *Forge) do(method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()

@@ -114,6 +114,28 @@ type App struct {
 	// commit statuses and the pull request comment (docs/forge.md). Absent:
 	// arbor reads git only.
 	Forge Forge `yaml:"forge"`
+	// Environments says which branches get an environment: "branches"
+	// (every branch the filters allow; the default) or "pull_requests" (the
+	// head branch of each open pull request of the repository itself, which
+	// needs forge). The branch filters apply in both.
+	Environments string `yaml:"environments"`
+	// PullRequests narrows pull_requests environments.
+	PullRequests PullRequestFilter `yaml:"pull_requests"`
+}
+
+// The values of App.Environments.
+const (
+	EnvironmentsBranches     = "branches"
+	EnvironmentsPullRequests = "pull_requests"
+)
+
+// PullRequestFilter chooses the pull requests that get an environment.
+type PullRequestFilter struct {
+	// Labels, when given, admit only pull requests with at least one of
+	// them (Release's pull request labels).
+	Labels []string `yaml:"labels"`
+	// Drafts admits draft pull requests too.
+	Drafts bool `yaml:"drafts"`
 }
 
 // Forge says how to reach the forge of an app's repository. Load fills Type

@@ -56,6 +56,8 @@ func TestLoadForgeErrors(t *testing.T) {
 		{"repo_not_below_url", "apps:\n- name: a\n  repo: https://h.example.com/acme/r\n  forge:\n    type: gitea\n    url: https://h.example.com/git\n    token_file: token\n", "apps[0].forge: repository https://h.example.com/acme/r is not below the forge url"},
 		{"repo_without_owner", "apps:\n- name: a\n  repo: https://github.com/r\n  forge: {token_file: token}\n", `apps[0].forge: repository https://github.com/r: path "r" is not owner/name`},
 		{"unknown_key", "apps:\n- name: a\n  repo: https://github.com/acme/r\n  forge: {token: x}\n", "apps[0].forge.token: unknown key"},
+		{"pull_requests_without_forge", "apps:\n- name: a\n  repo: https://github.com/acme/r\n  environments: pull_requests\n", "arbor.yaml:4:3: apps[0].environments: pull_requests needs the app's forge"},
+		{"environments_unknown", "apps:\n- name: a\n  repo: https://github.com/acme/r\n  environments: tags\n", `apps[0].environments: "tags": use branches or pull_requests`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

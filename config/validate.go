@@ -130,6 +130,17 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 	}
 	d.limits(a, field)
 	d.forge(&a.Forge, a.Repo, field+".forge", base, remote)
+	switch a.Environments {
+	case "":
+		a.Environments = EnvironmentsBranches
+	case EnvironmentsBranches:
+	case EnvironmentsPullRequests:
+		if !a.Forge.Enabled() {
+			d.fail(field+".environments", "pull_requests needs the app's forge: (which lists the pull requests)")
+		}
+	default:
+		d.fail(field+".environments", "%q: use %s or %s", a.Environments, EnvironmentsBranches, EnvironmentsPullRequests)
+	}
 }
 
 // forge checks an app's forge and fills what it leaves to be guessed: the

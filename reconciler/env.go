@@ -51,7 +51,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		}
 	}
 	commit, listed := lst.Branches[key.Branch]
-	if !listed || !a.cfg.Branches.Allows(key.Branch) {
+	if !listed || !a.cfg.Branches.Allows(key.Branch) || !a.forge.deploys(lst.PRs, key.Branch) {
 		result = resultDeleted
 		return r.remove(ctx, key, rec)
 	}
@@ -380,6 +380,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory
+		r.apps[key.App].forge.closing(key.Branch, rec.State.PullRequest)
 	}
 	st := &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID, Phase: PhaseDeleting, LastTransition: time.Now().UTC()}
 	r.status.set(key, st)
@@ -406,6 +407,13 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
+	if a := r.apps[st.App]; a != nil {
+		if lst := a.current(); lst != nil {
+			if pr, ok := lst.PRs[st.Branch]; ok {
+				st.PullRequest = pr.Number
+			}
+		}
+	}
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/workflow"
 )
@@ -28,8 +29,10 @@ import (
 type Options struct {
 	Config  *config.Config
 	Sources map[string]Source // by app name, one per configured app
-	Load    Loader
-	Render  Renderer
+	// Forges are the apps' forges by app name, for the apps with one.
+	Forges map[string]forge.Forge
+	Load   Loader
+	Render Renderer
 	// Engine is the one writer of environment objects.
 	Engine   *apply.Engine
 	Kube     kubernetes.Interface
@@ -88,6 +91,7 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.WaitTimeout == 0 {
 		opts.WaitTimeout = 5 * time.Minute
 	}
+	r.status.changed = r.statusChanged
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
 	}
@@ -97,6 +101,9 @@ func New(opts Options) (*Reconciler, error) {
 			return nil, fmt.Errorf("app %s: no source", a.Name)
 		}
 		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
+		if f, ok := opts.Forges[a.Name]; ok {
+			r.apps[a.Name].forge = newForgeRunner(a, f)
+		}
 		r.order = append(r.order, a.Name)
 	}
 	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Config.Install, opts.Log, r.namespaceChanged)
@@ -157,6 +164,9 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })
+		if a.forge != nil {
+			g.Go(func() error { r.runReports(ctx, a); return nil })
+		}
 	}
 	for range max(1, r.opts.Config.Concurrency) {
 		g.Go(func() error {
@@ -201,7 +211,8 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 type appRunner struct {
 	cfg       config.App
 	src       Source
-	settings  string // settingsHash of the app, fixed for the daemon's life
+	settings  string       // settingsHash of the app, fixed for the daemon's life
+	forge     *forgeRunner // nil without a forge
 	attempted atomic.Bool
 
 	mu       sync.Mutex
@@ -215,6 +226,8 @@ type listing struct {
 	Branches map[string]string
 	Default  string
 	At       time.Time
+	// PRs are the open pull requests by head branch, with a forge; nil without.
+	PRs map[string]forge.PullRequest
 }
 
 func (a *appRunner) current() *listing {
@@ -250,6 +263,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	if err == nil {
 		err = a.src.Fetch(ctx, branches)
 	}
+	prs, err := r.listPullRequests(ctx, a, err)
 	// gitsource redacts its own errors; this keeps any other that quotes the
 	// address (a wrapped transport error) from reaching status and logs.
 	err = redact.Error(err, a.cfg.Repo)
@@ -257,7 +271,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	a.lastTime, a.lastErr = time.Now(), err
 	prev := a.listing
 	if err == nil {
-		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime}
+		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime, PRs: prs}
 	}
 	a.mu.Unlock()
 	if err != nil {
@@ -304,4 +318,34 @@ func settingsHash(c *config.Config, a config.App) string {
 		c.Install, c.Namespace + "/" + c.ServiceAccount})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// listPullRequests lists the app's open pull requests after a branch
+// listing that worked (err is its error). A failed pull request listing is
+// an error of the whole listing in pull_requests mode, so nothing is
+// deleted; in branches mode the last pull requests are kept and the error
+// shows in status and metrics.
+func (r *Reconciler) listPullRequests(ctx context.Context, a *appRunner, err error) (map[string]forge.PullRequest, error) {
+	if err != nil || a.forge == nil {
+		return nil, err
+	}
+	prs, ferr := a.forge.list(ctx)
+	if ferr == nil {
+		return prs, nil
+	}
+	a.forge.setErr(ferr)
+	r.opts.Metrics.forgeErrors.WithLabelValues(a.cfg.Name).Inc()
+	if a.cfg.Environments == config.EnvironmentsPullRequests {
+		return nil, ferr
+	}
+	r.log.Warn("pull request listing failed", "app", a.cfg.Name, "error", ferr)
+	return prs, nil
+}
+
+// statusChanged makes the environment's forge report due: its phase or
+// record changed.
+func (r *Reconciler) statusChanged(key envKey) {
+	if a := r.apps[key.App]; a != nil {
+		a.forge.due(key.Branch)
+	}
 }

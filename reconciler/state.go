@@ -75,6 +75,10 @@ type envState struct {
 	HeldCommit string `json:"heldCommit,omitempty"`
 	// HandledRequest is the last deploy request acted on.
 	HandledRequest string `json:"handledRequest,omitempty"`
+	// PullRequest is the number of the branch's open pull request when the
+	// record was written (with a forge): where to say, after a restart too,
+	// that the environment is gone.
+	PullRequest int64 `json:"pullRequest,omitempty"`
 }
 
 func decodeState(cm *corev1.ConfigMap) (*envState, error) {

@@ -22,6 +22,8 @@ import (
 type statusStore struct {
 	mu sync.Mutex
 	m  map[envKey]*envState
+	// changed, when set, is told of every set and forget (outside the lock).
+	changed func(envKey)
 }
 
 func newStatusStore() *statusStore { return &statusStore{m: map[envKey]*envState{}} }
@@ -29,11 +31,14 @@ func newStatusStore() *statusStore { return &statusStore{m: map[envKey]*envState
 func (s *statusStore) set(key envKey, st *envState) {
 	cp := *st
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if old, ok := s.m[key]; ok && old.Phase == cp.Phase && !cp.LastTransition.IsZero() {
 		cp.LastTransition = old.LastTransition
 	}
 	s.m[key] = &cp
+	s.mu.Unlock()
+	if s.changed != nil {
+		s.changed(key)
+	}
 }
 
 // get returns a copy of what is known of key, or nil.
@@ -50,8 +55,11 @@ func (s *statusStore) get(key envKey) *envState {
 
 func (s *statusStore) forget(key envKey) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.m, key)
+	s.mu.Unlock()
+	if s.changed != nil {
+		s.changed(key)
+	}
 }
 
 // knownInvalid reports whether the environment was already found invalid
@@ -83,6 +91,12 @@ type AppStatus struct {
 	Environments  int        `json:"environments"`
 	LastListing   *time.Time `json:"lastListing,omitempty"`
 	ListingError  string     `json:"listingError,omitempty"`
+	// ForgeError is the last error of the app's forge (a pull request
+	// listing, a commit status or a comment); deploys go on regardless.
+	ForgeError string `json:"forgeError,omitempty"`
+	// PullRequests counts the open pull requests of the repository itself,
+	// for an app with a forge.
+	PullRequests int `json:"pullRequests,omitempty"`
 }
 
 // EnvironmentStatus is one environment in the status API.
@@ -152,6 +166,12 @@ func (r *Reconciler) Apps() []AppStatus {
 		}
 		if a.lastErr != nil {
 			s.ListingError = a.lastErr.Error()
+		}
+		if a.listing != nil {
+			s.PullRequests = len(a.listing.PRs)
+		}
+		if err := a.forge.Err(); err != nil {
+			s.ForgeError = err.Error()
 		}
 		a.mu.Unlock()
 		out = append(out, s)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/gitsource"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -72,6 +73,10 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	forges, err := forgeClients(o.Config.Apps)
+	if err != nil {
+		return nil, err
+	}
 	hooks.SetSources(all)
 	eng, err := apply.New(o.REST, apply.Options{
 		Concurrency: apply.DefaultConcurrency,
@@ -93,7 +98,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	}
 	return &Parts{
 		Options: Options{
-			Config: o.Config, Sources: sources, Metrics: o.Metrics, Log: o.Log,
+			Config: o.Config, Sources: sources, Forges: forges, Metrics: o.Metrics, Log: o.Log,
 			Load:   loadConfig,
 			Render: render.Render,
 			Engine: eng, WaitTimeout: wait,
@@ -138,4 +143,25 @@ func loadConfig(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Confi
 // largest configuration file it may have (0: schema's default).
 func loadOptions(a config.App) schema.LoadOptions {
 	return schema.LoadOptions{Parameters: a.Parameters, MaxFileSize: a.MaxConfigSize.Bytes}
+}
+
+// forgeClients opens the forge of every app that has one; its token is
+// read from its file here, and never logged.
+func forgeClients(apps []config.App) (map[string]forge.Forge, error) {
+	out := map[string]forge.Forge{}
+	for _, a := range apps {
+		if !a.Forge.Enabled() {
+			continue
+		}
+		token, err := forge.ReadTokenFile(a.Forge.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", a.Name, err)
+		}
+		f, err := forge.New(forge.Options{Type: forge.Type(a.Forge.Type), URL: a.Forge.URL, Repo: a.Forge.Repo, Token: token, App: a.Name})
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", a.Name, err)
+		}
+		out[a.Name] = f
+	}
+	return out, nil
 }

@@ -261,6 +261,7 @@ func (f *Forge) RemoveLabel(t testing.TB, r Repo, number int64, label Label) {
 
 // Status is a commit status.
 type Status struct {
+	ID          int64  `json:"id"`     // grows with each update: the latest has the largest
 	State       string `json:"status"` // pending, success, error, failure, warning
 	Context     string `json:"context"`
 	TargetURL   string `json:"target_url"`
@@ -275,7 +276,7 @@ func (f *Forge) SetStatus(t testing.TB, r Repo, sha string, s Status) {
 	}, nil)
 }
 
-// Statuses lists the commit statuses of sha, newest first (every update of a context
+// Statuses lists the commit statuses of sha in no order to rely on (every update of a context
 // is its own entry).
 func (f *Forge) Statuses(t testing.TB, r Repo, sha string) []Status {
 	t.Helper()

@@ -10,6 +10,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 )
 
@@ -154,6 +155,11 @@ type Forge struct {
 	// group/sub/name), taken from the app's repo address.
 	Repo string `yaml:"-"`
 }
+
+// Local reports whether the app's repository is a local path (Load makes
+// every local repository an absolute path): every replica then sees its
+// changes itself, through fsnotify.
+func (a App) Local() bool { return filepath.IsAbs(a.Repo) }
 
 // Enabled reports whether the app has a forge configured.
 func (f Forge) Enabled() bool { return f != Forge{} }

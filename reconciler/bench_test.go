@@ -100,7 +100,7 @@ func report(b *testing.B, lat []time.Duration) {
 	b.Logf("push to applied over %d pushes: p50 %s, p99 %s, min %s, max %s", len(lat), p(0.5), p(0.99), lat[0], lat[len(lat)-1])
 }
 
-func postHookTB(b *testing.B, url, body, sig string) int {
+func postHookTB(b testing.TB, url, body, sig string) int {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")

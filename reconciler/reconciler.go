@@ -100,7 +100,7 @@ func New(opts Options) (*Reconciler, error) {
 		if !ok {
 			return nil, fmt.Errorf("app %s: no source", a.Name)
 		}
-		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
+		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a), refresh: make(chan struct{}, 1)}
 		if f, ok := opts.Forges[a.Name]; ok {
 			r.apps[a.Name].forge = newForgeRunner(a, f)
 		}
@@ -116,6 +116,9 @@ func New(opts Options) (*Reconciler, error) {
 
 // Start runs the watch-based cache and waits for its first listing.
 func (r *Reconciler) Start(ctx context.Context) error {
+	for _, name := range r.order {
+		go r.watchTriggers(ctx, r.apps[name])
+	}
 	return r.cache.start(ctx)
 }
 
@@ -161,6 +164,7 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 		r.queue.ShutDown()
 	}()
 	var g errgroup.Group
+	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })
@@ -211,8 +215,9 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 type appRunner struct {
 	cfg       config.App
 	src       Source
-	settings  string       // settingsHash of the app, fixed for the daemon's life
-	forge     *forgeRunner // nil without a forge
+	settings  string        // settingsHash of the app, fixed for the daemon's life
+	forge     *forgeRunner  // nil without a forge
+	refresh   chan struct{} // wakes the poll loop (watchTriggers, refresh requests)
 	attempted atomic.Bool
 
 	mu       sync.Mutex
@@ -246,7 +251,7 @@ func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-a.src.Triggers():
+		case <-a.refresh:
 		}
 	}
 }

@@ -240,6 +240,9 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if !hasPR || (st == nil && !closed) {
 		return nil // no pull request, or nothing to say on it yet
 	}
+	if st != nil && !closed && transient(st.Phase) {
+		return nil // the status says pending; the comment waits for where it lands
+	}
 	body := forge.RenderComment(r.comment(ctx, a, key, st, closed))
 	if _, err := a.forge.client.UpsertComment(ctx, pr.Number, body); err != nil {
 		return fmt.Errorf("comment on #%d: %w", pr.Number, err)
@@ -338,4 +341,11 @@ func (r *Reconciler) observeRateLimit(a *appRunner) {
 		v = float64(rl.Remaining)
 	}
 	r.opts.Metrics.forgeRateRemaining.WithLabelValues(a.cfg.Name).Set(v)
+}
+
+// transient phases pass on their own: the comment is not edited for them,
+// so a push costs the forge three writes (pending and success statuses and
+// one comment edit), not four.
+func transient(phase string) bool {
+	return phase == PhasePending || phase == PhaseDeploying || phase == PhaseDeleting
 }

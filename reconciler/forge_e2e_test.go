@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +30,7 @@ const prWait = 90 * time.Second
 // prFixture is a repository on the real Gitea, its local clone and a daemon
 // whose app makes environments for its labelled pull requests.
 type prFixture struct {
-	t      *testing.T
+	t      testing.TB
 	f      *forgetest.Forge
 	repo   forgetest.Repo
 	local  *repo
@@ -35,7 +40,7 @@ type prFixture struct {
 	d      *daemon
 }
 
-func newPRFixture(t *testing.T) *prFixture {
+func newPRFixture(t testing.TB) *prFixture {
 	f := forgetest.Gitea(t)
 	cs := testcluster.Clientset(t)
 	p := &prFixture{t: t, f: f, repo: f.CreateRepo(t, "arbor-pr"), app: appName(t), own: testcluster.Namespace(t, cs), secret: randHex(16)}
@@ -44,12 +49,18 @@ func newPRFixture(t *testing.T) *prFixture {
 	return p
 }
 
-// config is the daemon's configuration with the forge at forgeURL.
-func (p *prFixture) config(forgeURL string) string {
+// config is the daemon's configuration with the forge at forgeURL and the
+// repository under gitURL, for pull requests with the label preview, or for
+// every pull request without labelled.
+func (p *prFixture) config(forgeURL, gitURL string, labelled bool) string {
 	dir := p.t.TempDir()
 	secretFile := filepath.Join(dir, "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte(p.secret), 0o600); err != nil {
 		p.t.Fatal(err)
+	}
+	labels := "[]"
+	if labelled {
+		labels = "[preview]"
 	}
 	return fmt.Sprintf(`apps:
 - name: %s
@@ -57,15 +68,16 @@ func (p *prFixture) config(forgeURL string) string {
   poll_interval: 1m
   forge: {type: gitea, url: %q, token_file: %q}
   environments: pull_requests
-  pull_requests: {labels: [preview]}
+  pull_requests: {labels: %s}
 defaults: {domain: test.local}
 server: {webhook_secret_file: %q}
-`, p.app, p.repo.CloneURL, forgeURL, os.Getenv(forgetest.EnvTokenFile), secretFile)
+`, p.app, gitURL+"/"+p.repo.FullName+".git", forgeURL, os.Getenv(forgetest.EnvTokenFile), labels, secretFile)
 }
 
-// start runs the daemon and points the repository's webhook at it.
-func (p *prFixture) start(forgeURL string) {
-	p.d = startDaemon(p.t, newConfig(p.t, p.own, p.config(forgeURL)))
+// start runs the daemon with the forge and the repository at forgeURL, and
+// points the repository's webhook at it.
+func (p *prFixture) start(forgeURL string, labelled bool) {
+	p.d = startDaemon(p.t, newConfig(p.t, p.own, p.config(forgeURL, forgeURL, labelled)))
 	p.f.AddWebhook(p.t, p.repo, p.d.srv.URL+"/hooks/gitea", p.secret, "push", "pull_request", "pull_request_label", "pull_request_sync")
 }
 
@@ -158,7 +170,7 @@ func (p *prFixture) waitComment(number int64, what string, ok func([]forgetest.C
 // environment and says so in the comment.
 func TestPullRequestEnvironments(t *testing.T) {
 	p := newPRFixture(t)
-	p.start(p.f.URL)
+	p.start(p.f.URL, true)
 	label := p.f.CreateLabel(t, p.repo, "preview")
 	first := p.push("feature/a", "a change", map[string]string{".release.yaml": webApp + "environment_variables:\n  defaults:\n  - {key: GREETING, value: hello}\n"})
 	pr := p.f.OpenPR(t, p.repo, "feature/a", "main", "feature a")
@@ -204,7 +216,7 @@ func TestPullRequestEnvironments(t *testing.T) {
 
 	// The forge unreachable: nothing deleted, the error in status.
 	p.d.stop()
-	p.d = startDaemon(t, newConfig(t, p.own, p.config("http://127.0.0.1:1")))
+	p.d = startDaemon(t, newConfig(t, p.own, p.config("http://127.0.0.1:1", p.f.URL, true)))
 	eventually(t, prWait, "the forge's error in the app's status", func() bool {
 		for _, a := range p.d.apps() {
 			if a.Name == p.app && a.ForgeError != "" && a.ListingError != "" {
@@ -219,7 +231,7 @@ func TestPullRequestEnvironments(t *testing.T) {
 	}
 	p.d.stop()
 
-	p.start(p.f.URL)
+	p.start(p.f.URL, true)
 	p.d.waitPhase(p.app, "feature/a", reconciler.PhaseInvalid, prWait)
 	p.f.SetPRState(t, p.repo, pr.Number, "closed")
 	eventually(t, prWait, "the environment deleted", func() bool {
@@ -229,4 +241,74 @@ func TestPullRequestEnvironments(t *testing.T) {
 	p.waitComment(pr.Number, "the comment saying the environment is gone", func(cs []forgetest.Comment) bool {
 		return len(cs) == 1 && cs[0].ID == commentID && strings.Contains(cs[0].Body, "closed")
 	})
+}
+
+// apiCounter is a reverse proxy in front of the forge that counts the
+// daemon's requests to its API, writes apart.
+type apiCounter struct {
+	*httptest.Server
+	reads, writes atomic.Int64
+}
+
+func newAPICounter(tb testing.TB, target string) *apiCounter {
+	u, err := neturl.Parse(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &apiCounter{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/api/") {
+			if req.Method == http.MethodGet || req.Method == http.MethodHead {
+				c.reads.Add(1)
+			} else {
+				c.writes.Add(1)
+			}
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// BenchmarkPullRequestStatus measures, through the real Gitea and its
+// webhooks, the time from a pull request opened to arbor's success status
+// on its head commit (p50, p99), and the forge API requests the daemon sends
+// per push to an open pull request (a new commit: its status and the
+// comment), writes apart.
+func BenchmarkPullRequestStatus(b *testing.B) {
+	p := newPRFixture(b)
+	api := newAPICounter(b, p.f.URL)
+	p.start(api.URL, false)
+	lat := make([]time.Duration, 0, latencySamples)
+	for i := range latencySamples {
+		branch := fmt.Sprintf("feature/%d", i)
+		sha := p.push(branch, branch, map[string]string{"n.txt": branch})
+		start := time.Now()
+		p.f.OpenPR(b, p.repo, branch, "main", branch)
+		p.waitStatus(sha, "success", "")
+		lat = append(lat, time.Since(start))
+	}
+	report(b, "pull request opened to success status", lat)
+
+	sha := p.push("feature/pushes", "first", map[string]string{"n.txt": "0"})
+	pr := p.f.OpenPR(b, p.repo, "feature/pushes", "main", "pushes")
+	p.waitStatus(sha, "success", "")
+	const pushes = 10
+	r0, w0 := api.reads.Load(), api.writes.Load()
+	for i := range pushes {
+		sha = p.push("feature/pushes", strconv.Itoa(i), map[string]string{"n.txt": strconv.Itoa(i + 1)})
+		p.waitStatus(sha, "success", "")
+		p.waitComment(pr.Number, "the comment for "+sha, func(cs []forgetest.Comment) bool {
+			return len(cs) == 1 && strings.Contains(cs[0].Body, sha)
+		})
+	}
+	time.Sleep(time.Second) // reports still due land in this count too
+	reads, writes := api.reads.Load()-r0, api.writes.Load()-w0
+	if reads+writes == 0 {
+		b.Fatal("the counting proxy saw no request: the figures below would prove nothing")
+	}
+	b.ReportMetric(float64(writes)/pushes, "forge-writes/push")
+	b.ReportMetric(float64(reads)/pushes, "forge-reads/push")
+	b.Logf("%d pushes to an open pull request: %d forge writes, %d reads", pushes, writes, reads)
 }

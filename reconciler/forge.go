@@ -315,23 +315,31 @@ func (r *Reconciler) comment(ctx context.Context, a *appRunner, key envKey, st *
 	return c
 }
 
-// diffAgainstTracking renders the tracking branch (the default branch) and
+// diffAgainstTracking renders the tracking branch (the template's
+// tracking_branch on the default branch, else the default branch) and
 // compares the environment's last render with it. "" when either render is
 // missing or the environment is the tracking branch's own.
 func (r *Reconciler) diffAgainstTracking(ctx context.Context, a *appRunner, key envKey) (string, string) {
 	lst := a.current()
 	head := r.renders.latest(key)
-	if lst == nil || head == nil || key.Branch == lst.Default {
+	if lst == nil || head == nil {
 		return "", ""
 	}
-	base, findings, err := r.build(ctx, a, lst.Default, lst.Branches[lst.Default], lst.Default)
+	tracking, err := r.trackingBranch(ctx, a, lst)
+	if _, listed := lst.Branches[tracking]; err != nil || !listed {
+		tracking = lst.Default
+	}
+	if key.Branch == tracking {
+		return "", ""
+	}
+	base, findings, err := r.build(ctx, a, tracking, lst.Branches[tracking], lst.Default)
 	if err != nil || findings.HasErrors() || base == nil {
 		return "", ""
 	}
 	d := apply.CompareEnvironments(
 		apply.Rendered{Objects: base.Objects, Namespace: base.Namespace, EnvID: base.EnvID},
 		apply.Rendered{Objects: head.Objects, Namespace: head.Namespace, EnvID: head.EnvID})
-	return d, lst.Default
+	return d, tracking
 }
 
 // observeRateLimit exports what the forge said of its rate limit.

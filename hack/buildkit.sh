@@ -146,13 +146,19 @@ start() {
 	waitFor registry registryAnswers "$p"
 }
 
-# runc installs Debian's runc when it is missing: buildkitd's OCI worker runs RUN steps with it.
-needRunc() {
-	command -v runc >/dev/null && return 0
-	[[ $(id -u) == 0 ]] || { log "runc is missing: install it (apt-get install runc)"; return 1; }
-	log "installing runc"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q runc >/dev/null ||
-		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q runc >/dev/null; }
+# aptInstall PKG installs a Debian package as root (apt-get update first when the lists are old).
+aptInstall() {
+	[[ $(id -u) == 0 ]] || { log "$1 is missing: install it (apt-get install $1)"; return 1; }
+	log "installing $1"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null ||
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null; }
+}
+
+# needTools installs Debian's runc (buildkitd's OCI worker runs RUN steps with it) and
+# busybox-static (the tests' base image for RUN steps is made from it) when missing.
+needTools() {
+	command -v runc >/dev/null || aptInstall runc
+	command -v busybox >/dev/null || aptInstall busybox-static
 }
 
 envLine() {
@@ -162,7 +168,7 @@ envLine() {
 up() {
 	[[ $(id -u) == 0 ]] || { log "buildkitd with the native snapshotter and runc runs as root here"; return 1; }
 	build
-	needRunc
+	needTools
 	if ! running; then
 		stop
 		rm -rf "$WORK"

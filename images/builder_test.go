@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -256,5 +257,28 @@ func TestSourcePolicyDeniesForeignBase(t *testing.T) {
 	_, err := b.solve(context.Background(), in)
 	if err == nil || !strings.Contains(err.Error(), "denied by policy") {
 		t.Fatalf("error %v, want the source policy's denial", err)
+	}
+}
+
+func TestBuildRefusesBeforeBuilding(t *testing.T) {
+	b, _ := testBuilder(t, nil)
+	for df, want := range map[string]string{
+		"FROM scratch\nFROM evil.example.com/x\n":            "svc/Dockerfile:2: FROM evil.example.com/x",
+		"FROM scratch\nADD http://example.com/a.tgz /a\n":    "svc/Dockerfile:2: ADD http://example.com/a.tgz",
+		"# syntax=example.com/frontend\nFROM scratch\n":      "svc/Dockerfile:1: syntax directive",
+		"FROM scratch\nCOPY --from=evil.example.com/x / /\n": "svc/Dockerfile:2: COPY --from evil.example.com/x",
+	} {
+		_, err := b.Build(context.Background(), request(t, tree(df, nil)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Dockerfile %q: error %v, want %q", df, err, want)
+		}
+	}
+	fsys := tree("FROM scratch\nCOPY . /\n", nil)
+	fsys["svc/escape"] = &fstest.MapFile{Data: []byte("../../etc/passwd"), Mode: fs.ModeSymlink}
+	if _, err := b.Build(context.Background(), Request{Repository: "web", Source: fsys, Context: "svc", ContextKey: "k"}); err == nil || !strings.Contains(err.Error(), "escape: symbolic link to ../../etc/passwd leaves the build context") {
+		t.Errorf("link out of the context: %v", err)
+	}
+	if b.Solves() != 0 {
+		t.Fatalf("%d builds reached BuildKit, want none", b.Solves())
 	}
 }

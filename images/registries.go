@@ -23,19 +23,21 @@ func newAllowList(entries []string) (allowList, error) {
 	var out allowList
 	for _, e := range entries {
 		e = strings.TrimSuffix(strings.TrimSpace(e), "/")
-		if host, _, ok := strings.Cut(e, "/"); !ok {
-			r, err := name.NewRegistry(e)
-			if err != nil {
-				return nil, fmt.Errorf("allowed base registry %q: %w", e, err)
-			}
-			out = append(out, r.RegistryStr())
-		} else {
-			r, err := name.NewRepository(e)
-			if err != nil || host == "" {
-				return nil, fmt.Errorf("allowed base registry %q: not a registry host or repository prefix", e)
-			}
-			out = append(out, r.Name())
+		host, prefix, _ := strings.Cut(e, "/")
+		r, err := name.NewRegistry(host)
+		if err != nil || host == "" || strings.ContainsAny(e, " \t@") || strings.Contains(prefix, ":") {
+			return nil, fmt.Errorf("allowed base registry %q: not a registry host or repository prefix", e)
 		}
+		if prefix == "" {
+			out = append(out, r.RegistryStr())
+			continue
+		}
+		// A prefix is taken as written: go-containerregistry would add
+		// Docker Hub's "library/" to a one-part name.
+		if _, err := name.NewRepository(r.RegistryStr() + "/" + prefix + "/x"); err != nil {
+			return nil, fmt.Errorf("allowed base registry %q: not a registry host or repository prefix", e)
+		}
+		out = append(out, r.RegistryStr()+"/"+prefix)
 	}
 	return out, nil
 }

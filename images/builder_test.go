@@ -282,3 +282,27 @@ func TestBuildRefusesBeforeBuilding(t *testing.T) {
 		t.Fatalf("%d builds reached BuildKit, want none", b.Solves())
 	}
 }
+
+// TestBuildPushesWithDockerConfigCredentials builds for a registry that wants
+// a login: BuildKit pushes with the docker-config credentials through the
+// build's session; without them the push fails and the error names no secret.
+func TestBuildPushesWithDockerConfigCredentials(t *testing.T) {
+	const user, pass = "arbor", "push-s3cret"
+	reg, config := htpasswdRegistry(t, user, pass)
+	creds, err := ParseDockerConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := tree("FROM scratch\nCOPY a.txt /a.txt\n", map[string]string{"a.txt": "private"})
+	b, _ := testBuilder(t, func(o *BuilderOptions) { o.Registry, o.Credentials = reg+"/shop", creds })
+	res := build(t, b, request(t, fsys))
+	if !res.Built {
+		t.Fatalf("not built: %+v", res)
+	}
+	anon, _ := testBuilder(t, func(o *BuilderOptions) { o.Registry = reg + "/other" })
+	_, err = anon.Build(context.Background(), request(t, fsys))
+	if err == nil || strings.Contains(err.Error(), pass) {
+		t.Fatalf("push without credentials: %v", err)
+	}
+	t.Logf("without credentials: %v", err)
+}

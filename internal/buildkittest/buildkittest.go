@@ -92,7 +92,8 @@ func answers(host string, wait time.Duration) error {
 		resp, err := c.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: a registry that wants a login answers too.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return nil
 			}
 			err = fmt.Errorf("GET /v2/: %s", resp.Status)
@@ -104,17 +105,17 @@ func answers(host string, wait time.Duration) error {
 	}
 }
 
-// NotifyConfig is where a registry started by StartRegistry sends its
-// notifications.
-type NotifyConfig struct {
-	URL   string // the endpoint; empty: no notifications
-	Token string // sent as "Authorization: Bearer TOKEN"
+// RegistryConfig configures a registry started by StartRegistry.
+type RegistryConfig struct {
+	NotifyURL   string // where it sends notifications; empty: none
+	NotifyToken string // sent with them as "Authorization: Bearer TOKEN"
+	Htpasswd    string // a bcrypt htpasswd file: pulls and pushes need a login
 }
 
 // StartRegistry starts a distribution registry of the test's own on a free
 // loopback port, in-memory, sending notifications per n, and stops it when
 // the test ends. It returns host:port.
-func StartRegistry(t testing.TB, n NotifyConfig) string {
+func StartRegistry(t testing.TB, n RegistryConfig) string {
 	t.Helper()
 	bin := need(t, EnvRegistryBin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -123,8 +124,11 @@ func StartRegistry(t testing.TB, n NotifyConfig) string {
 	}
 	host := l.Addr().String()
 	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  inmemory: {}\nhttp:\n  addr: %s\n", host)
-	if n.URL != "" {
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\nstorage:\n  inmemory: {}\nhttp:\n  addr: %s\n", host)
+	if n.Htpasswd != "" {
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: arbor-test\n    path: %s\n", n.Htpasswd)
+	}
+	if n.NotifyURL != "" {
 		cfg += fmt.Sprintf(`notifications:
   endpoints:
   - name: arbor-test
@@ -134,7 +138,7 @@ func StartRegistry(t testing.TB, n NotifyConfig) string {
     timeout: 2s
     threshold: 3
     backoff: 200ms
-`, n.URL, n.Token)
+`, n.NotifyURL, n.NotifyToken)
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "registry.yml")
@@ -150,6 +154,9 @@ func StartRegistry(t testing.TB, n NotifyConfig) string {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("registry on %s said:\n%s", host, out.String())
+		}
 	})
 	if err := answers(host, 20*time.Second); err != nil {
 		t.Fatalf("registry on %s: %v\n%s", host, err, out.String())
@@ -198,7 +205,7 @@ func BaseImage(t testing.TB, repo string) string {
 }
 
 // Push pushes img to ref over plain HTTP and returns ref.
-func Push(t testing.TB, ref string, img v1.Image) string {
+func Push(t testing.TB, ref string, img v1.Image, opts ...remote.Option) string {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
@@ -206,7 +213,7 @@ func Push(t testing.TB, ref string, img v1.Image) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(r, img, append(opts, remote.WithContext(ctx))...); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 	return ref

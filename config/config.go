@@ -51,6 +51,8 @@ type Config struct {
 	Defaults Defaults           `yaml:"defaults"`
 	Clusters map[string]Cluster `yaml:"clusters"`
 	Server   Server             `yaml:"server"`
+	// Images says whether arbor builds images, waits for CI's, or neither.
+	Images Images `yaml:"images"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
 	// Install names this arbor install (default: Namespace). Every object

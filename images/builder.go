@@ -348,6 +348,12 @@ func (b *Builder) solveOpt(in input, ctxDir, dfDir string) (client.SolveOpt, err
 		Exports:       []client.ExportEntry{{Type: client.ExporterImage, Attrs: exp}},
 		Session:       []session.Attachable{b.opts.Credentials.attachable()},
 		SourcePolicy:  b.allowed.sourcePolicy(),
+		// BuildKit sends a local source incrementally, judging files by
+		// size and mtime, against what it kept from the last transfer with
+		// the same shared key. Every file is sent with one mtime
+		// (contextMTime), so only inputs of the same content key may share
+		// that state: else an edit that keeps a file's size is not sent.
+		SharedKey: in.tag,
 	}, nil
 }
 

@@ -155,6 +155,10 @@ func TestBuildOnceByContentKey(t *testing.T) {
 	if !changed.Built || !argRes.Built || b.Solves() != 3 || changed.Tag == first.Tag || argRes.Tag == changed.Tag {
 		t.Fatalf("changed context / args: built %v %v, solves=%d, tags %s %s %s", changed.Built, argRes.Built, b.Solves(), first.Tag, changed.Tag, argRes.Tag)
 	}
+	// The edit kept the file's size: the new image has the new content all the same.
+	if got, _ := fileIn(t, changed.Ref, "a.txt"); got != "b" {
+		t.Fatalf("a.txt after the edit = %q, want b", got)
+	}
 }
 
 func TestBuildConcurrentRequestsShareOneBuild(t *testing.T) {

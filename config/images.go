@@ -45,6 +45,8 @@ type Images struct {
 
 	// BuildKitAddr is the BuildKit daemon (unix:///path or tcp://host:port).
 	BuildKitAddr string `yaml:"buildkit_addr"`
+	// BuildKitTLS makes the connection to a tcp:// buildkit_addr mutual TLS.
+	BuildKitTLS BuildKitTLS `yaml:"buildkit_tls"`
 	// AllowedBaseRegistries are the registry hosts and repository prefixes
 	// a Dockerfile's FROM may name (docker.io, ghcr.io/acme).
 	AllowedBaseRegistries []string `yaml:"allowed_base_registries"`
@@ -65,6 +67,19 @@ type Images struct {
 	// its notifications to /hooks/registry; without it arbor only polls.
 	NotificationTokenFile string `yaml:"notification_token_file"`
 }
+
+// BuildKitTLS names the PEM files of a mutual TLS connection to BuildKit.
+type BuildKitTLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name on buildkitd's certificate; default: the
+	// address's host.
+	ServerName string `yaml:"server_name"`
+}
+
+// Enabled reports whether any TLS setting is given.
+func (t BuildKitTLS) Enabled() bool { return t != BuildKitTLS{} }
 
 func (im *Images) setDefaults(d Defaults) {
 	if im.Registry == "" {
@@ -111,7 +126,7 @@ func (d *decoder) images(im *Images, base string) {
 		d.fail(f+"credentials_secret", "%q is not a valid Secret name", im.CredentialsSecret)
 	}
 	if im.Build == ImagesBuildKit {
-		d.buildkit(im)
+		d.buildkit(im, base)
 	}
 	d.atLeast(f+"wait_timeout", im.WaitTimeout.Duration, time.Second)
 	d.atLeast(f+"poll_interval", im.PollInterval.Duration, 100*time.Millisecond)
@@ -122,7 +137,7 @@ func (d *decoder) images(im *Images, base string) {
 }
 
 // buildkit checks the keys of build mode.
-func (d *decoder) buildkit(im *Images) {
+func (d *decoder) buildkit(im *Images, base string) {
 	const f = "images."
 	if u, err := url.Parse(im.BuildKitAddr); im.BuildKitAddr == "" || err != nil ||
 		!(u.Scheme == "unix" && u.Path != "" || u.Scheme == "tcp" && u.Host != "") {
@@ -133,6 +148,7 @@ func (d *decoder) buildkit(im *Images) {
 			d.fail(fmt.Sprintf("%sallowed_base_registries[%d]", f, i), "%q must be a registry host with an optional repository path, like docker.io or ghcr.io/acme", r)
 		}
 	}
+	d.buildkitTLS(im, base)
 	d.atLeast(f+"build_timeout", im.BuildTimeout.Duration, time.Second)
 	if im.MaxContextSize.Bytes < 1<<20 {
 		d.fail(f+"max_context_size", "must be at least 1Mi, got %d bytes", im.MaxContextSize.Bytes)
@@ -140,6 +156,24 @@ func (d *decoder) buildkit(im *Images) {
 	if im.MaxConcurrentBuilds < 1 {
 		d.fail(f+"max_concurrent_builds", "must be at least 1, got %d", im.MaxConcurrentBuilds)
 	}
+}
+
+// buildkitTLS checks the TLS files: all three, for a tcp:// address.
+func (d *decoder) buildkitTLS(im *Images, base string) {
+	const f = "images.buildkit_tls"
+	t := &im.BuildKitTLS
+	if !t.Enabled() {
+		return
+	}
+	if !strings.HasPrefix(im.BuildKitAddr, "tcp://") {
+		d.fail(f, "TLS needs a tcp:// buildkit_addr")
+	}
+	if t.CAFile == "" || t.CertFile == "" || t.KeyFile == "" {
+		d.fail(f, "give ca_file, cert_file and key_file: the connection is mutual TLS")
+	}
+	t.CAFile = d.file0(base, t.CAFile, f+".ca_file")
+	t.CertFile = d.file0(base, t.CertFile, f+".cert_file")
+	t.KeyFile = d.file0(base, t.KeyFile, f+".key_file")
 }
 
 func (d *decoder) atLeast(field string, got, min time.Duration) {

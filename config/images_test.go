@@ -14,6 +14,7 @@ images:
   plain_http: true
   credentials_secret: registry-push
   buildkit_addr: tcp://buildkitd.arbor-system:1234
+  buildkit_tls: {ca_file: token, cert_file: user, key_file: pass}
   allowed_base_registries: [docker.io, ghcr.io/acme, "127.0.0.1:5000"]
   build_timeout: 10m
   max_context_size: 64Mi
@@ -27,7 +28,8 @@ images:
 	if im.Build != ImagesBuildKit || im.Registry != "registry.example.com/previews" || !im.PlainHTTP ||
 		im.CredentialsSecret != "registry-push" || im.BuildKitAddr != "tcp://buildkitd.arbor-system:1234" ||
 		len(im.AllowedBaseRegistries) != 3 || im.BuildTimeout.Duration != 10*time.Minute ||
-		im.MaxContextSize.Bytes != 64<<20 || im.MaxConcurrentBuilds != 3 || !strings.HasSuffix(im.NotificationTokenFile, "/hook") {
+		im.MaxContextSize.Bytes != 64<<20 || im.MaxConcurrentBuilds != 3 || !strings.HasSuffix(im.NotificationTokenFile, "/hook") ||
+		!strings.HasSuffix(im.BuildKitTLS.CAFile, "/token") || !strings.HasSuffix(im.BuildKitTLS.KeyFile, "/pass") {
 		t.Errorf("images section: %+v", im)
 	}
 	if im.WaitTimeout.Duration != DefaultImageWaitTimeout || im.PollInterval.Duration != DefaultImagePollInterval || im.MaxPollInterval.Duration != DefaultImageMaxPoll {
@@ -60,6 +62,9 @@ func TestLoadImagesErrors(t *testing.T) {
 		{"poll_order", "images: {build: external, registry: r.example.com, poll_interval: 1m, max_poll_interval: 10s}", "images.max_poll_interval: must be at least poll_interval"},
 		{"secret_name", "images: {build: external, registry: r.example.com, credentials_secret: Bad_Name}", `images.credentials_secret: "Bad_Name"`},
 		{"token_file", "images: {build: external, registry: r.example.com, notification_token_file: nope}", "images.notification_token_file:"},
+		{"tls_partial", "images: {build: buildkit, registry: r.example.com, buildkit_addr: \"tcp://b:1234\", buildkit_tls: {ca_file: token}}", "images.buildkit_tls: give ca_file, cert_file and key_file"},
+		{"tls_on_unix", "images: {build: buildkit, registry: r.example.com, buildkit_addr: \"unix:///run/b.sock\", buildkit_tls: {ca_file: token, cert_file: user, key_file: pass}}", "images.buildkit_tls: TLS needs a tcp://"},
+		{"tls_file_missing", "images: {build: buildkit, registry: r.example.com, buildkit_addr: \"tcp://b:1234\", buildkit_tls: {ca_file: nope, cert_file: user, key_file: pass}}", "images.buildkit_tls.ca_file:"},
 		{"unknown_key", "images: {build: external, registry: r.example.com, dockerfile: x}", "images.dockerfile: unknown key"},
 	}
 	for _, tt := range tests {

@@ -162,7 +162,7 @@ needTools() {
 }
 
 envLine() {
-	echo "export ARBOR_TEST_BUILDKIT_ADDR=$(addr) ARBOR_TEST_REGISTRY=127.0.0.1:$(cat "$WORK/port") ARBOR_TEST_REGISTRY_BIN=$BIN/registry"
+	echo "export ARBOR_TEST_BUILDKIT_ADDR=$(addr) ARBOR_TEST_REGISTRY=127.0.0.1:$(cat "$WORK/port") ARBOR_TEST_REGISTRY_BIN=$BIN/registry ARBOR_TEST_BUILDKITD_BIN=$BIN/buildkitd"
 }
 
 up() {

@@ -33,8 +33,10 @@ const (
 // images section.
 type BuilderOptions struct {
 	// Addr is the BuildKit daemon's address: unix:///run/buildkit/buildkitd.sock,
-	// tcp://buildkitd.arbor-system:1234.
+	// tcp://buildkitd.arbor-buildkit:1234.
 	Addr string
+	// TLS, when set, makes the connection to a tcp:// Addr mutual TLS.
+	TLS *TLSFiles
 	// Registry is the repository prefix images are pushed under
 	// (registry.example.com/previews); a Request's Repository is appended.
 	Registry string
@@ -61,6 +63,15 @@ type BuilderOptions struct {
 	// WorkDir holds each build's context while it is sent (default: the
 	// system's temporary directory).
 	WorkDir string
+}
+
+// TLSFiles name the PEM files of a mutual TLS connection to BuildKit: the CA
+// that signed buildkitd's certificate, and arbor's client certificate and key.
+type TLSFiles struct {
+	CA, Cert, Key string
+	// ServerName is the name buildkitd's certificate must carry; default:
+	// the host of the address.
+	ServerName string
 }
 
 // Request is one service's image to build, from the Release template's
@@ -364,7 +375,11 @@ func (b *Builder) dial(ctx context.Context) (*client.Client, error) {
 	if b.client != nil {
 		return b.client, nil
 	}
-	c, err := client.New(ctx, b.opts.Addr)
+	var opts []client.ClientOpt
+	if t := b.opts.TLS; t != nil {
+		opts = append(opts, client.WithServerConfig(t.ServerName, t.CA), client.WithCredentials(t.Cert, t.Key))
+	}
+	c, err := client.New(ctx, b.opts.Addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to buildkit at %s: %w", redact.URL(b.opts.Addr), err)
 	}

@@ -310,3 +310,25 @@ func TestBuildPushesWithDockerConfigCredentials(t *testing.T) {
 	}
 	t.Logf("without credentials: %v", err)
 }
+
+// TestBuildOverMutualTLS builds through a buildkitd that speaks mutual TLS
+// on TCP, as deploy/buildkitd can; without arbor's client certificate the
+// daemon refuses the connection.
+func TestBuildOverMutualTLS(t *testing.T) {
+	d := buildkittest.StartTLSBuildkitd(t)
+	fsys := tree("FROM scratch\nCOPY a.txt /a.txt\n", map[string]string{"a.txt": "over tls"})
+	b, _ := testBuilder(t, func(o *BuilderOptions) {
+		o.Addr, o.TLS = d.Addr, &TLSFiles{CA: d.CA, Cert: d.ClientCert, Key: d.ClientKey}
+	})
+	if res := build(t, b, request(t, fsys)); !res.Built {
+		t.Fatalf("not built: %+v", res)
+	}
+	noCert, _ := testBuilder(t, func(o *BuilderOptions) { o.Addr, o.TLS = d.Addr, &TLSFiles{CA: d.CA} })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := noCert.Build(ctx, request(t, fsys)); err == nil {
+		t.Fatal("a client without a certificate was served")
+	} else {
+		t.Logf("without a client certificate: %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package images
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
@@ -52,12 +54,54 @@ type buildLog struct {
 	order  []digest.Digest
 	failed digest.Digest
 	reason string
-	out    map[digest.Digest]*bytes.Buffer
-	solves int // how many steps actually ran (not cached)
+	out    map[digest.Digest]*stepLog
+}
+
+// stepLog is the tail of one step's output as chunks with their BuildKit
+// timestamps: stdout and stderr arrive as separate streams, each flushed on
+// its own, and ordering the chunks by time comes closer to the order they
+// were written in than their arrival does (within a stream it is exact;
+// across streams, as close as the flush times).
+type stepLog struct {
+	chunks []logChunk
+	size   int
+}
+
+type logChunk struct {
+	at   time.Time
+	data []byte
+}
+
+func (s *stepLog) add(at time.Time, data []byte) {
+	s.chunks = append(s.chunks, logChunk{at: at, data: bytes.Clone(data)})
+	s.size += len(data)
+	// Drop the oldest chunks past twice the bound, so trimming is rare.
+	if s.size > 2*maxStepLog {
+		sort.SliceStable(s.chunks, func(i, j int) bool { return s.chunks[i].at.Before(s.chunks[j].at) })
+		for s.size > maxStepLog && len(s.chunks) > 1 {
+			s.size -= len(s.chunks[0].data)
+			s.chunks = s.chunks[1:]
+		}
+		if c := &s.chunks[0]; s.size > maxStepLog {
+			cut := s.size - maxStepLog
+			c.data = c.data[cut:]
+			s.size -= cut
+		}
+	}
+}
+
+// text is the output in the order it was written.
+func (s *stepLog) text() string {
+	sort.SliceStable(s.chunks, func(i, j int) bool { return s.chunks[i].at.Before(s.chunks[j].at) })
+	var b strings.Builder
+	for _, c := range s.chunks {
+		b.Write(c.data)
+	}
+	return b.String()
 }
 
 func newBuildLog() *buildLog {
-	return &buildLog{names: map[digest.Digest]string{}, out: map[digest.Digest]*bytes.Buffer{}}
+	return &buildLog{names: map[digest.Digest]string{}, out: map[digest.Digest]*stepLog{}}
 }
 
 // consume reads statuses until ch closes.
@@ -84,28 +128,23 @@ func (l *buildLog) add(s *client.SolveStatus) {
 		if _, ok := l.names[lg.Vertex]; !ok {
 			continue
 		}
-		buf := l.out[lg.Vertex]
-		if buf == nil {
-			buf = &bytes.Buffer{}
-			l.out[lg.Vertex] = buf
+		sl := l.out[lg.Vertex]
+		if sl == nil {
+			sl = &stepLog{}
+			l.out[lg.Vertex] = sl
 		}
-		buf.Write(lg.Data)
-		if buf.Len() > 2*maxStepLog {
-			keep := buf.Bytes()[buf.Len()-maxStepLog:]
-			buf.Reset()
-			buf.Write(keep)
-		}
+		sl.add(lg.Timestamp, lg.Data)
 	}
 }
 
 // tail returns the last n lines of a step's output, each cut to maxLineLen
 // and with secrets masked.
 func (l *buildLog) tail(d digest.Digest, n int, secrets []string) []string {
-	buf := l.out[d]
-	if buf == nil || n <= 0 {
+	sl := l.out[d]
+	if sl == nil || n <= 0 {
 		return nil
 	}
-	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(buf.String(), "\r\n", "\n"), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(sl.text(), "\r\n", "\n"), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

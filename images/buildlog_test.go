@@ -21,7 +21,7 @@ func TestBuildLogTailIsBoundedAndMasked(t *testing.T) {
 	l.add(&client.SolveStatus{Logs: []*client.VertexLog{{Vertex: bad, Data: []byte(out.String())}, {Vertex: ok, Data: []byte("fine\n")}}})
 	l.add(&client.SolveStatus{Vertexes: []*client.Vertex{{Digest: bad, Name: "[2/2] RUN make", Error: "exit code: 2"}}})
 
-	if n := l.out[bad].Len(); n > 2*maxStepLog {
+	if n := l.out[bad].size; n > 2*maxStepLog {
 		t.Fatalf("kept %d bytes of one step, more than %d", n, 2*maxStepLog)
 	}
 	e := l.failure("img:tag", errors.New("failed to solve: exit code: 2"), 5, []string{"hunter2-registry-password"})

@@ -117,6 +117,8 @@ type Builder struct {
 	sem     chan struct{}
 	group   singleflight.Group
 	solves  atomic.Int64
+	running atomic.Int64 // solves in flight
+	peak    atomic.Int64 // the most solves in flight at once, for tests
 
 	mu     sync.Mutex
 	client *client.Client
@@ -308,6 +310,12 @@ func (b *Builder) solve(ctx context.Context, in input) (string, error) {
 		return "", err
 	}
 	b.solves.Add(1)
+	for n := b.running.Add(1); ; {
+		if p := b.peak.Load(); n <= p || b.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	defer b.running.Add(-1)
 	log := newBuildLog()
 	status := make(chan *client.SolveStatus)
 	done := make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -332,5 +333,27 @@ func TestBuildOverMutualTLS(t *testing.T) {
 		t.Fatal("a client without a certificate was served")
 	} else {
 		t.Logf("without a client certificate: %v", err)
+	}
+}
+
+func TestBuildConcurrencyIsBounded(t *testing.T) {
+	b, prefix := testBuilder(t, func(o *BuilderOptions) { o.MaxConcurrent = 1 })
+	base := buildkittest.BaseImage(t, prefix+"/base")
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			df := fmt.Sprintf("FROM %s\nRUN sleep 1 && echo %d > /n\n", base, i)
+			_, errs[i] = b.Build(context.Background(), request(t, tree(df, nil)))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if b.Solves() != 3 || b.peak.Load() != 1 {
+		t.Fatalf("%d builds, at most %d at once; want 3, one at a time", b.Solves(), b.peak.Load())
 	}
 }

@@ -162,11 +162,10 @@ func ContextHash(fsys fs.FS, dir string) (string, error) {
 			if err != nil {
 				return err
 			}
-			data, err := fs.ReadFile(fsys, path.Join(dir, rel))
+			sum, err := fileHash(fsys, path.Join(dir, rel), info.Size())
 			if err != nil {
 				return err
 			}
-			sum := sha256.Sum256(data)
 			fmt.Fprintf(h, "file %q %t %x\n", rel, info.Mode()&0o111 != 0, sum)
 		}
 		return nil
@@ -175,6 +174,20 @@ func ContextHash(fsys fs.FS, dir string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileHash is the sha256 of a file's first size bytes, read as a stream.
+func fileHash(fsys fs.FS, p string, size int64) ([]byte, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, size)); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return h.Sum(nil), nil
 }
 
 func byteSize(n int64) string {

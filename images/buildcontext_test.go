@@ -106,3 +106,17 @@ func TestKeyInputs(t *testing.T) {
 		t.Error("the key is not stable")
 	}
 }
+
+func TestBuildRefusesAMissingOrFileContext(t *testing.T) {
+	b, err := NewBuilder(BuilderOptions{Addr: "unix:///nonexistent.sock", Registry: "127.0.0.1:1/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"svc/Dockerfile": {Data: []byte("FROM scratch\n")}}
+	for dir, want := range map[string]string{"nope": "build context nope:", "svc/Dockerfile": "build context svc/Dockerfile: not a directory", "../up": "leaves the repository"} {
+		_, err := b.Build(t.Context(), Request{Repository: "web", Source: fsys, Context: dir, ContextKey: "k"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("context %q: error %v, want %q", dir, err, want)
+		}
+	}
+}

@@ -222,6 +222,11 @@ func (b *Builder) prepare(req Request) (input, error) {
 	if !fs.ValidPath(ctxDir) {
 		return input{}, fmt.Errorf("build context %q: leaves the repository", req.Context)
 	}
+	if info, err := fs.Stat(req.Source, ctxDir); err != nil {
+		return input{}, fmt.Errorf("build context %s: %w", ctxDir, err)
+	} else if !info.IsDir() {
+		return input{}, fmt.Errorf("build context %s: not a directory", ctxDir)
+	}
 	df := req.Dockerfile
 	if df == "" {
 		df = DefaultDockerfile

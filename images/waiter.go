@@ -111,9 +111,10 @@ func (w *Waiter) Wait(ctx context.Context, ref string) (Result, error) {
 	defer deadline.Stop()
 	poll := time.NewTimer(0)
 	defer poll.Stop()
-	interval := w.opts.MinPoll
+	next := w.opts.MinPoll // the pause after the next lookup the timer makes
 	var last error
 	for {
+		polled := false
 		select {
 		case <-ctx.Done():
 			return Result{}, fmt.Errorf("wait for image %s: %w", ref, ctx.Err())
@@ -121,20 +122,19 @@ func (w *Waiter) Wait(ctx context.Context, ref string) (Result, error) {
 			return Result{}, &WaitTimeoutError{Ref: ref, Timeout: w.opts.Timeout, Last: last}
 		case <-wake:
 		case <-poll.C:
-			interval = min(interval*2, w.opts.MaxPoll)
+			polled = true
 		}
 		d, found, err := w.reg.digest(ctx, r)
 		if found {
 			return Result{Ref: pinned(r, d), Tag: ref, Digest: d}, nil
 		}
 		last = err
-		if !poll.Stop() {
-			select {
-			case <-poll.C:
-			default:
-			}
+		if polled {
+			// Back off only on the timer's own lookups: a notification for
+			// another tag of the repository leaves the schedule as it was.
+			poll.Reset(next)
+			next = min(next*2, w.opts.MaxPoll)
 		}
-		poll.Reset(interval)
 	}
 }
 

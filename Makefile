@@ -57,10 +57,11 @@ fuzz: ## Fuzz the .release.yaml loader and the kustomize path (FUZZTIME each, de
 	$(GO) test ./render -run '^$$' -fuzz '^FuzzKustomize$$' -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
 
 .PHONY: bench
-bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
+bench: cluster-up buildkit-up ## Run the benchmarks (render, git, apply engine, daemon, images) and print their figures.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	eval "$$(hack/buildkit.sh up | tail -n1)"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./reconciler/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./reconciler/... ./images
 
 .PHONY: cluster-up
 cluster-up:

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +226,40 @@ func htpasswdRegistry(t *testing.T, user, pass string) (string, []byte) {
 	reg := buildkittest.StartRegistry(t, buildkittest.RegistryConfig{Htpasswd: htpasswd})
 	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 	return reg, []byte(fmt.Sprintf(`{"auths":{"http://%s":{"auth":%q}}}`, reg, auth))
+}
+
+// BenchmarkNotifiedWaitLatency reports how long after a push a waiting
+// Waiter returns the image, woken by the registry's notification (polling
+// is an hour apart): the image-pushed → found part of external mode's
+// pushed → rolled-out latency (aim: p50 ≤ 1 s for the whole).
+func BenchmarkNotifiedWaitLatency(b *testing.B) {
+	const token = "bench-token"
+	w := NewWaiter(WaiterOptions{PlainHTTP: true, MinPoll: time.Hour, MaxPoll: time.Hour, NotificationToken: token})
+	hook := httptest.NewServer(w.NotificationHandler())
+	defer hook.Close()
+	reg := buildkittest.StartRegistry(b, buildkittest.RegistryConfig{NotifyURL: hook.URL, NotifyToken: token})
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		ref := fmt.Sprintf("%s/bench/svc:c%d", reg, i)
+		done := make(chan error, 1)
+		go func() { _, err := w.Wait(context.Background(), ref); done <- err }()
+		for w.waiters(ref) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // let the first lookup miss
+		img := buildkittest.RandomImage(b)
+		b.StopTimer()
+		buildkittest.Push(b, ref, img)
+		pushed := time.Now()
+		b.StartTimer()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(pushed))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +147,42 @@ func BenchmarkBuildsPerPush(b *testing.B) {
 		builds += bld.Solves() - first
 	}
 	b.ReportMetric(float64(builds)/float64(pushes), "builds/push")
+}
+
+// TestGitTreeLinkOutOfContextIsRefused reads a context from a real git tree:
+// gitsource shows a symbolic link as a link, and one that leaves the context
+// directory (even to another directory of the repository, which the context's
+// tree hash would not cover) is refused before anything is built.
+func TestGitTreeLinkOutOfContextIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	gittest.Run(t, dir, "init", "-q", "-b", "main")
+	for p, s := range map[string]string{"svc/Dockerfile": "FROM scratch\nCOPY . /\n", "lib/shared.txt": "shared\n"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(s), 0o644)
+	}
+	if err := os.Symlink("../lib/shared.txt", filepath.Join(dir, "svc/shared.txt")); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Run(t, dir, "add", "-A")
+	gittest.Run(t, dir, "commit", "-q", "-m", "link out")
+	commit := gittest.Run(t, dir, "rev-parse", "HEAD")
+	src, err := gitsource.Open(gitsource.Options{App: "shop", Repo: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := src.Tree(t.Context(), commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := src.TreeHash(t.Context(), commit, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The context is read once the registry has said it lacks the image: a
+	// key's image exists only if its context passed.
+	b := historyBuilder(t)
+	_, err = b.Build(t.Context(), images.Request{Repository: "svc", Source: tree, Context: "svc", ContextKey: key})
+	if err == nil || !strings.Contains(err.Error(), "shared.txt: symbolic link to ../lib/shared.txt leaves the build context") || b.Solves() != 0 {
+		t.Fatalf("error %v (%d builds), want the link refused before building", err, b.Solves())
+	}
 }

@@ -1,7 +1,8 @@
 // Package config reads the daemon configuration of `arbor run --config FILE`:
 // which repositories to follow, how to reach them, the defaults every
-// environment is rendered with, which clusters to act on, and how the daemon
-// serves its HTTP endpoints.
+// environment is rendered with, which clusters to act on, how the daemon
+// serves its HTTP endpoints, and how images of `build` services get into a
+// registry (built with BuildKit, or waited for).
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as
@@ -52,6 +53,8 @@ type Config struct {
 	Defaults Defaults           `yaml:"defaults"`
 	Clusters map[string]Cluster `yaml:"clusters"`
 	Server   Server             `yaml:"server"`
+	// Images says whether arbor builds images, waits for CI's, or neither.
+	Images Images `yaml:"images"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
 	// Install names this arbor install (default: Namespace). Every object

@@ -42,6 +42,7 @@ func (c *Config) setDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
+	c.Images.setDefaults(c.Defaults)
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
@@ -99,6 +100,7 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.server(&c.Server, base)
+	d.images(&c.Images, base)
 	if !dnsLabel.MatchString(c.Namespace) || len(c.Namespace) > 63 {
 		d.fail("namespace", "%q is not a DNS label", c.Namespace)
 	}

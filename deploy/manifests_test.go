@@ -120,7 +120,8 @@ func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 	want := []string{
 		"/secrets:get",
 		"coordination.k8s.io/leases:create",
-		"coordination.k8s.io/leases:get[arbor-leader]", "coordination.k8s.io/leases:update[arbor-leader]",
+		"coordination.k8s.io/leases:get[arbor-leader]", "coordination.k8s.io/leases:list[arbor-leader]",
+		"coordination.k8s.io/leases:update[arbor-leader]", "coordination.k8s.io/leases:watch[arbor-leader]",
 	}
 	sort.Strings(want)
 	if got := grants(t, role.Rules); !slices.Equal(got, want) {

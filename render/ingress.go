@@ -129,7 +129,9 @@ func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 		}
 		port, ok := ingressPort(s, true)
 		if !ok {
-			return nil, fmt.Errorf("hostnames.%s: the service has no ports to route to", svc)
+			// Release gives such a service no host (a worker named in
+			// hostnames); validation warns about it.
+			continue
 		}
 		for _, p := range pats[svc] {
 			host, err := r.expandHost(a, svc, p)
@@ -183,7 +185,7 @@ func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 		case "branch":
 			return branchSlug(r.env.Branch), true
 		case "service":
-			return svc, svc != ""
+			return schema.ObjectName(svc), svc != ""
 		}
 		return "", false
 	}, true)
@@ -323,7 +325,7 @@ func (r *renderer) renderIngress() error {
 				"path":     h.path,
 				"pathType": "Prefix",
 				"backend": obj{"service": obj{
-					"name": h.service,
+					"name": schema.ObjectName(h.service),
 					"port": obj{"number": h.port},
 				}},
 			}

@@ -418,7 +418,7 @@ func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 		return img, nil
 	}
 	if img == "" {
-		img = a.name + "/" + s.Name
+		img = a.name + "/" + schema.ObjectName(s.Name)
 	}
 	if imageHasTag(img) {
 		return img, nil

@@ -219,9 +219,8 @@ func defaultSetup(a *app) (Workflow, error) {
 	deps := map[string][]string{}
 	for _, s := range a.services {
 		for _, d := range s.DependsOn {
-			if _, ok := a.byName[d]; !ok {
-				return Workflow{}, fmt.Errorf("services.%s.depends_on: no service named %q", s.Name, d)
-			}
+			// A dependency on a service the template does not declare is
+			// ignored, as Release does; validation warns about it.
 			if a.deployed(d) {
 				deps[s.Name] = append(deps[s.Name], d)
 			}

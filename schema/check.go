@@ -120,6 +120,38 @@ func (c *checker) dnsLabel(field, what, name string) {
 	}
 }
 
+// objectName checks a service, job or cron job name: Release accepts upper
+// case and "_", so the name is checked in the form its objects take
+// (ObjectName).
+func (c *checker) objectName(field, what, name string) {
+	if name == "" {
+		c.errorf(field, "%s name is empty", what)
+		return
+	}
+	if o := ObjectName(name); len(o) > 63 || !dnsLabelRE.MatchString(o) {
+		c.errorf(field, "%s name %q cannot name Kubernetes objects: lower-cased and with '_' as '-' (%q) it must be a DNS label (letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)", what, name, o)
+	}
+}
+
+// sameObjectName reports names of one list that differ but derive the same
+// object name (web_api and web-api), which would overwrite each other.
+func (c *checker) sameObjectName(list, what string, names []string) {
+	first := map[string]int{}
+	for i, n := range names {
+		o := ObjectName(n)
+		if n == "" {
+			continue
+		}
+		if j, seen := first[o]; seen && names[j] != n {
+			c.errorf(fmt.Sprintf("%s[%d].name", list, i), "%s name %q gives the same object name %q as %s[%d] %q", what, n, o, list, j, names[j])
+			continue
+		}
+		if _, seen := first[o]; !seen {
+			first[o] = i
+		}
+	}
+}
+
 // unique reports the second and later uses of each name in a list.
 func (c *checker) unique(list string, what string, names []string) {
 	first := map[string]int{}
@@ -155,6 +187,9 @@ func (c *checker) names() {
 	c.unique("service_accounts", "service account", sa)
 	c.unique("parameters", "parameter", par)
 	c.unique("app_imports", "app import", imp)
+	c.sameObjectName("services", "service", svc)
+	c.sameObjectName("jobs", "job", job)
+	c.sameObjectName("cron_jobs", "cron job", cron)
 	for i, n := range sv {
 		c.dnsLabel(fmt.Sprintf("shared_volumes[%d].name", i), "shared volume", n)
 	}
@@ -176,12 +211,19 @@ func (c *checker) app() {
 
 func (c *checker) service(i int, s *Service) {
 	f := fmt.Sprintf("services[%d]", i)
-	c.dnsLabel(f+".name", "service", s.Name)
+	c.objectName(f+".name", "service", s.Name)
 	c.serviceImage(f, s)
 	for j, d := range s.DependsOn {
-		if _, ok := c.services[d]; !ok {
-			c.unresolved(fmt.Sprintf("%s.depends_on[%d]", f, j), "service", d)
+		if _, ok := c.services[d]; ok {
+			continue
 		}
+		df := fmt.Sprintf("%s.depends_on[%d]", f, j)
+		if c.imports {
+			c.unresolved(df, "service", d)
+			continue
+		}
+		// Release ignores such a dependency; so does arbor, saying so.
+		c.warnf(df, "no service named %q; this dependency is ignored", d)
 	}
 	c.ports(f+".ports", s.Ports)
 	c.probe(f+".readiness_probe", s.ReadinessProbe)
@@ -451,7 +493,7 @@ func (c *checker) reportCycle(stack []string, to string, index map[string]int, r
 // --- jobs ---
 
 func (c *checker) job(f string, j *Job) {
-	c.dnsLabel(f+".name", "job", j.Name)
+	c.objectName(f+".name", "job", j.Name)
 	switch {
 	case j.FromServices != "":
 		if _, ok := c.services[j.FromServices]; !ok {
@@ -553,8 +595,10 @@ func (c *checker) hostnames(f string, hs []map[string]string) {
 	for i, h := range hs {
 		for _, svc := range sortedStringKeys(h) {
 			hf := fmt.Sprintf("%s[%d].%s", f, i, svc)
-			if _, ok := c.services[svc]; !ok {
+			if s, ok := c.services[svc]; !ok {
 				c.routeTarget(hf, svc)
+			} else if len(s.Ports) == 0 {
+				c.warnf(hf, "service %q has no ports: it gets no hostname (the entry is ignored)", svc)
 			}
 			c.hostPattern(hf, h[svc])
 		}

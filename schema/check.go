@@ -61,6 +61,7 @@ func check(cfg *Config, fsys fs.FS, opts LoadOptions) Findings {
 	c.branchPatterns()
 	c.sharedVolumes()
 	c.kustomize()
+	c.charts()
 	c.parameters()
 	c.envVars()
 	return c.out
@@ -580,10 +581,14 @@ func (c *checker) task(f, task string) {
 		if !c.jobs[name] {
 			c.unresolved(f, "job", name)
 		}
-	case ok && (kind == "charts" || kind == "infrastructure"):
+	case ok && kind == "charts":
+		if !c.hasChart(name) {
+			c.unresolved(f, "chart", name)
+		}
+	case ok && kind == "infrastructure":
 		c.warnf(f, "task %q is skipped: arbor does not act on %s", task, kind)
 	default:
-		c.errorf(f, "unknown task %q (want services.NAME, services.all, jobs.NAME, jobs.all or release.remove_environment)", task)
+		c.errorf(f, "unknown task %q (want services.NAME, services.all, jobs.NAME, jobs.all, charts.NAME or release.remove_environment)", task)
 	}
 }
 

@@ -44,6 +44,8 @@ type app struct {
 	services []*schema.Service          // deployed services, template order
 	byName   map[string]*schema.Service // every service of the template, deployed or not
 	images   map[string]string          // resolved image per service
+	params   map[string]string          // parameter values, for charts' values files
+	charts   []string                   // charts rendered (not skipped), template order
 
 	placeholders   bool // Context.SecretPlaceholders
 	mappingChecked bool
@@ -96,6 +98,7 @@ func (r *renderer) run() error {
 		r.renderApps,
 		r.renderIngress,
 		r.renderKustomize,
+		r.renderCharts,
 		r.renderWorkflows,
 		r.renderLinks,
 	} {
@@ -310,6 +313,7 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 		name: name, imported: imported, external: cfg.HasExternalServices(), branch: branch, commit: commit, cfgHash: configContentHash(cfg),
 		t: t, ev: ev, tree: tree, secrets: secrets, placeholders: r.in.Context.SecretPlaceholders,
 		exclude: map[string]bool{}, byName: map[string]*schema.Service{}, images: map[string]string{},
+		params: values,
 	}
 	a.envTmpl = findEnvTemplate(t, r.env.Template)
 	a.domain = t.Domain

@@ -1,0 +1,301 @@
+package render
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"text/template"
+	"time"
+
+	"github.com/arbordev/arbor/internal/repofs"
+)
+
+// chartTree is a repository holding one chart, helm/c, whose templates are
+// the given files (name → text), plus .release.yaml naming it.
+func chartTree(templates map[string]string, extra map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"helm/c/Chart.yaml":  {Data: []byte("apiVersion: v2\nname: c\nversion: 0.1.0\n")},
+		"helm/c/values.yaml": {Data: []byte("count: 3\n")},
+	}
+	for name, text := range templates {
+		fsys["helm/c/templates/"+name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	for name, text := range extra {
+		fsys[name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	return fsys
+}
+
+const chartTemplate = "charts: [{name: c, directory: helm/c}]\n"
+
+func renderChartTree(t *testing.T, tree fstest.MapFS, ctx Context) (*Environment, error) {
+	t.Helper()
+	ctx.App, ctx.Branch = "shop", "main"
+	return Render(Input{Config: configFrom(t, chartTemplate, ""), Tree: tree, Context: ctx})
+}
+
+// TestChartLoopStopped renders charts whose templates loop for ever (or for
+// long enough): the render fails with the time limit, or the tick limit,
+// instead of holding a CPU.
+func TestChartLoopStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("burns CPU up to the limits")
+	}
+	cases := map[string]struct {
+		text string
+		want string
+	}{
+		"range over a huge number":       {"{{ range 1000000000000 }}x{{ end }}", "charts.timeout"},
+		"nested ranges, nothing written": {"{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}", "charts.timeout"},
+		"recursive include fan-out": {`{{ define "f" }}{{ if gt . 0 }}{{ include "f" (sub . 1) }}{{ include "f" (sub . 1) }}{{ end }}{{ end }}{{ include "f" 40 }}`,
+			"charts.timeout"},
+		"until over the limit":  {"{{ range until 100000000 }}{{ end }}", "over arbor's limit"},
+		"repeat over the limit": {`{{ repeat 1000000000 "x" }}`, "over arbor's limit"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			tree := chartTree(map[string]string{"loop.yaml": c.text}, nil)
+			_, err := renderChartTree(t, tree, Context{Charts: ChartOptions{Limits: ChartLimits{Timeout: 300 * time.Millisecond}}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+	// The stopped renders gave their slots back: a good chart renders.
+	good := chartTree(map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n"}, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := renderChartTree(t, good, Context{Charts: ChartOptions{Limits: ChartLimits{Timeout: time.Second}}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a chart render slot was never given back: %v", err)
+		}
+	}
+}
+
+// TestChartTicksBoundWork checks the tick limit on its own: the same nested
+// loop with a generous time limit stops at maxTicks.
+func TestChartTicksBoundWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("burns CPU up to the limits")
+	}
+	tree := chartTree(map[string]string{"loop.yaml": "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}"}, nil)
+	_, err := renderChartTree(t, tree, Context{Charts: ChartOptions{Limits: ChartLimits{Timeout: time.Hour}}})
+	if err == nil || !strings.Contains(err.Error(), "loop iterations and template calls") {
+		t.Fatalf("err = %v, want the tick limit", err)
+	}
+}
+
+// TestGuardTemplateKeepsMeaning checks that the rewrite with ticks renders
+// the same text as the original template.
+func TestGuardTemplateKeepsMeaning(t *testing.T) {
+	body := `{{- define "x" }}[{{ . }}]{{ end -}}
+{{- define "body" -}}
+{{ range $i, $e := .Values.list }}{{ if $i }},{{ end }}{{ include "x" $e }}{{ else }}none{{ end }}
+{{ with .Values.m }}{{ .a | quote }}{{ end }} {{ $v := "s" }}{{ $v = printf "%s!" $v }}{{ $v }}
+{{ range 3 }}{{ if eq . 1 }}{{ continue }}{{ end }}{{ . }}{{ end }} {{/* comment */}}` + "{{ `raw` }}" + `
+{{- end }}`
+	tree := chartTree(map[string]string{
+		"_body.tpl": body,
+		"t.yaml":    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: t}\ndata:\n  out: {{ include \"body\" . | quote }}\n",
+	}, map[string]string{"helm/c/values.yaml": "list: [a, b]\nm: {a: q}\n"})
+	env, err := renderChartTree(t, tree, Context{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range env.Objects {
+		if o.GetName() == "t" {
+			got, _, _ := unstructuredStrings(o.Object, "data")
+			want := "[a],[b]\n\"q\" s!\n02 raw"
+			if got["out"] != want {
+				t.Fatalf("out = %q, want %q", got["out"], want)
+			}
+			return
+		}
+	}
+	t.Fatal("no ConfigMap t")
+}
+
+// TestChartLinkOutRefused renders a chart on disk whose template is a
+// symbolic link to a file outside the repository: refused, naming it.
+func TestChartLinkOutRefused(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.yaml")
+	if err := os.WriteFile(outside, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	for name, text := range map[string]string{
+		"helm/c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+	} {
+		p := filepath.Join(repo, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(repo, "helm/c/templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(repo, "helm/c/templates/cm.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := repofs.OpenDir(repo, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Render(Input{Config: configFrom(t, chartTemplate, ""), Tree: tree, Context: Context{App: "shop", Branch: "main"}})
+	if err == nil || !strings.Contains(err.Error(), "helm/c/templates/cm.yaml") || !strings.Contains(err.Error(), "outside") && !strings.Contains(err.Error(), "leaves") {
+		t.Fatalf("err = %v, want the link refused, named", err)
+	}
+}
+
+// TestChartConfinement: a chart rendering a cluster-scoped kind or an object
+// in another namespace is refused unless the context allows it.
+func TestChartConfinement(t *testing.T) {
+	clusterRole := "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n"
+	foreign := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: kube-system}\n"
+	cases := []struct {
+		name, text, want string
+		ctx              Context
+	}{
+		{"cluster role", clusterRole, "ClusterRole/reader: cluster-scoped kind ClusterRole is not allowed", Context{}},
+		{"foreign namespace", foreign, `ConfigMap/x: namespace "kube-system" is not the environment's namespace`, Context{}},
+		{"cluster role allowed", clusterRole, "", Context{AllowClusterScoped: true}},
+		{"foreign namespace allowed", foreign, "", Context{AllowForeignNamespaces: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env, err := renderChartTree(t, chartTree(map[string]string{"x.yaml": c.text}, nil), c.ctx)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(env.Tasks["charts.c"]) != 1 {
+					t.Fatalf("charts.c owns %v", env.Tasks["charts.c"])
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "charts.c") {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestChartErrors: what a chart may not do, each with a clear error.
+func TestChartErrors(t *testing.T) {
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+	cases := map[string]struct {
+		tree fstest.MapFS
+		tmpl string
+		ctx  Context
+		want string
+	}{
+		"dependency not vendored": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{
+				"helm/c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\ndependencies: [{name: redis, version: 1.0.0, repository: https://charts.example.com}]\n"}),
+			want: "dependencies redis are not in its charts/ directory",
+		},
+		"values against values.schema.json": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{
+				"helm/c/values.schema.json": `{"type": "object", "properties": {"count": {"type": "string"}}}`}),
+			want: "values do not match values.schema.json",
+		},
+		"schema $ref to a URL": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{
+				"helm/c/values.schema.json": `{"$ref": "https://schemas.example.com/values.json"}`}),
+			want: "may not refer to other documents",
+		},
+		"schema $ref to a host file": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{
+				"helm/c/values.schema.json": `{"$ref": "file:///etc/passwd"}`}),
+			want: "may not refer to other documents",
+		},
+		"output over the limit": {
+			tree: chartTree(map[string]string{"x.yaml": "{{ range until 5000 }}# {{ repeat 90 \"x\" }}\n{{ end }}" + cm}, nil),
+			ctx:  Context{Charts: ChartOptions{Limits: ChartLimits{MaxOutputBytes: 100000}}},
+			want: "rendered manifests pass",
+		},
+		"file over the limit": {
+			tree: chartTree(map[string]string{"x.yaml": cm + "# " + strings.Repeat("x", 2000) + "\n"}, nil),
+			ctx:  Context{Charts: ChartOptions{Limits: ChartLimits{MaxFileBytes: 1000}}},
+			want: "helm/c/templates/x.yaml",
+		},
+		"unknown variable in values": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{"helm/c/preview.yaml": "a: ${NOPE}\n"}),
+			tmpl: "charts: [{name: c, directory: helm/c, values: preview.yaml}]\n",
+			want: "values[0] helm/c/preview.yaml: a: unknown variable ${NOPE}",
+		},
+		"template error": {
+			tree: chartTree(map[string]string{"x.yaml": "{{ fail \"nope\" }}"}, nil),
+			want: "nope",
+		},
+		"kube version": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{
+				"helm/c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\nkubeVersion: '>= 1.99.0'\n"}),
+			ctx:  Context{Charts: ChartOptions{KubeVersion: "v1.37.2"}},
+			want: "the chart requires Kubernetes >= 1.99.0",
+		},
+		"remote chart not fetched": {
+			tree: chartTree(nil, nil),
+			tmpl: "charts: [{name: r, repo_url: https://charts.example.com, install: x/r, version: 1.0.0}]\n",
+			want: "charts.r: repository chart https://charts.example.com r version 1.0.0 was not fetched",
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			tmpl := c.tmpl
+			if tmpl == "" {
+				tmpl = chartTemplate
+			}
+			c.ctx.App, c.ctx.Branch = "shop", "main"
+			_, err := Render(Input{Config: configFrom(t, tmpl, ""), Tree: c.tree, Context: c.ctx})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestGuardTemplateSameOutput executes templates as written and as
+// rewritten with ticks, and compares the outputs.
+func TestGuardTemplateSameOutput(t *testing.T) {
+	texts := []string{
+		"plain text, no actions",
+		`{{ range $i, $e := .l }}{{ $i }}={{ $e }};{{ else }}empty{{ end }}`,
+		`{{- range .l -}} {{ . }} {{- end -}}|{{ range .none }}x{{ else }}none{{ end }}`,
+		`{{ define "a" }}<{{ . }}>{{ end }}{{ template "a" "z" }}{{ block "b" . }}B{{ .m.k }}{{ end }}`,
+		`{{ if .m }}{{ with .m.k }}{{ . | printf "%q" }}{{ end }}{{ else if .l }}l{{ else }}n{{ end }}`,
+		`{{ range 4 }}{{ if eq . 2 }}{{ break }}{{ end }}{{ . }}{{ end }}{{ $x := 1 }}{{ $x = 2 }}{{ $x }}`,
+		"{{ `raw {{ not an action }}` }} {{ \"q\\\"s\" }} {{ 1.5e3 }} {{ 'c' }} {{ printf \"%v\" nil }}",
+		`{{ (index .l 1) }} {{ .m.k | len }} {{ and 1 0 }} {{ or 0 "x" }}`,
+	}
+	data := map[string]any{"l": []any{"a", "b"}, "m": map[string]any{"k": "v"}}
+	funcs := template.FuncMap{guardTickFunc: func() (string, error) { return "", nil }}
+	for _, text := range texts {
+		run := func(src string) string {
+			tpl, err := template.New("t").Funcs(funcs).Parse(src)
+			if err != nil {
+				t.Fatalf("%q: %v", src, err)
+			}
+			var b strings.Builder
+			if err := tpl.Execute(&b, data); err != nil {
+				t.Fatalf("%q: %v", src, err)
+			}
+			return b.String()
+		}
+		guarded := guardTemplate("t", text)
+		if want, got := run(text), run(guarded); got != want {
+			t.Errorf("%q\nrewritten %q\ngives %q, want %q", text, guarded, got, want)
+		}
+		if strings.Contains(text, "range") && !strings.Contains(guarded, guardTickFunc) {
+			t.Errorf("%q: no tick in the rewrite %q", text, guarded)
+		}
+	}
+}

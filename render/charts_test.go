@@ -9,6 +9,10 @@ import (
 	"text/template"
 	"time"
 
+	chartloader "helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	kyaml "sigs.k8s.io/yaml"
+
 	"github.com/arbordev/arbor/internal/repofs"
 )
 
@@ -298,4 +302,72 @@ func TestGuardTemplateSameOutput(t *testing.T) {
 			t.Errorf("%q: no tick in the rewrite %q", text, guarded)
 		}
 	}
+}
+
+// TestChartRemoteForms renders the chart of testdata/golden/chart-local
+// packaged by the Helm SDK, as an HTTP repository chart and as an OCI chart
+// (both given as fetched archives): the objects and hooks are those of the
+// chart rendered from the repository.
+func TestChartRemoteForms(t *testing.T) {
+	dir := filepath.Join("testdata", "golden", "chart-local")
+	c, err := chartloader.LoadDir(filepath.Join(dir, "helm", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := chartutil.Save(c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := loadCase(t, dir)
+	want, err := Render(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, source := range []string{
+		"repo_url: https://charts.example.com, add: acme, install: acme/web, version: 0.1.0",
+		"install: oci://registry.example.com/charts/web, version: 0.1.0",
+	} {
+		t.Run(source, func(t *testing.T) {
+			in := loadCase(t, dir)
+			ch := &in.Config.Template.Charts[0]
+			tmpl := configFrom(t, "charts: [{name: web, "+source+"}]", "")
+			remote := tmpl.Template.Charts[0]
+			remote.Values, remote.Directory = ch.ValuesPaths(), ""
+			*ch = remote
+			in.RemoteCharts = map[string][]byte{"web": archive}
+			got, err := Render(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := objectSummary(t, want), objectSummary(t, got); a != b {
+				t.Errorf("objects differ from the local chart's:\n%s", lineDiff(a, b))
+			}
+			if len(got.Hooks) != 3 || got.Hooks[0].Phase != HookBefore || got.Hooks[0].Object.GetName() != "demo-migrate" {
+				t.Errorf("hooks = %+v", got.Hooks)
+			}
+		})
+	}
+}
+
+// objectSummary is the objects of an environment as YAML, without the
+// namespace's config-hash annotation (the template differs).
+func objectSummary(t *testing.T, env *Environment) string {
+	t.Helper()
+	var b strings.Builder
+	for _, o := range env.Objects {
+		if o.GetKind() == "Namespace" {
+			continue
+		}
+		y, err := kyaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(y)
+		b.WriteString("---\n")
+	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -354,15 +355,19 @@ func (r *renderer) releaseName(a *app, ch *schema.Chart) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("name_template: %w", err)
 	}
-	if len(out) > 53 || !dnsLabelRE(out) {
-		return "", fmt.Errorf("name_template: release name %q must be lower-case letters, digits and '-', at most 53 characters", out)
+	if ch.NameTemplate == "" && (a.t.Helm == nil || a.t.Helm.NameTemplate == "") {
+		return cutName(out, maxReleaseName), nil // the app's name: a DNS label, maybe too long for Helm
+	}
+	if len(out) > maxReleaseName || !releaseNameRE.MatchString(out) {
+		return "", fmt.Errorf("name_template: release name %q must be lower-case letters, digits and '-', at most %d characters", out, maxReleaseName)
 	}
 	return out, nil
 }
 
-func dnsLabelRE(s string) bool {
-	return s != "" && slugify(s) == s
-}
+// maxReleaseName is Helm's limit on a release name.
+const maxReleaseName = 53
+
+var releaseNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // capabilities are the cluster's, as the caller gave them, else Helm's defaults.
 func (r *renderer) capabilities() (*chartcommon.Capabilities, error) {

@@ -246,6 +246,11 @@ func TestChartErrors(t *testing.T) {
 			ctx:  Context{Charts: ChartOptions{KubeVersion: "v1.37.2"}},
 			want: "the chart requires Kubernetes >= 1.99.0",
 		},
+		"name_template not a release name": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, nil),
+			tmpl: "charts: [{name: c, directory: helm/c, name_template: Bad_Name}]\n",
+			want: `release name "Bad_Name" must be lower-case`,
+		},
 		"remote chart not fetched": {
 			tree: chartTree(nil, nil),
 			tmpl: "charts: [{name: r, repo_url: https://charts.example.com, install: x/r, version: 1.0.0}]\n",
@@ -370,4 +375,24 @@ func objectSummary(t *testing.T, env *Environment) string {
 		b.WriteString("---\n")
 	}
 	return b.String()
+}
+
+// TestChartReleaseName: .Release.Name is name_template, else
+// helm.name_template, else the app's name, cut to Helm's 53 characters.
+func TestChartReleaseName(t *testing.T) {
+	tree := chartTree(map[string]string{"x.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\n"}, nil)
+	long := "an--app-" + strings.Repeat("x", 55)
+	for tmpl, want := range map[string]string{
+		chartTemplate: cutName(long, 53),
+		"helm: {name_template: acme}\n" + chartTemplate:                                             "acme",
+		"helm: {name_template: acme}\ncharts: [{name: c, directory: helm/c, name_template: own}]\n": "own",
+	} {
+		env, err := Render(Input{Config: configFrom(t, tmpl, ""), Tree: tree, Context: Context{App: long, AppFixed: true, Branch: "main"}})
+		if err != nil {
+			t.Fatalf("%s: %v", tmpl, err)
+		}
+		if refs := env.Tasks["charts.c"]; len(refs) != 1 || refs[0].Name != want {
+			t.Errorf("%s: charts.c owns %v, want ConfigMap %s", tmpl, refs, want)
+		}
+	}
 }

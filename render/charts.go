@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -629,4 +630,67 @@ func (a *app) hasChart(name string) bool {
 		}
 	}
 	return false
+}
+
+// resolveChartRoutes gives the hosts and rules that name a chart's Service
+// their port: the first port of the Service of that name a chart of the
+// app rendered. When none did, it is an error, unless a chart was skipped
+// (not fetched, or from git): the route is then left out, with a warning.
+func (r *renderer) resolveChartRoutes() error {
+	var out []hostRoute
+	for _, h := range r.routes {
+		if !h.chart {
+			out = append(out, h)
+			continue
+		}
+		port, found := r.chartServicePort(schema.ObjectName(h.service))
+		switch {
+		case found:
+			h.port, h.chart = port, false
+			out = append(out, h)
+			r.env.URLs = append(r.env.URLs, URL{Service: h.service, URL: r.url(h)})
+		case len(h.app.charts) < len(h.app.t.Charts):
+			w := fmt.Sprintf("%s: no service named %q and no rendered chart has a Service of that name (a chart was skipped); the host %s is left out", h.field, h.service, h.host)
+			if !slices.Contains(r.env.Warnings, w) {
+				r.warn(w)
+			}
+		default:
+			return fmt.Errorf("%s: no service named %q, and no chart renders a Service of that name", h.field, h.service)
+		}
+	}
+	r.routes = out
+	return nil
+}
+
+// chartServicePort finds a Service named name among the charts' objects
+// and returns its first port.
+func (r *renderer) chartServicePort(name string) (int64, bool) {
+	for task, refs := range r.env.Tasks {
+		if !strings.HasPrefix(task, chartTaskPrefix) {
+			continue
+		}
+		for _, ref := range refs {
+			if ref.Kind != "Service" || ref.Group != "" || ref.Name != name {
+				continue
+			}
+			for _, o := range r.objs {
+				if str(o, "kind") != "Service" || objName(o) != name {
+					continue
+				}
+				spec, _ := o["spec"].(map[string]any)
+				ports, _ := spec["ports"].([]any)
+				if len(ports) == 0 {
+					return 0, false
+				}
+				p, _ := ports[0].(map[string]any)
+				switch n := p["port"].(type) {
+				case int64:
+					return n, true
+				case float64:
+					return int64(n), true
+				}
+			}
+		}
+	}
+	return 0, false
 }

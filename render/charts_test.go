@@ -246,6 +246,11 @@ func TestChartErrors(t *testing.T) {
 			ctx:  Context{Charts: ChartOptions{KubeVersion: "v1.37.2"}},
 			want: "the chart requires Kubernetes >= 1.99.0",
 		},
+		"hostname naming no chart Service": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, nil),
+			tmpl: chartTemplate + "hostnames: [{search: 'search.example.com'}]\n",
+			want: `hostnames.search: no service named "search", and no chart renders a Service of that name`,
+		},
 		"name_template not a release name": {
 			tree: chartTree(map[string]string{"x.yaml": cm}, nil),
 			tmpl: "charts: [{name: c, directory: helm/c, name_template: Bad_Name}]\n",

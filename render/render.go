@@ -96,9 +96,10 @@ func (r *renderer) run() error {
 		r.routeHosts,
 		r.renderNamespace,
 		r.renderApps,
+		r.renderCharts,
+		r.resolveChartRoutes,
 		r.renderIngress,
 		r.renderKustomize,
-		r.renderCharts,
 		r.renderWorkflows,
 		r.renderLinks,
 	} {

@@ -96,9 +96,13 @@ func (c *checker) unresolved(field, what, name string) {
 }
 
 // routeTarget reports a hostname or rule naming an undeclared service. With
-// charts or infrastructure in the template, the service may be one of
-// theirs: arbor does not deploy those, so this is only a warning.
+// charts, it may be a Service a chart renders: render checks that (an error
+// when no chart renders it), so nothing is said here. With infrastructure,
+// the service may be one of its own, which arbor does not deploy: a warning.
 func (c *checker) routeTarget(field, name string) {
+	if len(c.cfg.Template.Charts) > 0 && !c.imports {
+		return
+	}
 	if c.external != "" && !c.imports {
 		c.warnf(field, "no service named %q; it may come from %s, which arbor does not deploy", name, c.external)
 		return

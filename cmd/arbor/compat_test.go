@@ -83,6 +83,7 @@ func TestValidateCompatSnapshots(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), e.Name())
 			copyTree(t, filepath.Join(root, e.Name()), dir)
 			var errs []string
+			var charts []string // chart directories stubbed
 			for pass := 0; pass < 4; pass++ {
 				found, err := validateDir(dir, schema.LoadOptions{}, validateOptions{})
 				if err != nil {
@@ -95,7 +96,7 @@ func TestValidateCompatSnapshots(t *testing.T) {
 						continue
 					}
 					errs = append(errs, f.String())
-					if stubSnapshotFile(t, dir, f) {
+					if stubSnapshotFile(t, dir, f, &charts) {
 						stubbed = true
 					}
 				}
@@ -114,11 +115,23 @@ func TestValidateCompatSnapshots(t *testing.T) {
 	}
 }
 
+var chartServiceRE = regexp.MustCompile(`no service named "([^"]+)", and no chart renders a Service of that name`)
+
 // stubSnapshotFile adds what a "does not exist" finding names: a chart
 // directory (Chart.yaml and an empty templates/) for a chart's directory,
-// an empty YAML file otherwise. It reports whether it added anything.
-func stubSnapshotFile(t *testing.T, dir string, f schema.Finding) bool {
+// an empty YAML file otherwise; and, when a host names a Service no chart
+// renders, that Service in the first stubbed chart (the snapshot lacks the
+// real chart). It reports whether it added anything.
+func stubSnapshotFile(t *testing.T, dir string, f schema.Finding, charts *[]string) bool {
 	t.Helper()
+	if m := chartServiceRE.FindStringSubmatch(f.Message); m != nil && len(*charts) > 0 {
+		p := filepath.Join((*charts)[0], "templates", "stub-"+m[1]+".yaml")
+		if _, err := os.Stat(p); err == nil {
+			return false
+		}
+		writeFile(t, p, "apiVersion: v1\nkind: Service\nmetadata: {name: "+m[1]+"}\nspec: {ports: [{port: 80}]}\n")
+		return true
+	}
 	m := missingRE.FindStringSubmatch(f.Message)
 	if m == nil || strings.HasPrefix(f.Field, "application_template") || f.Field == "compose" {
 		return false
@@ -127,6 +140,7 @@ func stubSnapshotFile(t *testing.T, dir string, f schema.Finding) bool {
 	p := filepath.Join(dir, filepath.FromSlash(rel))
 	if strings.HasSuffix(f.Field, ".directory") {
 		writeFile(t, filepath.Join(p, "Chart.yaml"), "apiVersion: v2\nname: "+filepath.Base(filepath.Clean(p))+"\nversion: 0.1.0\n")
+		*charts = append(*charts, p)
 		return true
 	}
 	writeFile(t, p, "{}\n")

@@ -15,21 +15,29 @@ import (
 )
 
 // A Go template cannot be stopped from outside: the Helm engine runs it to
-// the end in whatever goroutine calls it. So that a chart whose templates
-// loop (a range nested over large lists, an include that fans out, a range
-// over a huge number) cannot hold a CPU for ever, each template is rewritten
-// before Helm parses it: a call to guardTickFunc is put at the start of every
-// range body and of every template and define. The call costs a counter
-// increment; once the render's deadline has passed, or the ticks exceed
-// maxTicks, it returns an error, which text/template turns into the end of
-// the execution. Between two ticks a template does a bounded amount of work
-// (its own text, once), so the output is bounded too. The functions that
-// allocate by a count (until, untilStep, repeat, rand*) are replaced with
-// versions that refuse large counts. What remains unguarded is template text
-// built at run time and passed to tpl: it is parsed by Helm, not here
-// (docs/charts.md says so).
+// the end in whatever goroutine calls it, writing into a buffer arbor does
+// not see. So that a chart whose templates loop (a range nested over large
+// lists, an include that fans out, a range over a huge number) cannot hold a
+// CPU or fill the memory, each template is rewritten before Helm parses it:
+//
+//   - a call to guardTickFunc starts every range body and every template
+//     and define: it costs a counter increment and fails once the render's
+//     deadline has passed or the ticks exceed maxTicks;
+//   - each literal text is preceded by guardOutFunc with its length, and
+//     each printing action ends with "| guardCountFunc", which passes the
+//     value through and counts its printed size: together they fail once
+//     the output passes the chart's limit, before it is written.
+//
+// A failing function ends the execution (text/template stops on a
+// function's error). The functions that allocate by a count (until,
+// untilStep, repeat, rand*) are replaced with versions that refuse large
+// counts. What remains unguarded is template text built at run time and
+// passed to tpl: it is parsed by Helm, not here; its output is still
+// counted where it is printed (docs/charts.md).
 const (
-	guardTickFunc = "arborGuardTick"
+	guardTickFunc  = "arborGuardTick"
+	guardOutFunc   = "arborGuardOut"
+	guardCountFunc = "arborGuardCount"
 	// maxTicks bounds the loop iterations and template calls of one chart.
 	maxTicks = 2_000_000
 	// maxListLen bounds the lists until and untilStep make and the counts of
@@ -43,6 +51,31 @@ type chartGuard struct {
 	ticks    atomic.Int64
 	stopped  atomic.Bool
 	limit    time.Duration
+	out      atomic.Int64 // bytes of output so far
+	maxOut   int64
+}
+
+// wrote counts n bytes of output.
+func (g *chartGuard) wrote(n int) error {
+	if g.out.Add(int64(n)) > g.maxOut {
+		g.stopped.Store(true)
+		return fmt.Errorf("%w: the rendered manifests pass %d bytes (charts.max_output_size)", errGuardStopped, g.maxOut)
+	}
+	return nil
+}
+
+// count passes a printed value through, counting its size as
+// text/template prints it.
+func (g *chartGuard) count(v any) (any, error) {
+	n := 0
+	switch x := v.(type) {
+	case nil:
+	case string:
+		n = len(x)
+	default:
+		n = len(fmt.Sprint(x))
+	}
+	return v, g.wrote(n)
 }
 
 var errGuardStopped = errors.New("template execution stopped")
@@ -76,7 +109,9 @@ func (g *chartGuard) funcs() template.FuncMap {
 	untilStep := sp["untilStep"].(func(int, int, int) []int)
 	repeat := sp["repeat"].(func(int, string) string)
 	fm := template.FuncMap{
-		guardTickFunc: g.tick,
+		guardTickFunc:  g.tick,
+		guardOutFunc:   func(n int) (string, error) { return "", g.wrote(n) },
+		guardCountFunc: g.count,
 		"until": func(n int) ([]int, error) {
 			if err := count("until", n); err != nil {
 				return nil, err
@@ -120,16 +155,75 @@ func (g *chartGuard) funcs() template.FuncMap {
 	return fm
 }
 
-// tickNode is a parsed {{arborGuardTick}} action, put into parse trees.
-var tickNode = func() parse.Node {
-	t := parse.New("tick")
+// parseAction parses one action with the guard's functions, for inserting
+// into parse trees.
+func parseAction(text string) *parse.ActionNode {
+	t := parse.New("guard")
 	t.Mode = parse.SkipFuncCheck
-	tr, err := t.Parse("{{"+guardTickFunc+"}}", "", "", map[string]*parse.Tree{})
+	tr, err := t.Parse(text, "", "", map[string]*parse.Tree{})
 	if err != nil {
 		panic(err)
 	}
-	return tr.Root.Nodes[0]
-}()
+	return tr.Root.Nodes[0].(*parse.ActionNode)
+}
+
+var (
+	// tickNode is {{arborGuardTick}}.
+	tickNode = parseAction("{{" + guardTickFunc + "}}")
+	// countCmd is the "| arborGuardCount" appended to printing pipelines.
+	countCmd = parseAction("{{ 1 | " + guardCountFunc + " }}").Pipe.Cmds[1]
+)
+
+// rewriter rewrites one template file's trees.
+type rewriter struct {
+	out map[int]*parse.ActionNode // {{arborGuardOut N}} by N
+}
+
+// outNode is {{arborGuardOut n}}, which counts n bytes of literal text.
+func (w *rewriter) outNode(n int) *parse.ActionNode {
+	if a, ok := w.out[n]; ok {
+		return a
+	}
+	a := parseAction(fmt.Sprintf("{{%s %d}}", guardOutFunc, n))
+	w.out[n] = a
+	return a
+}
+
+// list rewrites l: a tick first when tick is set (a template or define
+// body, a range body), each text preceded by its byte count, each printing
+// action's value counted, and the lists under it likewise.
+func (w *rewriter) list(l *parse.ListNode, tick bool) {
+	if l == nil {
+		return
+	}
+	nodes := make([]parse.Node, 0, 2*len(l.Nodes)+1)
+	if tick {
+		nodes = append(nodes, tickNode)
+	}
+	for _, n := range l.Nodes {
+		switch x := n.(type) {
+		case *parse.TextNode:
+			nodes = append(nodes, w.outNode(len(x.Text)))
+		case *parse.ActionNode:
+			if len(x.Pipe.Decl) == 0 {
+				x.Pipe.Cmds = append(x.Pipe.Cmds, countCmd)
+			}
+		case *parse.RangeNode:
+			w.list(x.List, true)
+			w.list(x.ElseList, false)
+		case *parse.IfNode:
+			w.list(x.List, false)
+			w.list(x.ElseList, false)
+		case *parse.WithNode:
+			w.list(x.List, false)
+			w.list(x.ElseList, false)
+		case *parse.ListNode:
+			w.list(x, false)
+		}
+		nodes = append(nodes, n)
+	}
+	l.Nodes = nodes
+}
 
 // guardTemplate rewrites one template file's text with ticks. A file that
 // does not parse is returned as it is: Helm reports its error, with the
@@ -144,9 +238,10 @@ func guardTemplate(name, text string) string {
 	if _, err := t.Parse(text, "", "", trees); err != nil {
 		return text
 	}
+	w := &rewriter{out: map[int]*parse.ActionNode{}}
 	var b strings.Builder
 	if main := trees[name]; main != nil {
-		guardList(main.Root)
+		w.list(main.Root, true)
 		b.WriteString(main.Root.String())
 	}
 	for _, n := range slices.Sorted(maps.Keys(trees)) {
@@ -154,46 +249,8 @@ func guardTemplate(name, text string) string {
 		if n == name || tr.Root == nil {
 			continue
 		}
-		guardList(tr.Root)
+		w.list(tr.Root, true)
 		fmt.Fprintf(&b, "{{define %q}}%s{{end}}", n, tr.Root.String())
 	}
 	return b.String()
-}
-
-// guardList puts a tick first in l and in every range body under it.
-func guardList(l *parse.ListNode) {
-	if l == nil {
-		return
-	}
-	for _, n := range l.Nodes {
-		guardNode(n)
-	}
-	l.Nodes = append([]parse.Node{tickNode}, l.Nodes...)
-}
-
-func guardNode(n parse.Node) {
-	switch x := n.(type) {
-	case *parse.RangeNode:
-		guardList(x.List)
-		guardChildren(x.ElseList)
-	case *parse.IfNode:
-		guardChildren(x.List)
-		guardChildren(x.ElseList)
-	case *parse.WithNode:
-		guardChildren(x.List)
-		guardChildren(x.ElseList)
-	case *parse.ListNode:
-		guardChildren(x)
-	}
-}
-
-// guardChildren guards the ranges inside l without a tick of its own: an if
-// or with body runs once per execution of what holds it.
-func guardChildren(l *parse.ListNode) {
-	if l == nil {
-		return
-	}
-	for _, n := range l.Nodes {
-		guardNode(n)
-	}
 }

@@ -427,7 +427,7 @@ func runEngine(c *chartv2.Chart, top chartcommon.Values, lim ChartLimits) (map[s
 		return nil, fmt.Errorf("no chart render slot became free within %s (charts.timeout): other charts are still rendering", lim.Timeout)
 	}
 	guardChart(c)
-	g := &chartGuard{deadline: deadline, limit: lim.Timeout}
+	g := &chartGuard{deadline: deadline, limit: lim.Timeout, maxOut: lim.MaxOutputBytes}
 	type result struct {
 		files map[string]string
 		err   error

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,9 +290,12 @@ func TestGuardTemplateSameOutput(t *testing.T) {
 		`{{ range 4 }}{{ if eq . 2 }}{{ break }}{{ end }}{{ . }}{{ end }}{{ $x := 1 }}{{ $x = 2 }}{{ $x }}`,
 		"{{ `raw {{ not an action }}` }} {{ \"q\\\"s\" }} {{ 1.5e3 }} {{ 'c' }} {{ printf \"%v\" nil }}",
 		`{{ (index .l 1) }} {{ .m.k | len }} {{ and 1 0 }} {{ or 0 "x" }}`,
+		`[{{ .m.missing }}] [{{ .nothing }}] [{{ .m }}] [{{ .l }}] [{{ 3.5 }}] [{{ true }}] [{{ .ptr }}] [{{ .err }}]`,
 	}
-	data := map[string]any{"l": []any{"a", "b"}, "m": map[string]any{"k": "v"}}
-	funcs := template.FuncMap{guardTickFunc: func() (string, error) { return "", nil }}
+	five := 5
+	data := map[string]any{"l": []any{"a", "b"}, "m": map[string]any{"k": "v"}, "ptr": &five, "err": errors.New("e")}
+	g := &chartGuard{deadline: time.Now().Add(time.Hour), limit: time.Hour, maxOut: 1 << 30}
+	funcs := g.funcs()
 	for _, text := range texts {
 		run := func(src string) string {
 			tpl, err := template.New("t").Funcs(funcs).Parse(src)
@@ -399,5 +403,25 @@ func TestChartReleaseName(t *testing.T) {
 		if refs := env.Tasks["charts.c"]; len(refs) != 1 || refs[0].Name != want {
 			t.Errorf("%s: charts.c owns %v, want ConfigMap %s", tmpl, refs, want)
 		}
+	}
+}
+
+// TestChartOutputCountedWhileRendering: output is counted as the templates
+// run, so a loop printing a large value stops at the limit instead of
+// filling memory first.
+func TestChartOutputCountedWhileRendering(t *testing.T) {
+	big := strings.Repeat("x", 100_000)
+	for name, text := range map[string]string{
+		"printed values": "{{ range until 2000 }}{{ $.Values.big }}{{ end }}",
+		"literal text":   "{{ range until 2000 }}" + big + "{{ end }}",
+		"included text":  `{{ define "b" }}{{ .Values.big }}{{ end }}{{ range until 2000 }}{{ include "b" $ }}{{ end }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tree := chartTree(map[string]string{"x.yaml": text}, map[string]string{"helm/c/values.yaml": "big: " + big + "\n"})
+			_, err := renderChartTree(t, tree, Context{Charts: ChartOptions{Limits: ChartLimits{MaxOutputBytes: 1 << 20}}})
+			if err == nil || !strings.Contains(err.Error(), "template execution stopped") || !strings.Contains(err.Error(), "charts.max_output_size") {
+				t.Fatalf("err = %v, want the guard to stop the output", err)
+			}
+		})
 	}
 }

@@ -36,6 +36,9 @@ const (
 	// render that overruns its time limit keeps its slot until its goroutine
 	// ends (the guard in chartguard.go makes it end at its next tick).
 	chartRenderSlots = 2
+	// guardOutputFactor is how much output the running count allows, in
+	// multiples of MaxOutputBytes (chartguard.go).
+	guardOutputFactor = 4
 )
 
 // ChartLimits bound what rendering one chart may read, produce and take.
@@ -427,7 +430,11 @@ func runEngine(c *chartv2.Chart, top chartcommon.Values, lim ChartLimits) (map[s
 		return nil, fmt.Errorf("no chart render slot became free within %s (charts.timeout): other charts are still rendering", lim.Timeout)
 	}
 	guardChart(c)
-	g := &chartGuard{deadline: deadline, limit: lim.Timeout, maxOut: lim.MaxOutputBytes}
+	// An included template's output is counted where it is produced and
+	// again where it is printed: the running count gets room for a few
+	// levels of include; the manifests themselves are held to the limit
+	// after the render (dropNotes).
+	g := &chartGuard{deadline: deadline, limit: lim.Timeout, maxOut: guardOutputFactor * lim.MaxOutputBytes}
 	type result struct {
 		files map[string]string
 		err   error

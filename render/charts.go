@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +19,6 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/engine"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
-	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 
 	"github.com/arbordev/arbor/internal/repofs"
 	"github.com/arbordev/arbor/schema"
@@ -489,14 +489,11 @@ func dropNotes(files map[string]string, lim ChartLimits) (map[string]string, err
 	return files, nil
 }
 
-// addChartObjects sorts hooks from objects as Helm does, decodes each
-// manifest, confines it and adds it to the chart's task or hooks.
+// addChartObjects decodes each rendered file (in name order), confines
+// every object, and adds it to the chart's task, or, when it carries
+// Helm's hook annotation, to the hooks.
 func (r *renderer) addChartObjects(a *app, ch *schema.Chart, files map[string]string, crds []string) error {
 	task := chartTaskPrefix + ch.Name
-	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
-	if err != nil {
-		return fmt.Errorf("manifests: %w", err)
-	}
 	var budget schema.AliasBudget
 	for _, c := range crds {
 		name, data, _ := strings.Cut(c, "\x00")
@@ -511,27 +508,36 @@ func (r *renderer) addChartObjects(a *app, ch *schema.Chart, files map[string]st
 			r.add(u.Object, task)
 		}
 	}
-	for _, m := range manifests {
-		objs, err := decodeManifest(&budget, m.Name, m.Content)
+	start := len(r.env.Hooks)
+	for _, name := range sortedKeys(files) {
+		objs, err := decodeManifest(&budget, name, files[name])
 		if err != nil {
 			return err
 		}
 		for _, u := range objs {
+			hook, isHook := u.GetAnnotations()[annHook]
+			if isHook {
+				if err := r.addHook(a, task, name, hook, u); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := r.confine(a, u); err != nil {
-				return fmt.Errorf("%s: %w", m.Name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			r.add(u.Object, task)
-		}
-	}
-	start := len(r.env.Hooks)
-	for _, h := range hooks {
-		if err := r.addHook(a, task, h, &budget); err != nil {
-			return err
 		}
 	}
 	sortHooks(r.env.Hooks[start:])
 	return nil
 }
+
+// Helm's hook annotations.
+const (
+	annHook             = "helm.sh/hook"
+	annHookWeight       = "helm.sh/hook-weight"
+	annHookDeletePolicy = "helm.sh/hook-delete-policy"
+)
 
 var phaseRank = map[HookPhase]int{HookBefore: 0, HookAfter: 1, HookTeardown: 2}
 
@@ -555,38 +561,43 @@ func sortHooks(hs []Hook) {
 
 // addHook classifies one Helm hook (docs/charts.md). Test and rollback
 // hooks have no place in arbor's workflow: they are left out, with a warning.
-func (r *renderer) addHook(a *app, task string, h *releasev1.Hook, budget *schema.AliasBudget) error {
-	phase, events := hookPhase(h.Events)
+func (r *renderer) addHook(a *app, task, file, events string, u *unstructured.Unstructured) error {
+	phase, evs := hookPhase(splitList(events))
 	if phase == "" {
-		r.warn(fmt.Sprintf("%s: hook %s/%s (%s) is left out: arbor runs only install, upgrade and delete hooks", task, h.Kind, h.Name, strings.Join(events, ", ")))
+		r.warn(fmt.Sprintf("%s: hook %s/%s (%s) is left out: arbor runs only install, upgrade and delete hooks", task, u.GetKind(), u.GetName(), strings.Join(evs, ", ")))
 		return nil
 	}
-	objs, err := decodeManifest(budget, h.Path, h.Manifest)
+	ann := u.GetAnnotations()
+	weight, err := strconv.Atoi(strings.TrimSpace(ann[annHookWeight]))
 	if err != nil {
-		return err
+		weight = 0 // as Helm reads a weight that is not a number
 	}
-	var policies []string
-	for _, p := range h.DeletePolicies {
-		policies = append(policies, string(p))
+	if err := r.confine(a, u); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	for _, u := range objs {
-		if err := r.confine(a, u); err != nil {
-			return fmt.Errorf("%s: %w", h.Path, err)
-		}
-		r.env.Hooks = append(r.env.Hooks, Hook{Task: task, Phase: phase, Events: events, Weight: h.Weight, DeletePolicies: policies, Object: u})
-	}
+	r.env.Hooks = append(r.env.Hooks, Hook{Task: task, Phase: phase, Events: evs, Weight: weight,
+		DeletePolicies: splitList(ann[annHookDeletePolicy]), Object: u})
 	return nil
+}
+
+// splitList splits a comma-separated annotation, as Helm reads it.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // hookPhase maps Helm's hook events onto arbor's phases: a hook that runs
 // before install or upgrade runs before the chart's objects; after them, after;
 // on delete, in teardown.
-func hookPhase(evs []releasev1.HookEvent) (HookPhase, []string) {
+func hookPhase(evs []string) (HookPhase, []string) {
 	var phase HookPhase
-	var names []string
 	for _, e := range evs {
-		names = append(names, string(e))
-		switch e {
+		switch releasev1.HookEvent(e) {
 		case releasev1.HookPreInstall, releasev1.HookPreUpgrade:
 			phase = HookBefore
 		case releasev1.HookPostInstall, releasev1.HookPostUpgrade:
@@ -599,14 +610,18 @@ func hookPhase(evs []releasev1.HookEvent) (HookPhase, []string) {
 			}
 		}
 	}
-	return phase, names
+	return phase, evs
 }
 
 // decodeManifest decodes the YAML documents of one rendered file, within
-// the alias budget.
+// the alias budget. A text without '*' holds no alias, so the budget's own
+// parse is skipped (a third of a chart's render time): Helm's manifest
+// sorter has already parsed it, depth limits included.
 func decodeManifest(budget *schema.AliasBudget, name, data string) ([]*unstructured.Unstructured, error) {
-	if err := budget.CheckYAML(name, []byte(data)); err != nil {
-		return nil, err
+	if strings.Contains(data, "*") {
+		if err := budget.CheckYAML(name, []byte(data)); err != nil {
+			return nil, err
+		}
 	}
 	us, err := decodeYAMLObjects([]byte(data))
 	if err != nil {

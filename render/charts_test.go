@@ -247,6 +247,13 @@ func TestChartErrors(t *testing.T) {
 			ctx:  Context{Charts: ChartOptions{KubeVersion: "v1.37.2"}},
 			want: "the chart requires Kubernetes >= 1.99.0",
 		},
+		"alias bomb in the output": {
+			tree: chartTree(map[string]string{"x.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n" +
+				"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
+				"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n" +
+				"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"}, nil),
+			want: "too large",
+		},
 		"hostname naming no chart Service": {
 			tree: chartTree(map[string]string{"x.yaml": cm}, nil),
 			tmpl: chartTemplate + "hostnames: [{search: 'search.example.com'}]\n",

@@ -1,8 +1,10 @@
 package render
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -53,6 +55,7 @@ type chartGuard struct {
 	limit    time.Duration
 	out      atomic.Int64 // bytes of output so far
 	maxOut   int64
+	random   io.Reader // the random functions' source (chartrand.go)
 }
 
 // wrote counts n bytes of output.
@@ -135,22 +138,12 @@ func (g *chartGuard) funcs() template.FuncMap {
 		// Charts run with no cluster: lookup finds nothing, as in helm template.
 		"lookup": func(string, string, string, string) (map[string]any, error) { return map[string]any{}, nil },
 	}
-	for _, name := range []string{"randAlphaNum", "randAlpha", "randNumeric", "randAscii"} {
-		f := sp[name].(func(int) string)
-		fm[name] = func(n int) (string, error) {
-			if err := count(name, n); err != nil {
-				return "", err
-			}
-			return f(n), nil
-		}
+	random := g.random
+	if random == nil {
+		random = rand.Reader
 	}
-	if f, ok := sp["randBytes"].(func(int) (string, error)); ok {
-		fm["randBytes"] = func(n int) (string, error) {
-			if err := count("randBytes", n); err != nil {
-				return "", err
-			}
-			return f(n)
-		}
+	for name, f := range randFuncs(random, count) {
+		fm[name] = f
 	}
 	return fm
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"sort"
@@ -331,7 +332,7 @@ func (r *renderer) executeChart(a *app, ch *schema.Chart, c *chartv2.Chart, vals
 	if err := checkValuesSchema(c, top["Values"]); err != nil {
 		return nil, nil, err
 	}
-	files, err := runEngine(c, top, lim)
+	files, err := runEngine(c, top, lim, chartRandom(r.in.Context.HashKey, r.env.Namespace, ch.Name))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -420,7 +421,7 @@ func missingDependencies(c *chartv2.Chart) error {
 
 // runEngine executes the chart's templates, rewritten with the guard, in a
 // render slot, within the time limit and the output limit.
-func runEngine(c *chartv2.Chart, top chartcommon.Values, lim ChartLimits) (map[string]string, error) {
+func runEngine(c *chartv2.Chart, top chartcommon.Values, lim ChartLimits, random io.Reader) (map[string]string, error) {
 	deadline := time.Now().Add(lim.Timeout)
 	timer := time.NewTimer(lim.Timeout)
 	defer timer.Stop()
@@ -434,7 +435,7 @@ func runEngine(c *chartv2.Chart, top chartcommon.Values, lim ChartLimits) (map[s
 	// again where it is printed: the running count gets room for a few
 	// levels of include; the manifests themselves are held to the limit
 	// after the render (dropNotes).
-	g := &chartGuard{deadline: deadline, limit: lim.Timeout, maxOut: guardOutputFactor * lim.MaxOutputBytes}
+	g := &chartGuard{deadline: deadline, limit: lim.Timeout, maxOut: guardOutputFactor * lim.MaxOutputBytes, random: random}
 	type result struct {
 		files map[string]string
 		err   error

@@ -2,7 +2,9 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -430,5 +432,62 @@ func TestChartOutputCountedWhileRendering(t *testing.T) {
 				t.Fatalf("err = %v, want the guard to stop the output", err)
 			}
 		})
+	}
+}
+
+// TestChartRandomStable: with the daemon's key, a chart's random values are
+// the same at every render of the environment (no write on resync, no
+// password lost), and differ across keys and environments; without a key
+// they are random, as in Helm.
+func TestChartRandomStable(t *testing.T) {
+	tree := chartTree(map[string]string{"s.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata: {name: s}
+data:
+  an: {{ randAlphaNum 24 | quote }}
+  al: {{ randAlpha 8 | quote }}
+  nu: {{ randNumeric 8 | quote }}
+  as: {{ randAscii 8 | quote }}
+  by: {{ randBytes 12 | quote }}
+  id: {{ uuidv4 | quote }}
+`}, nil)
+	values := func(key, branch string) map[string]string {
+		t.Helper()
+		env, err := Render(Input{Config: configFrom(t, chartTemplate, ""), Tree: tree, Context: Context{App: "shop", Branch: branch, HashKey: []byte(key)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range env.Objects {
+			if o.GetName() == "s" {
+				d, _, _ := unstructuredStrings(o.Object, "data")
+				return d
+			}
+		}
+		t.Fatal("no ConfigMap s")
+		return nil
+	}
+	a, again := values("k1", "main"), values("k1", "main")
+	if fmt.Sprint(a) != fmt.Sprint(again) {
+		t.Errorf("two renders with the same key differ:\n%v\n%v", a, again)
+	}
+	if b := values("k2", "main"); b["an"] == a["an"] {
+		t.Errorf("another key gives the same value %q", a["an"])
+	}
+	if b := values("k1", "other"); b["an"] == a["an"] {
+		t.Errorf("another environment gives the same value %q", a["an"])
+	}
+	if x, y := values("", "main"), values("", "main"); x["an"] == y["an"] {
+		t.Errorf("without a key two renders give the same value %q", x["an"])
+	}
+	checks := map[string]*regexp.Regexp{
+		"an": regexp.MustCompile(`^[A-Za-z0-9]{24}$`), "al": regexp.MustCompile(`^[A-Za-z]{8}$`),
+		"nu": regexp.MustCompile(`^[0-9]{8}$`), "as": regexp.MustCompile(`^[ -~]{8}$`),
+		"by": regexp.MustCompile(`^[A-Za-z0-9+/]{16}$`),
+		"id": regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`),
+	}
+	for k, re := range checks {
+		if !re.MatchString(a[k]) {
+			t.Errorf("%s = %q, want %s", k, a[k], re)
+		}
 	}
 }

@@ -195,6 +195,26 @@ func TestChartConfinement(t *testing.T) {
 	}
 }
 
+const crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"
+
+// TestChartCRDs: crds/ is rendered only with include_crds, and then only
+// where cluster-scoped kinds are allowed.
+func TestChartCRDs(t *testing.T) {
+	tree := chartTree(map[string]string{"x.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}, map[string]string{"helm/c/crds/crd.yaml": crd})
+	for tmpl, want := range map[string]int{
+		chartTemplate: 1,
+		"charts: [{name: c, directory: helm/c, include_crds: true}]\n": 2,
+	} {
+		env, err := Render(Input{Config: configFrom(t, tmpl, ""), Tree: tree, Context: Context{App: "shop", Branch: "main", AllowClusterScoped: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(env.Tasks["charts.c"]); got != want {
+			t.Errorf("%s: charts.c owns %v, want %d objects", tmpl, env.Tasks["charts.c"], want)
+		}
+	}
+}
+
 // TestChartErrors: what a chart may not do, each with a clear error.
 func TestChartErrors(t *testing.T) {
 	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
@@ -255,6 +275,16 @@ func TestChartErrors(t *testing.T) {
 				"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n" +
 				"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"}, nil),
 			want: "too large",
+		},
+		"values file outside the repository": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, nil),
+			tmpl: "charts: [{name: c, directory: helm/c, values: ../../../etc/passwd}]\n",
+			want: "values[0] ../etc/passwd: path leaves the repository",
+		},
+		"include_crds refused": {
+			tree: chartTree(map[string]string{"x.yaml": cm}, map[string]string{"helm/c/crds/crd.yaml": crd}),
+			tmpl: "charts: [{name: c, directory: helm/c, include_crds: true}]\n",
+			want: "crd.yaml: CustomResourceDefinition/widgets.example.com: cluster-scoped kind CustomResourceDefinition is not allowed",
 		},
 		"hostname naming no chart Service": {
 			tree: chartTree(map[string]string{"x.yaml": cm}, nil),

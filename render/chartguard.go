@@ -25,21 +25,24 @@ import (
 //   - a call to guardTickFunc starts every range body and every template
 //     and define: it costs a counter increment and fails once the render's
 //     deadline has passed or the ticks exceed maxTicks;
+//
 //   - each literal text is preceded by guardOutFunc with its length, and
 //     each printing action ends with "| guardCountFunc", which passes the
 //     value through and counts its printed size: together they fail once
 //     the output passes the chart's limit, before it is written.
 //
+//   - the text given to tpl is passed through guardTextFunc, which rewrites
+//     it the same way before tpl parses it.
+//
 // A failing function ends the execution (text/template stops on a
 // function's error). The functions that allocate by a count (until,
 // untilStep, repeat, rand*) are replaced with versions that refuse large
-// counts. What remains unguarded is template text built at run time and
-// passed to tpl: it is parsed by Helm, not here; its output is still
-// counted where it is printed (docs/charts.md).
+// counts.
 const (
 	guardTickFunc  = "arborGuardTick"
 	guardOutFunc   = "arborGuardOut"
 	guardCountFunc = "arborGuardCount"
+	guardTextFunc  = "arborGuardText"
 	// maxTicks bounds the loop iterations and template calls of one chart.
 	maxTicks = 2_000_000
 	// maxListLen bounds the lists until and untilStep make and the counts of
@@ -115,6 +118,7 @@ func (g *chartGuard) funcs() template.FuncMap {
 		guardTickFunc:  g.tick,
 		guardOutFunc:   func(n int) (string, error) { return "", g.wrote(n) },
 		guardCountFunc: g.count,
+		guardTextFunc:  guardText,
 		"until": func(n int) ([]int, error) {
 			if err := count("until", n); err != nil {
 				return nil, err
@@ -165,7 +169,40 @@ var (
 	tickNode = parseAction("{{" + guardTickFunc + "}}")
 	// countCmd is the "| arborGuardCount" appended to printing pipelines.
 	countCmd = parseAction("{{ 1 | " + guardCountFunc + " }}").Pipe.Cmds[1]
+	// braceNode is {{"{"}}.
+	braceNode = parseAction(`{{"{"}}`)
+	// textArg is "(arborGuardText X)", copied for tpl's first argument.
+	textArg = parseAction("{{ tpl (" + guardTextFunc + " 1) 1 }}").Pipe.Cmds[0].Args[1].(*parse.PipeNode)
 )
+
+// pipe rewrites the tpl calls of p and of the pipelines inside it: the text
+// tpl is given is passed through guardTextFunc first, which rewrites it like
+// a template file, so the template text a chart builds while it runs is
+// guarded too.
+func (w *rewriter) pipe(p *parse.PipeNode) {
+	if p == nil {
+		return
+	}
+	for _, c := range p.Cmds {
+		for _, a := range c.Args {
+			switch x := a.(type) {
+			case *parse.PipeNode:
+				w.pipe(x)
+			case *parse.ChainNode:
+				if inner, ok := x.Node.(*parse.PipeNode); ok {
+					w.pipe(inner)
+				}
+			}
+		}
+		// The text is tpl's first argument, whether the values come
+		// second (tpl TEXT VALUES) or piped in (VALUES | tpl TEXT).
+		if id, ok := c.Args[0].(*parse.IdentifierNode); ok && id.Ident == "tpl" && len(c.Args) >= 2 {
+			arg := textArg.Copy().(*parse.PipeNode)
+			arg.Cmds[0].Args[1] = c.Args[1]
+			c.Args[1] = arg
+		}
+	}
+}
 
 // rewriter rewrites one template file's trees.
 type rewriter struct {
@@ -197,17 +234,30 @@ func (w *rewriter) list(l *parse.ListNode, tick bool) {
 		switch x := n.(type) {
 		case *parse.TextNode:
 			nodes = append(nodes, w.outNode(len(x.Text)))
+			// A text ending in "{" written before an action would make "{{{":
+			// its last brace is printed by an action instead.
+			if t := x.Text; len(t) > 0 && t[len(t)-1] == '{' {
+				x.Text = t[:len(t)-1]
+				nodes = append(nodes, n, braceNode)
+				continue
+			}
 		case *parse.ActionNode:
+			w.pipe(x.Pipe)
 			if len(x.Pipe.Decl) == 0 {
 				x.Pipe.Cmds = append(x.Pipe.Cmds, countCmd)
 			}
+		case *parse.TemplateNode:
+			w.pipe(x.Pipe)
 		case *parse.RangeNode:
+			w.pipe(x.Pipe)
 			w.list(x.List, true)
 			w.list(x.ElseList, false)
 		case *parse.IfNode:
+			w.pipe(x.Pipe)
 			w.list(x.List, false)
 			w.list(x.ElseList, false)
 		case *parse.WithNode:
+			w.pipe(x.Pipe)
 			w.list(x.List, false)
 			w.list(x.ElseList, false)
 		case *parse.ListNode:
@@ -246,4 +296,13 @@ func guardTemplate(name, text string) string {
 		fmt.Fprintf(&b, "{{define %q}}%s{{end}}", n, tr.Root.String())
 	}
 	return b.String()
+}
+
+// guardText rewrites template text given to tpl; what is not a string is
+// passed on for tpl to refuse as it would.
+func guardText(v any) any {
+	if s, ok := v.(string); ok {
+		return guardTemplate("tpl", s)
+	}
+	return v
 }

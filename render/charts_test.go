@@ -58,8 +58,10 @@ func TestChartLoopStopped(t *testing.T) {
 		"nested ranges, nothing written": {"{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}", "charts.timeout"},
 		"recursive include fan-out": {`{{ define "f" }}{{ if gt . 0 }}{{ include "f" (sub . 1) }}{{ include "f" (sub . 1) }}{{ end }}{{ end }}{{ include "f" 40 }}`,
 			"charts.timeout"},
-		"until over the limit":  {"{{ range until 100000000 }}{{ end }}", "over arbor's limit"},
-		"repeat over the limit": {`{{ repeat 1000000000 "x" }}`, "over arbor's limit"},
+		"loop in tpl text":       {`{{ tpl "{{ range 1000000000000 }}x{{ end }}" . }}`, "charts.timeout"},
+		"loop in piped tpl text": {`{{ $.Values | tpl (printf "{{ range %d }}{{ end }}" 1000000000000) }}`, "charts.timeout"},
+		"until over the limit":   {"{{ range until 100000000 }}{{ end }}", "over arbor's limit"},
+		"repeat over the limit":  {`{{ repeat 1000000000 "x" }}`, "over arbor's limit"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -329,6 +331,7 @@ func TestGuardTemplateSameOutput(t *testing.T) {
 		`{{ range 4 }}{{ if eq . 2 }}{{ break }}{{ end }}{{ . }}{{ end }}{{ $x := 1 }}{{ $x = 2 }}{{ $x }}`,
 		"{{ `raw {{ not an action }}` }} {{ \"q\\\"s\" }} {{ 1.5e3 }} {{ 'c' }} {{ printf \"%v\" nil }}",
 		`{{ (index .l 1) }} {{ .m.k | len }} {{ and 1 0 }} {{ or 0 "x" }}`,
+		"x{ {{- 1 -}} }y{ {{- if true }}{ {{- end }}",
 		`[{{ .m.missing }}] [{{ .nothing }}] [{{ .m }}] [{{ .l }}] [{{ 3.5 }}] [{{ true }}] [{{ .ptr }}] [{{ .err }}]`,
 	}
 	five := 5
@@ -520,4 +523,29 @@ data:
 			t.Errorf("%s = %q, want %s", k, a[k], re)
 		}
 	}
+}
+
+// TestChartTplGuarded: tpl still renders text that uses the chart's values
+// and defines, in both call forms, with its text rewritten by the guard.
+func TestChartTplGuarded(t *testing.T) {
+	tree := chartTree(map[string]string{
+		"_x.tpl": `{{ define "x" }}<{{ .Values.count }}>{{ end }}`,
+		"t.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: t}\ndata:\n" +
+			"  a: {{ tpl .Values.text . | quote }}\n" +
+			"  b: {{ . | tpl \"{{ range until 2 }}{{ include \\\"x\\\" $ }}{{ end }}\" | quote }}\n",
+	}, map[string]string{"helm/c/values.yaml": "count: 3\ntext: '{{ .Values.count }}-{{ include \"x\" . }}'\n"})
+	env, err := renderChartTree(t, tree, Context{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range env.Objects {
+		if o.GetName() == "t" {
+			d, _, _ := unstructuredStrings(o.Object, "data")
+			if d["a"] != "3-<3>" || d["b"] != "<3><3>" {
+				t.Fatalf("data = %v, want a: 3-<3>, b: <3><3>", d)
+			}
+			return
+		}
+	}
+	t.Fatal("no ConfigMap t")
 }

@@ -38,7 +38,10 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check the .release.yaml of one or more repositories",
 		Long: `Check the configuration of each repository directory (default: the current
 directory): the JSON Schema, then the meaning (names, references, cycles, ports,
-quantities, durations, parameters).
+quantities, durations, parameters), then a render of every environment
+template. Helm charts in the repository are rendered (values checked against
+values.schema.json); remote charts are checked by reference only, unless
+--fetch-charts fetches and renders them.
 
 Findings print as FILE:LINE:COL: severity: field: message.
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configuration.`,

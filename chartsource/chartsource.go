@@ -42,6 +42,9 @@ const (
 	DefaultMaxIndexBytes   = 16 << 20
 	DefaultMaxArchiveBytes = 16 << 20
 	DefaultTimeout         = 60 * time.Second
+	// keepPerChart is how many archives of one (repository, chart) the
+	// cache keeps: the most recently written.
+	keepPerChart = 5
 )
 
 // Fetcher downloads and caches charts. It is safe for concurrent use.
@@ -401,7 +404,38 @@ func (f *Fetcher) writeCache(src schema.ChartSource, c *Chart) error {
 			return err
 		}
 	}
-	return writeAtomic(file, c.Archive)
+	if err := writeAtomic(file, c.Archive); err != nil {
+		return err
+	}
+	return pruneCache(dir)
+}
+
+// pruneCache keeps the keepPerChart most recently written archives of dir
+// (and their .layer files), so the cache of a chart stays bounded.
+func pruneCache(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("chart cache: %w", err)
+	}
+	type file struct {
+		name string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".tgz") && !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, file{e.Name(), info.ModTime()})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod.After(files[j].mod) })
+	for _, old := range files[min(len(files), keepPerChart):] {
+		for _, p := range []string{old.name, old.name + ".layer"} {
+			if err := os.Remove(filepath.Join(dir, p)); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("chart cache: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func writeAtomic(file string, data []byte) error {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
@@ -273,5 +274,29 @@ func TestFetchOCI(t *testing.T) {
 	stale, err := f.Fetch(ctx, src("0.1.0"), allow)
 	if err != nil || stale.Stale == nil || !bytes.Equal(stale.Archive, c.Archive) {
 		t.Fatalf("registry down: %+v, %v; want the cached chart with the error", stale, err)
+	}
+}
+
+// TestCacheBounded: the cache keeps the most recent archives of a chart only.
+func TestCacheBounded(t *testing.T) {
+	versions := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0"}
+	repo := newChartRepo(t, versions...)
+	f := &Fetcher{Dir: t.TempDir()}
+	for _, v := range versions {
+		if _, err := f.Fetch(context.Background(), repo.src(v), []string{repo.srv.URL}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // distinct modification times
+	}
+	entries, err := os.ReadDir(f.cacheDir(repo.src("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, e := range entries {
+		kept = append(kept, e.Name())
+	}
+	if len(kept) != keepPerChart || strings.Contains(strings.Join(kept, ","), "1.0.0@") {
+		t.Errorf("cache holds %v, want the %d newest", kept, keepPerChart)
 	}
 }

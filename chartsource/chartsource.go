@@ -43,7 +43,7 @@ const (
 	DefaultMaxArchiveBytes = 16 << 20
 	DefaultTimeout         = 60 * time.Second
 	// keepPerChart is how many archives of one (repository, chart) the
-	// cache keeps: the most recently written.
+	// cache keeps: the most recently written or read.
 	keepPerChart = 5
 )
 
@@ -384,6 +384,9 @@ func (f *Fetcher) readCache(src schema.ChartSource, version, digest string) (*Ch
 			return nil, fmt.Errorf("cached chart %s does not match its digest", filepath.Base(file))
 		}
 	}
+	// A chart in use stays among the most recent, which pruning keeps.
+	now := time.Now()
+	_ = os.Chtimes(file, now, now)
 	return &Chart{Archive: b, Version: version, Digest: digest}, nil
 }
 
@@ -410,7 +413,7 @@ func (f *Fetcher) writeCache(src schema.ChartSource, c *Chart) error {
 	return pruneCache(dir)
 }
 
-// pruneCache keeps the keepPerChart most recently written archives of dir
+// pruneCache keeps the keepPerChart most recently used archives of dir
 // (and their .layer files), so the cache of a chart stays bounded.
 func pruneCache(dir string) error {
 	entries, err := os.ReadDir(dir)

@@ -717,3 +717,16 @@ func (r *renderer) chartServicePort(name string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// HooksFor returns the hook objects of a chart task at one phase, in the
+// order they run (docs/charts.md): what the workflow applies before,
+// after, or at teardown around the task's own objects.
+func (e *Environment) HooksFor(task string, phase HookPhase) []Hook {
+	var out []Hook
+	for _, h := range e.Hooks {
+		if h.Task == task && h.Phase == phase {
+			out = append(out, h)
+		}
+	}
+	return out
+}

@@ -405,6 +405,11 @@ func TestChartRemoteForms(t *testing.T) {
 			if len(got.Hooks) != 3 || got.Hooks[0].Phase != HookBefore || got.Hooks[0].Object.GetName() != "demo-migrate" {
 				t.Errorf("hooks = %+v", got.Hooks)
 			}
+			for phase, name := range map[HookPhase]string{HookBefore: "demo-migrate", HookAfter: "demo-installed", HookTeardown: "demo-goodbye"} {
+				if hs := got.HooksFor("charts.web", phase); len(hs) != 1 || hs[0].Object.GetName() != name {
+					t.Errorf("HooksFor(charts.web, %s) = %+v, want %s", phase, hs, name)
+				}
+			}
 		})
 	}
 }

@@ -22,9 +22,10 @@ demo: build cluster-up ## Run arbor's main job end to end on the local cluster (
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; hack/demo.sh && hack/demo-workflows.sh
 
 .PHONY: test
-test: test-deps cluster-up gitea-up ## Run every test: unit, golden, integration on the local cluster and Gitea.
+test: test-deps cluster-up gitea-up buildkit-up ## Run every test: unit, golden, integration on the local cluster, Gitea, buildkitd and a registry.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
 	eval "$$(hack/gitea.sh up | tail -n1)"; \
+	eval "$$(hack/buildkit.sh up | tail -n1)"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -56,10 +57,12 @@ fuzz: ## Fuzz the .release.yaml loader and the kustomize path (FUZZTIME each, de
 	$(GO) test ./render -run '^$$' -fuzz '^FuzzKustomize$$' -fuzztime $${FUZZTIME:-10m} -parallel 1 -fuzzminimizetime 5s
 
 .PHONY: bench
-bench: cluster-up ## Run the benchmarks (render, git, apply engine, daemon) and print their figures.
+bench: cluster-up gitea-up buildkit-up ## Run the benchmarks (render, git, apply engine, daemon, forge, images) and print their figures.
 	export ARBOR_TEST_KUBECONFIG="$$(hack/cluster.sh up | tail -n1 | sed 's/^export KUBECONFIG=//')"; \
+	eval "$$(hack/gitea.sh up | tail -n1)"; \
+	eval "$$(hack/buildkit.sh up | tail -n1)"; \
 	export PATH="$$(hack/cluster.sh bin):$$PATH"; \
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./reconciler/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./render ./gitsource ./apply ./workflow ./reconciler ./images
 
 .PHONY: cluster-up
 cluster-up:
@@ -84,6 +87,18 @@ gitea: ## Build (once) and start the local Gitea; the last line exports ARBOR_TE
 .PHONY: gitea-down
 gitea-down: ## Stop the local Gitea and delete its data.
 	@hack/gitea.sh down
+
+.PHONY: buildkit-up
+buildkit-up:
+	@hack/buildkit.sh up >/dev/null
+
+.PHONY: buildkit
+buildkit: ## Build (once) and start buildkitd and a loopback registry; the last line exports ARBOR_TEST_BUILDKIT_ADDR and _REGISTRY.
+	@hack/buildkit.sh up
+
+.PHONY: buildkit-down
+buildkit-down: ## Stop buildkitd and the registry and delete their data.
+	@hack/buildkit.sh down
 
 .PHONY: fmt
 fmt: ## Format the code.

@@ -65,6 +65,22 @@ func (cs *ChangeSet) Count(a Action) int {
 	return n
 }
 
+// Written is every object the change set wrote (created, configured or
+// recreated); nil for a nil change set.
+func (cs *ChangeSet) Written() Inventory {
+	if cs == nil {
+		return nil
+	}
+	var out Inventory
+	for _, c := range cs.Changes {
+		switch c.Action {
+		case Created, Configured, Recreated:
+			out = append(out, c.Ref)
+		}
+	}
+	return out
+}
+
 // Summary is one line per object: "Kind/ns/name action (fields)".
 func (cs *ChangeSet) Summary() string {
 	if cs == nil {

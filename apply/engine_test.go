@@ -292,6 +292,44 @@ func newEnvSameNamespace(t *testing.T, v *env, opts apply.Options) *env {
 	return &w
 }
 
+// TestRecreate: the engine deletes an object to be made anew only when it
+// is arbor's, stale, and in the environment; it waits until it is gone.
+func TestRecreate(t *testing.T) {
+	v := newEnv(t, apply.Options{})
+	v.apply(configMap("run", map[string]any{"a": "1"}))
+	if _, err := v.cs.CoreV1().ConfigMaps(v.ns).Create(v.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	opts := apply.DeleteOptions{Namespace: v.ns}
+	ref := func(ns, name string) apply.ObjectRef {
+		return apply.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
+	}
+	always := func(*unstructured.Unstructured) bool { return true }
+	if done, err := v.e.Recreate(v.ctx, ref(v.ns, "run"), opts, func(*unstructured.Unstructured) bool { return false }); done || err != nil {
+		t.Errorf("a fresh object: deleted=%v, %v; want left alone", done, err)
+	}
+	if done, err := v.e.Recreate(v.ctx, ref(v.ns, "theirs"), opts, always); done || err != nil {
+		t.Errorf("an object arbor did not create: deleted=%v, %v; want left alone", done, err)
+	}
+	if _, err := v.e.Recreate(v.ctx, ref("kube-system", "kube-root-ca.crt"), opts, always); !errors.Is(err, apply.ErrConfinement) {
+		t.Errorf("an object outside the environment: %v, want ErrConfinement", err)
+	}
+	if done, err := v.e.Recreate(v.ctx, ref(v.ns, "run"), opts, always); !done || err != nil {
+		t.Fatalf("a stale object: deleted=%v, %v", done, err)
+	}
+	if _, err := v.cs.CoreV1().ConfigMaps(v.ns).Get(v.ctx, "run", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Recreate returned before the object was gone: %v", err)
+	}
+	for _, name := range []string{"theirs"} {
+		if _, err := v.cs.CoreV1().ConfigMaps(v.ns).Get(v.ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("ConfigMap %s: %v", name, err)
+		}
+	}
+	if _, err := v.cs.CoreV1().ConfigMaps("kube-system").Get(v.ctx, "kube-root-ca.crt", metav1.GetOptions{}); err != nil {
+		t.Errorf("kube-system's ConfigMap: %v", err)
+	}
+}
+
 func TestNotManagedIsNotTakenOver(t *testing.T) {
 	v := newEnv(t, apply.Options{})
 	if _, err := v.cs.CoreV1().ConfigMaps(v.ns).Create(v.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}}, metav1.CreateOptions{}); err != nil {

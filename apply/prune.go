@@ -228,3 +228,32 @@ func (e *Engine) stuck(ctx context.Context, nsItem *item, inv Inventory, timeout
 	}
 	return fmt.Errorf("%s: still terminating after %s: %s", nsItem.ref, timeout, strings.Join(why, "; "))
 }
+
+// Recreate deletes the object ref when arbor manages it and stale says its
+// live state must be made anew, and waits (within opts.Timeout) until it is
+// gone, so that the next Apply creates it fresh: a failed Job run, whose
+// spec cannot change in place, is deleted so that it runs again. It reports
+// whether it deleted the object. The ref is confined like an inventory.
+func (e *Engine) Recreate(ctx context.Context, ref ObjectRef, opts DeleteOptions, stale func(live *unstructured.Unstructured) bool) (bool, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if err := e.confineRef(ref, opts.Namespace); err != nil {
+		return false, err
+	}
+	it, err := e.itemFor(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	live, err := e.get(ctx, it)
+	if err != nil || live == nil || !managed(live) || !stale(live) {
+		return false, err
+	}
+	if err := e.deleteLive(ctx, it, live); err != nil {
+		return false, err
+	}
+	if err := e.waitGone(ctx, it, live.GetUID(), opts.Timeout); err != nil {
+		return true, it.errorf("the deleted object is not gone: %w", err)
+	}
+	return true, nil
+}

@@ -1,7 +1,8 @@
 // Package config reads the daemon configuration of `arbor run --config FILE`:
 // which repositories to follow, how to reach them, the defaults every
-// environment is rendered with, which clusters to act on, and how the daemon
-// serves its HTTP endpoints.
+// environment is rendered with, which clusters to act on, how the daemon
+// serves its HTTP endpoints, and how images of `build` services get into a
+// registry (built with BuildKit, or waited for).
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as
@@ -10,6 +11,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 )
 
@@ -51,6 +53,8 @@ type Config struct {
 	Defaults Defaults           `yaml:"defaults"`
 	Clusters map[string]Cluster `yaml:"clusters"`
 	Server   Server             `yaml:"server"`
+	// Images says whether arbor builds images, waits for CI's, or neither.
+	Images Images `yaml:"images"`
 	// Namespace is arbor's own namespace: its Lease, its Secrets (secrets_from).
 	Namespace string `yaml:"namespace"`
 	// Install names this arbor install (default: Namespace). Every object
@@ -115,7 +119,58 @@ type App struct {
 	// oci:// references, each allowing itself and what is under it at a "/".
 	// Empty (the default): no remote chart is fetched.
 	ChartRepositories []string `yaml:"chart_repositories"`
+	// Forge names the forge that hosts the repository, for pull requests,
+	// commit statuses and the pull request comment (docs/forge.md). Absent:
+	// arbor reads git only.
+	Forge Forge `yaml:"forge"`
+	// Environments says which branches get an environment: "branches"
+	// (every branch the filters allow; the default) or "pull_requests" (the
+	// head branch of each open pull request of the repository itself, which
+	// needs forge). The branch filters apply in both.
+	Environments string `yaml:"environments"`
+	// PullRequests narrows pull_requests environments.
+	PullRequests PullRequestFilter `yaml:"pull_requests"`
 }
+
+// The values of App.Environments.
+const (
+	EnvironmentsBranches     = "branches"
+	EnvironmentsPullRequests = "pull_requests"
+)
+
+// PullRequestFilter chooses the pull requests that get an environment.
+type PullRequestFilter struct {
+	// Labels, when given, admit only pull requests with at least one of
+	// them (Release's pull request labels).
+	Labels []string `yaml:"labels"`
+	// Drafts admits draft pull requests too.
+	Drafts bool `yaml:"drafts"`
+}
+
+// Forge says how to reach the forge of an app's repository. Load fills Type
+// (guessed from the repository's address when absent), URL (the address's
+// host when absent) and Repo.
+type Forge struct {
+	// Type is gitea, github or gitlab.
+	Type string `yaml:"type"`
+	// URL is the forge's web address, e.g. https://git.example.com; the API
+	// address is derived from it.
+	URL string `yaml:"url"`
+	// TokenFile holds the API token (docs/forge.md lists the scopes each
+	// forge needs). It is read when used and never logged.
+	TokenFile string `yaml:"token_file"`
+	// Repo is the repository's path on the forge (owner/name,
+	// group/sub/name), taken from the app's repo address.
+	Repo string `yaml:"-"`
+}
+
+// Local reports whether the app's repository is a local path (Load makes
+// every local repository an absolute path): every replica then sees its
+// changes itself, through fsnotify.
+func (a App) Local() bool { return filepath.IsAbs(a.Repo) }
+
+// Enabled reports whether the app has a forge configured.
+func (f Forge) Enabled() bool { return f != Forge{} }
 
 // KustomizeLimits bound the kustomize builds of one render
 // (docs/security.md#kustomize). A branch is untrusted: these keep what it

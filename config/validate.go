@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/arbordev/arbor/forge"
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 func (c *Config) setDefaults() {
@@ -39,6 +42,7 @@ func (c *Config) setDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
+	c.Images.setDefaults(c.Defaults)
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
@@ -96,6 +100,7 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.server(&c.Server, base)
+	d.images(&c.Images, base)
 	if !dnsLabel.MatchString(c.Namespace) || len(c.Namespace) > 63 {
 		d.fail("namespace", "%q is not a DNS label", c.Namespace)
 	}
@@ -126,6 +131,70 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
 	}
 	d.limits(a, field)
+	d.forge(&a.Forge, a.Repo, field+".forge", base, remote)
+	switch a.Environments {
+	case "":
+		a.Environments = EnvironmentsBranches
+	case EnvironmentsBranches:
+	case EnvironmentsPullRequests:
+		if !a.Forge.Enabled() {
+			d.fail(field+".environments", "pull_requests needs the app's forge: (which lists the pull requests)")
+		}
+	default:
+		d.fail(field+".environments", "%q: use %s or %s", a.Environments, EnvironmentsBranches, EnvironmentsPullRequests)
+	}
+}
+
+// forge checks an app's forge and fills what it leaves to be guessed: the
+// type from the repository's host, the address and the repository path
+// from its address.
+func (d *decoder) forge(f *Forge, repo, field, base string, remote bool) {
+	if !f.Enabled() {
+		return
+	}
+	if !remote {
+		d.fail(field, "a forge needs a remote repository (https, ssh or user@host:path)")
+		return
+	}
+	if f.TokenFile == "" {
+		d.fail(field+".token_file", "required: the forge's API token")
+	}
+	f.TokenFile = d.file0(base, f.TokenFile, field+".token_file")
+	if f.URL != "" {
+		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			d.fail(field+".url", "%q must be an http(s) address like https://git.example.com", redact.URL(f.URL))
+			return
+		} else if u.User != nil {
+			d.fail(field+".url", "%q holds credentials: put the token in token_file", redact.URL(f.URL))
+			return
+		}
+	}
+	switch {
+	case f.Type == "":
+		t, ok := forge.GuessTypeFromURL(repo)
+		if !ok {
+			d.fail(field+".type", "cannot tell the forge from %s: set type to %s", redact.URL(repo), forgeTypes())
+			return
+		}
+		f.Type = string(t)
+	case !slices.Contains(forge.Types, forge.Type(f.Type)):
+		d.fail(field+".type", "%q is not a forge arbor knows: use %s", f.Type, forgeTypes())
+		return
+	}
+	web, path, err := forge.RepoFromURL(repo, f.URL)
+	if err != nil {
+		d.fail(field, "%v", err)
+		return
+	}
+	f.URL, f.Repo = web, path
+}
+
+func forgeTypes() string {
+	names := make([]string, len(forge.Types))
+	for i, t := range forge.Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 // limits checks the per-app bounds on git and the pod security level.

@@ -202,10 +202,12 @@ func waitInForce(t *testing.T, ctx context.Context, arbor *client) {
 	}
 }
 
-// managed returns the labels arbor puts on everything it writes.
+// managed returns the labels arbor puts on everything it writes, as the
+// install deploy/ makes (its install is its namespace).
 func managed(env string) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/managed-by": "arbor",
+		"arbor.dev/install":            namespace,
 		"arbor.dev/app":                "rbactest",
 		"arbor.dev/env":                env,
 	}

@@ -102,7 +102,7 @@ func renderEnv(t *testing.T, branch, commit, version string, withCron bool) *ren
 		t.Fatalf("load the test template: %v %v", err, findings)
 	}
 	env, err := render.Render(render.Input{Config: cfg, Tree: tree, Context: render.Context{
-		App: "rbac", Branch: branch, Commit: commit,
+		App: "rbac", Branch: branch, Commit: commit, Install: namespace, // as the daemon of deploy/ labels it
 		Secrets: map[string]string{"DB_PASSWORD": "not-a-real-password"},
 	}})
 	if err != nil {
@@ -157,7 +157,7 @@ func TestEngineRunsEnvironmentAsServiceAccount(t *testing.T) {
 	if err := engine.Wait(ctx, v1.Objects, apply.WaitOptions{Namespace: ns, Timeout: 3 * time.Minute}); err != nil {
 		t.Fatalf("as arbor, wait for the environment: %v\n%s", err, podReport(ctx, admin, ns))
 	}
-	rec := &state.State{App: "rbac", Branch: branch, Commit: v1.Commit, ConfigHash: v1.ConfigHash, Workflow: "setup", Outcome: state.OutcomeSucceeded, Inventory: inventory(v1.Objects)}
+	rec := &state.State{Install: namespace, App: "rbac", Branch: branch, Commit: v1.Commit, ConfigHash: v1.ConfigHash, Workflow: "setup", Outcome: state.OutcomeSucceeded, Inventory: inventory(v1.Objects)}
 	if err := state.Write(ctx, arbor.cs, ns, rec); err != nil {
 		t.Fatalf("as arbor, write the environment's record: %v", err)
 	}

@@ -145,6 +145,17 @@ func TestAdmissionPolicyMatchesTheInstall(t *testing.T) {
 		if len(conds) != 1 || !strings.Contains(conds[0].(map[string]any)["expression"].(string), `"`+user+`"`) {
 			t.Errorf("%s: the admission policy's match condition %v does not name %s", dir, conds, user)
 		}
+		// The daemon's install is its namespace unless the config names one.
+		vars, _, _ := unstructured.NestedSlice(vap.Object, "spec", "variables")
+		install := ""
+		for _, v := range vars {
+			if m := v.(map[string]any); m["name"] == "install" {
+				install = m["expression"].(string)
+			}
+		}
+		if want := `"` + sa.GetNamespace() + `"`; install != want {
+			t.Errorf("%s: the admission policy's install is %s, want %s (the daemon's default install)", dir, install, want)
+		}
 		rules, _, _ := unstructured.NestedSlice(vap.Object, "spec", "matchConstraints", "resourceRules")
 		var got []string
 		for _, r := range rules {

@@ -62,6 +62,18 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 	}
 	// A namespace arbor did not create.
 	foreign := testcluster.Namespace(t, admin.cs)
+	// An environment of another arbor install, and one from before installs
+	// had names (arbor's label, no install label).
+	otherEnv, unlabelledEnv := testcluster.Name("otherinstall"), testcluster.Name("unlabelled-env")
+	for name, labels := range map[string]map[string]string{
+		otherEnv:      {"app.kubernetes.io/managed-by": "arbor", "arbor.dev/install": "another-install"},
+		unlabelledEnv: {"app.kubernetes.io/managed-by": "arbor"},
+	} {
+		if err := admin.create(ctx, obj("v1", "Namespace", "", name, labels, nil), false); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
 
 	dry := true
 	cm := func(ns string, labels map[string]string) *unstructured.Unstructured {
@@ -87,6 +99,18 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 			return err
 		}
 	}
+	claimNamespace := func(ns string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := arbor.cs.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType,
+				[]byte(`{"metadata":{"labels":{"arbor.dev/install":"`+namespace+`"}}}`),
+				metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		}
+	}
+	// The upgrade path: an unlabelled environment may be claimed.
+	if err := claimNamespace(unlabelledEnv)(ctx); err != nil {
+		t.Errorf("as arbor, label an unlabelled environment with its install (the upgrade): %v", err)
+	}
 
 	cases := []refusal{
 		// Namespaces arbor must never write to, even with its labels on the object.
@@ -106,6 +130,13 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 		{"adopt a namespace by labelling it", labelNamespace(foreign), byPolicy},
 		{"create a namespace without arbor's label", create(obj("v1", "Namespace", "", testcluster.Name("unlabelled"), nil, nil)), byPolicy},
 		{"create an object without arbor's label", create(cm(env, nil)), byPolicy},
+		{"create an object without the install label", create(cm(env, map[string]string{"app.kubernetes.io/managed-by": "arbor"})), byPolicy},
+		// Environments of another install, and unlabelled ones.
+		{"create a ConfigMap in another install's environment", create(cm(otherEnv, managed(otherEnv))), byPolicy},
+		{"take another install's namespace by relabelling it", claimNamespace(otherEnv), byPolicy},
+		{"delete another install's namespace", del(obj("v1", "Namespace", "", otherEnv, nil, nil)), byPolicy},
+		{"create a ConfigMap in an unlabelled environment", create(cm(unlabelledEnv, managed(unlabelledEnv))), byPolicy},
+		{"delete an unlabelled environment's namespace", del(obj("v1", "Namespace", "", unlabelledEnv, nil, nil)), byPolicy},
 		{"overwrite a hand-made object", apply(obj("v1", "ConfigMap", env, "hand-made", managed(env), map[string]any{"data": map[string]any{"k": "arbor"}})), byPolicy},
 		{"delete a hand-made object", del(handMade), byPolicy},
 		// Cluster-scoped kinds arbor does not need.

@@ -45,3 +45,33 @@ wait_for() {
 	tail -n 30 "$WORK/arbor.log" >&2
 	die "timed out waiting for: $*"
 }
+
+# bind_volumes LABEL RECLAIM APP... binds each pending claim of the apps'
+# environments to a hostPath volume (labelled LABEL=true, reclaim policy
+# RECLAIM), as a provisioner would, while arbor runs: kwok's cluster has no
+# storage provisioner.
+bind_volumes() {
+	local label=$1 reclaim=$2 app
+	shift 2
+	while kill -0 "$ARBOR_PID" 2>/dev/null; do
+		for app in "$@"; do
+			kubectl get pvc -A -l "arbor.dev/app=$app" --no-headers \
+				-o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase,SIZE:.spec.resources.requests.storage 2>/dev/null |
+				while read -r ns name phase size; do
+					[[ $phase == Pending ]] || continue
+					kubectl apply -f - >/dev/null 2>&1 <<PV || true
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: demo-$ns-$name, labels: {$label: "true"}}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: $reclaim
+  hostPath: {path: /tmp/arbor-demo-volumes/$ns-$name}
+  claimRef: {namespace: $ns, name: $name}
+PV
+				done
+		done
+		sleep 2
+	done
+}

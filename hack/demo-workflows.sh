@@ -91,32 +91,7 @@ sed 's/^/  /' "$WORK/arbor.yaml"
 ARBOR_PID=$!
 echo "  arbor is pid $ARBOR_PID; its log is $WORK/arbor.log"
 
-# kwok's cluster has no storage provisioner: bind each claim of the demo's
-# environments to a hostPath volume, as a provisioner would.
-bind_volumes() {
-	while kill -0 "$ARBOR_PID" 2>/dev/null; do
-		for app in "$SHOP" "$CATALOG" "$STOREFRONT"; do
-			kubectl get pvc -A -l "arbor.dev/app=$app" --no-headers \
-				-o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase,SIZE:.spec.resources.requests.storage 2>/dev/null |
-				while read -r ns name phase size; do
-					[[ $phase == Pending ]] || continue
-					kubectl apply -f - >/dev/null 2>&1 <<PV || true
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: demo-$ns-$name, labels: {arbor-demo-workflows: "true"}}
-spec:
-  capacity: {storage: $size}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: {path: /tmp/arbor-demo-volumes/$ns-$name}
-  claimRef: {namespace: $ns, name: $name}
-PV
-				done
-		done
-		sleep 2
-	done
-}
-bind_volumes &
+bind_volumes arbor-demo-workflows Retain "$SHOP" "$CATALOG" "$STOREFRONT" &
 
 env_json() { curl -fsS "$API/api/v1/apps/$1/environments" | jq -c --arg b "$2" '.[] | select(.branch == $b)'; }
 phase_is() { [[ $(env_json "$1" "$2" | jq -r '.phase // ""') == "$3" ]]; }

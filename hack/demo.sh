@@ -73,32 +73,8 @@ show() {
 	kubectl get namespaces -l "arbor.dev/app=$APP" | sed 's/^/    /'
 }
 
-# A cluster without a default StorageClass (hack/cluster.sh before its
-# hostPath provisioner) binds no claim: bind each claim of the demo's
-# environments to a hostPath volume, as a provisioner would.
-bind_volumes() {
-	while kill -0 "$ARBOR_PID" 2>/dev/null; do
-		kubectl get pvc -A -l "arbor.dev/app=$APP" --no-headers \
-			-o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase,SIZE:.spec.resources.requests.storage 2>/dev/null |
-			while read -r ns name phase size; do
-				[[ $phase == Pending ]] || continue
-				kubectl apply -f - >/dev/null 2>&1 <<PV || true
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: demo-$ns-$name, labels: {arbor-demo: "true"}}
-spec:
-  capacity: {storage: $size}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Delete
-  hostPath: {path: /tmp/arbor-demo-volumes/$ns-$name}
-  claimRef: {namespace: $ns, name: $name}
-PV
-			done
-		sleep 2
-	done
-}
 if ! kubectl get storageclass standard >/dev/null 2>&1; then
-	bind_volumes &
+	bind_volumes arbor-demo Delete "$APP" &
 fi
 
 wait_for curl -fs "$API/readyz" -o /dev/null

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // TestActionsNeedAuthorization sends the deploy action without a token, with a

@@ -41,7 +41,7 @@ func BenchmarkPushToApplied(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 		}
-		report(b, lat)
+		report(b, "push to applied", lat)
 	})
 	b.Run("webhook", func(b *testing.B) {
 		cs := testcluster.Clientset(b)
@@ -73,7 +73,7 @@ func BenchmarkPushToApplied(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 		}
-		report(b, lat)
+		report(b, "push to applied", lat)
 	})
 }
 
@@ -91,16 +91,16 @@ func waitInMemory(b *testing.B, d *daemon, app, branch, commit string) {
 	b.Fatalf("%s@%s not ready at %s", app, branch, commit)
 }
 
-func report(b *testing.B, lat []time.Duration) {
+func report(b *testing.B, what string, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
 	b.ReportMetric(float64(p(0.5).Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(p(0.99).Milliseconds()), "p99-ms")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("push to applied over %d pushes: p50 %s, p99 %s, min %s, max %s", len(lat), p(0.5), p(0.99), lat[0], lat[len(lat)-1])
+	b.Logf("%s over %d samples: p50 %s, p99 %s, min %s, max %s", what, len(lat), p(0.5), p(0.99), lat[0], lat[len(lat)-1])
 }
 
-func postHookTB(b *testing.B, url, body, sig string) int {
+func postHookTB(b testing.TB, url, body, sig string) int {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // Results of a reconcile, the result label of arbor_reconcile_duration_seconds.
@@ -51,7 +51,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		}
 	}
 	commit, listed := lst.Branches[key.Branch]
-	if !listed || !a.cfg.Branches.Allows(key.Branch) {
+	if !listed || !a.cfg.Branches.Allows(key.Branch) || !a.forge.deploys(lst.PRs, key.Branch) {
 		result = resultDeleted
 		return r.remove(ctx, key, rec)
 	}
@@ -248,7 +248,8 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		Tree:    tree,
 		Imports: imports,
 		Context: render.Context{
-			App: a.cfg.Name, AppFixed: true, Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+			App: a.cfg.Name, AppFixed: true, Install: r.opts.Config.Install, Namespace: r.namespaceFor(a.cfg.Name, branch),
+			Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
 			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
 			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
 			StorageClasses:         d.StorageClasses,
@@ -267,7 +268,6 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if cfg.Template.App != "" && cfg.Template.App != a.cfg.Name {
 		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
 	}
-	labelInstall(env, r.opts.Config.Install)
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
@@ -279,25 +279,17 @@ func kustomizeLimits(k config.KustomizeLimits) render.KustomizeLimits {
 	return render.KustomizeLimits{MaxFileBytes: k.MaxFileSize.Bytes, MaxTotalBytes: k.MaxTotalSize.Bytes, Timeout: k.Timeout.Duration}
 }
 
-// secrets reads the app's secrets_from Secret; values never leave render's input.
 // secrets reads the app's secrets_from values, and the key of its env-hash
 // annotations: the Secret's UID (render.Context.HashKey).
 func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]string, []byte, error) {
 	if a.cfg.SecretsFrom == "" {
 		return nil, nil, nil
 	}
-	s, err := r.opts.Kube.CoreV1().Secrets(r.opts.Config.Namespace).Get(ctx, a.cfg.SecretsFrom, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from) not found", r.opts.Config.Namespace, a.cfg.SecretsFrom)
-	}
+	values, uid, err := environment.Secrets(ctx, r.opts.Kube, r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Secret/%s/%s (secrets_from): %w", r.opts.Config.Namespace, a.cfg.SecretsFrom, err)
+		return nil, nil, fmt.Errorf("secrets_from: %w", err)
 	}
-	out := make(map[string]string, len(s.Data))
-	for k, v := range s.Data {
-		out[k] = string(v)
-	}
-	return out, []byte(s.UID), nil
+	return values, uid, nil
 }
 
 // failed records a failed deploy (keeping the write-ahead inventory) and returns err.
@@ -388,6 +380,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory
+		r.apps[key.App].forge.closing(key.Branch, rec.State.PullRequest)
 	}
 	st := &envState{App: key.App, Branch: key.Branch, Namespace: rec.Namespace, EnvID: rec.EnvID, Phase: PhaseDeleting, LastTransition: time.Now().UTC()}
 	r.status.set(key, st)
@@ -397,7 +390,7 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		return fmt.Errorf("%s: teardown: %w", key, err)
 	}
 	if !removed {
-		if err := r.opts.Engine.Delete(ctx, rec.Namespace, inv); err != nil {
+		if _, err := r.opts.Engine.Delete(ctx, inv, apply.DeleteOptions{Namespace: rec.Namespace}); err != nil {
 			return fmt.Errorf("%s: delete: %w", key, err)
 		}
 	}
@@ -414,6 +407,13 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
+	if a := r.apps[st.App]; a != nil {
+		if lst := a.current(); lst != nil {
+			if pr, ok := lst.PRs[st.Branch]; ok {
+				st.PullRequest = pr.Number
+			}
+		}
+	}
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {
 		return err
 	}

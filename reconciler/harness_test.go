@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -244,14 +245,27 @@ func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon 
 	parts.Options.Kube = cs
 	parts.Options.Metadata = metadata.NewForConfigOrDie(restCfg)
 	parts.Options.RetryMax = 2 * time.Second
-	parts.Options.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
 	rec, err := reconciler.New(parts.Options)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, rec: rec, reg: reg, cs: cs, cfg: cfg, cancel: cancel, done: make(chan struct{})}
-	d.srv = httptest.NewServer(rec.Handler(reg, parts.Hooks))
+	d.srv = httptest.NewServer(server.New(server.Routes{
+		Apps: func() any { return rec.Apps() },
+		Environments: func(app string) (any, bool) {
+			return rec.Environments(app), rec.HasApp(app)
+		},
+		Ready: rec.Ready, Metrics: rec.MetricsHandler(reg), Hooks: parts.Hooks,
+		Deploy: func(ctx context.Context, app, env string) (any, error) {
+			v, err := rec.RequestDeploy(ctx, app, env)
+			if errors.Is(err, reconciler.ErrNoEnvironment) {
+				err = fmt.Errorf("%w: %w", server.ErrNotFound, err)
+			}
+			return v, err
+		},
+		Guard: (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require,
+	}, server.Options{}))
 	if err := rec.Start(ctx); err != nil {
 		cancel()
 		t.Fatal(err)

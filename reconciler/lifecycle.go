@@ -10,10 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // lifecycle is what happens to a rendered environment whose branch is
@@ -103,6 +104,11 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		prev = r.cache.objectsIn(rec.Namespace)
 	}
 	st := stateOf(env, settings, PhaseDeploying)
+	if why := r.hostHeld(env); why != "" {
+		st.Phase, st.LastError, st.LastTransition = PhaseConflict, fmt.Sprintf("%s: %s", key, why), time.Now().UTC()
+		r.status.set(key, st)
+		return errors.New(st.LastError)
+	}
 	st.Inventory = union(prev, st.Inventory) // written ahead: everything this run may create
 	st.LastRun = lastRunPtr(lastRun(rec))
 	if before != nil {
@@ -115,7 +121,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 		// (The status says Deploying only once the namespace is known to be
 		// this environment's: a Conflict does not flicker on each retry.)
 		var err error
-		if fresh, err = r.opts.Engine.CreateNamespace(ctx, env.Objects[0]); err != nil {
+		if fresh, err = r.claimNamespace(ctx, env.Objects[0]); err != nil {
 			return r.failed(ctx, key, st, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -152,7 +158,7 @@ func (r *Reconciler) runStage(ctx context.Context, key envKey, rec *envRecord, e
 	case err != nil:
 		return r.failed(ctx, key, st, err)
 	}
-	if err := r.opts.Engine.Prune(ctx, env.Namespace, prev, env.Objects); err != nil {
+	if _, err := r.opts.Engine.Prune(ctx, prev, env.Objects, apply.ApplyOptions{Namespace: env.Namespace}); err != nil {
 		return r.failed(ctx, key, st, fmt.Errorf("%s: prune: %w", key, err))
 	}
 	st.Inventory = keepRendered(union(prev, res.Applied), env)
@@ -198,11 +204,12 @@ func (r *Reconciler) repair(ctx context.Context, key envKey, rec *envRecord, env
 		}
 	}
 	start := time.Now()
-	written, err := r.opts.Engine.Apply(ctx, env.Namespace, objs)
+	cs, err := r.opts.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: env.Namespace, NoDiff: true})
+	written := cs.Written()
 	if err != nil {
 		return fmt.Errorf("%s: repair: %w", key, err)
 	}
-	if err := r.opts.Engine.Wait(ctx, env.Namespace, objs); err != nil {
+	if err := r.opts.Engine.Wait(ctx, objs, apply.WaitOptions{Namespace: env.Namespace, Timeout: r.opts.WaitTimeout}); err != nil {
 		return fmt.Errorf("%s: repair: wait: %w", key, err)
 	}
 	st := *rec.State
@@ -316,37 +323,29 @@ func (r *Reconciler) resolveImports(ctx context.Context, importer string, t *sch
 		if err != nil {
 			return nil, err
 		}
-		im, err := r.loadImport(ctx, a, choice)
+		im, err := r.loadImport(ctx, a, ai, choice)
 		if err != nil {
 			return nil, err
-		}
-		for _, x := range ai.ExcludeServices {
-			im.ExcludeServices = append(im.ExcludeServices, x.Name)
 		}
 		out = append(out, im)
 	}
 	return out, nil
 }
 
-func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, choice workflow.BranchChoice) (render.Import, error) {
-	where := a.cfg.Name + "@" + choice.Branch
+func (r *Reconciler) loadImport(ctx context.Context, a *appRunner, ai schema.AppImport, choice workflow.BranchChoice) (render.Import, error) {
 	tree, err := a.src.Tree(ctx, choice.Commit)
 	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
-	}
-	cfg, findings, err := r.opts.Load(tree, a.cfg.Path, loadOptions(a.cfg))
-	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
-	}
-	if errs := findings.Errors(); len(errs) > 0 {
-		return render.Import{}, fmt.Errorf("app_imports %s: invalid configuration: %s", where, errs.Error())
+		return render.Import{}, fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, choice.Branch, err)
 	}
 	secrets, _, err := r.secrets(ctx, a)
 	if err != nil {
-		return render.Import{}, fmt.Errorf("app_imports %s: %w", where, err)
+		return render.Import{}, fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, choice.Branch, err)
 	}
-	return render.Import{App: a.cfg.Name, Branch: choice.Branch, Commit: choice.Commit, Config: cfg, Tree: tree,
-		Parameters: a.cfg.Parameters, Secrets: secrets}, nil
+	im, _, err := environment.Import(environment.Imported{
+		Import: ai, Branch: choice.Branch, Commit: choice.Commit, Tree: tree, Path: a.cfg.Path,
+		Load: loadOptions(a.cfg), Parameters: a.cfg.Parameters, Secrets: secrets,
+	})
+	return im, err
 }
 
 // trackingBranch is an app's tracking_branch, read from its template on its
@@ -446,4 +445,12 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 		}
 	}
 	return false
+}
+
+// claimNamespace applies the environment's Namespace object alone, checking
+// its owner labels first, and reports whether this call created it.
+func (r *Reconciler) claimNamespace(ctx context.Context, ns *unstructured.Unstructured) (bool, error) {
+	opts := apply.ApplyOptions{Namespace: ns.GetName(), NoDiff: true, Owner: apply.OwnerOf(ns)}
+	cs, err := r.opts.Engine.Apply(ctx, []*unstructured.Unstructured{ns}, opts)
+	return err == nil && cs.Count(apply.Created) == 1, err
 }

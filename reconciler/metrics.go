@@ -15,6 +15,10 @@ type Metrics struct {
 	apiRequests       *prometheus.CounterVec
 	listingErrors     *prometheus.CounterVec
 	leader            prometheus.Gauge
+	// forgeErrors and forgeRateRemaining: the app's forge (pull request
+	// listings and reports).
+	forgeErrors        *prometheus.CounterVec
+	forgeRateRemaining *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -24,6 +28,8 @@ type Metrics struct {
 //	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see apply.Verb)
 //	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
 //	arbor_leader                                  gauge: 1 while this replica leads
+//	arbor_forge_errors_total{app}                 counter: failed pull request listings and reports (nothing stopped or undone)
+//	arbor_forge_rate_limit_remaining{app}         gauge: the requests the forge said are left (-1: it sends no limit)
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -39,6 +45,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_api_requests_total",
 			Help: "Requests sent to the Kubernetes API server, by verb.",
 		}, []string{"verb"}),
+		forgeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_forge_errors_total",
+			Help: "Failed forge requests (pull request listings, commit statuses, comments), by app; none stops or undoes a deploy.",
+		}, []string{"app"}),
+		forgeRateRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_forge_rate_limit_remaining",
+			Help: "Requests the app's forge said are left in its rate limit window (-1 when it sends no limit).",
+		}, []string{"app"}),
 		listingErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "arbor_listing_errors_total",
 			Help: "Failed or empty branch listings, by app; nothing is deleted after one.",
@@ -48,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 while this replica holds the leader lease.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

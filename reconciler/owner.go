@@ -1,9 +1,15 @@
 package reconciler
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/render"
 )
 
@@ -11,19 +17,6 @@ import (
 // install, app or branch (or to no arbor at all). Nothing is written into it;
 // the status names the owner.
 const PhaseConflict = "Conflict"
-
-// labelInstall puts the install's identity on every object of the
-// environment: arbor reads, adopts, prunes and deletes only its own.
-func labelInstall(env *render.Environment, install string) {
-	for _, o := range env.Objects {
-		l := o.GetLabels()
-		if l == nil {
-			l = map[string]string{}
-		}
-		l[apply.LabelInstall] = install
-		o.SetLabels(l)
-	}
-}
 
 // conflict reports whether err says the environment's namespace, or an
 // object in it, belongs to someone else.
@@ -54,4 +47,68 @@ func ingressAnnotations(configured []string) []string {
 		return configured
 	}
 	return render.DefaultIngressAnnotations
+}
+
+// hostHeld says which environment already serves one of env's hosts, or "":
+// two environments never claim one host. The one that has it keeps it (its
+// record names the host); the other shows Conflict until the holder lets go.
+// Environments of other installs are not seen.
+func (r *Reconciler) hostHeld(env *render.Environment) string {
+	mine := map[string]bool{}
+	for _, u := range env.URLs {
+		if h := hostOf(u.URL); h != "" {
+			mine[h] = true
+		}
+	}
+	if len(mine) == 0 {
+		return ""
+	}
+	for _, st := range r.cache.allStates() {
+		if st.Namespace == env.Namespace {
+			continue
+		}
+		for _, u := range st.URLs {
+			if h := hostOf(u.URL); mine[h] {
+				return fmt.Sprintf("host %s is served by %s@%s (namespace %s)", h, st.App, st.Branch, st.Namespace)
+			}
+		}
+	}
+	return ""
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// namespaceFor is the namespace of app@branch: the one its environment has
+// when it exists (a name never changes under an environment), else
+// namespaceName.
+func (r *Reconciler) namespaceFor(app, branch string) string {
+	if rec := r.cache.env(app, branch); rec != nil && rec.Namespace != "" {
+		return rec.Namespace
+	}
+	return namespaceName(r.opts.Config.Apps, app, branch)
+}
+
+// namespaceName is the daemon's naming rule: "<app>-<env id>", as `arbor
+// render` names it, unless another app of the config could give the same
+// name. "<app>-<env id>" of app shop on branch api-main equals that of app
+// shop-api on main: whenever an app named "<app>-<x>" exists and the env id
+// starts with "<x>-", the branch's namespace gets a hash of app and branch
+// ("shop-api-main-1a2b3c"). Only the app with the shorter name needs it: the
+// other's names are the plain ones.
+func namespaceName(apps []config.App, app, branch string) string {
+	envID := render.EnvID(branch)
+	for _, other := range apps {
+		x, ok := strings.CutPrefix(other.Name, app+"-")
+		if ok && x != "" && strings.HasPrefix(envID, x+"-") {
+			sum := sha256.Sum256([]byte(app + "\x00" + branch))
+			return render.Namespace(app, envID+"-"+hex.EncodeToString(sum[:3]))
+		}
+	}
+	return render.Namespace(app, envID)
 }

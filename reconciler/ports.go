@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -38,19 +36,3 @@ type Loader func(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Conf
 
 // Renderer renders an environment; render.Render.
 type Renderer func(in render.Input) (*render.Environment, error)
-
-// Engine is what the reconciler needs of the apply engine.
-type Engine interface {
-	// CreateNamespace applies an environment's Namespace object (as Apply
-	// does) and reports whether this call created it.
-	CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (created bool, err error)
-	// Apply server-side applies objs, confined to ns, writing only what
-	// differs; it returns the objects it wrote.
-	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error)
-	// Wait returns when every object is ready, or an error naming those that are not.
-	Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
-	// Prune deletes what previous holds and objs does not (arbor's objects only).
-	Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error
-	// Delete removes an environment: its inventory and its namespace.
-	Delete(ctx context.Context, ns string, inventory []render.ObjectRef) error
-}

@@ -73,10 +73,20 @@ func freePort(t testing.TB) string {
 // startProcess runs arbor with the config body (server.listen is added).
 func startProcess(t testing.TB, name, body string, extra ...string) *process {
 	t.Helper()
+	return startProcessServer(t, name, body, "", extra...)
+}
+
+// startProcessServer is startProcess with more of the config's server
+// section (YAML flow-map entries, like "webhook_secret_file: F").
+func startProcessServer(t testing.TB, name, body, server string, extra ...string) *process {
+	t.Helper()
 	port := freePort(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "arbor.yaml")
-	if err := os.WriteFile(cfgPath, []byte(body+"\nserver: {listen: \"127.0.0.1:"+port+"\"}\n"), 0o600); err != nil {
+	if server != "" {
+		server = ", " + server
+	}
+	if err := os.WriteFile(cfgPath, []byte(body+"\nserver: {listen: \"127.0.0.1:"+port+"\""+server+"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary(t), "run", "--config", cfgPath, "--kubeconfig", testcluster.KubeconfigPath(t),
@@ -318,24 +328,7 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 	app := appName(t)
 	r := newRepo(t, webApp)
 	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 1s\nnamespace: " + own + "\n"
-	a := startProcess(t, "replica-a", body)
-	b := startProcess(t, "replica-b", body)
-	var leader, standby *process
-	eventually(t, 30*time.Second, "one leader", func() bool {
-		la, okA := a.leading()
-		lb, okB := b.leading()
-		switch {
-		case !okA || !okB:
-			return false
-		case la && !lb:
-			leader, standby = a, b
-		case lb && !la:
-			leader, standby = b, a
-		default:
-			return false
-		}
-		return true
-	})
+	leader, standby := leaderOf(t, startProcess(t, "replica-a", body), startProcess(t, "replica-b", body))
 	eventually(t, 60*time.Second, "main ready", func() bool { return readyCount(leader.environments(app)) == 1 })
 	if n := leader.writes(t); n == 0 {
 		t.Fatal("the leader created an environment, yet its write count reads 0: the comparison below could not fail")
@@ -373,4 +366,26 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// leaderOf waits until exactly one of a and b leads, and returns the leader
+// and the standby.
+func leaderOf(t *testing.T, a, b *process) (leader, standby *process) {
+	t.Helper()
+	eventually(t, 30*time.Second, "one leader", func() bool {
+		la, okA := a.leading()
+		lb, okB := b.leading()
+		switch {
+		case !okA || !okB:
+			return false
+		case la && !lb:
+			leader, standby = a, b
+		case lb && !la:
+			leader, standby = b, a
+		default:
+			return false
+		}
+		return true
+	})
+	return leader, standby
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,31 +18,35 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/internal/redact"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // Options are the parts a Reconciler is made of.
 type Options struct {
-	Config   *config.Config
-	Sources  map[string]Source // by app name, one per configured app
-	Load     Loader
-	Render   Renderer
-	Engine   Engine
+	Config  *config.Config
+	Sources map[string]Source // by app name, one per configured app
+	// Forges are the apps' forges by app name, for the apps with one.
+	Forges map[string]forge.Forge
+	Load   Loader
+	Render Renderer
+	// Engine is the one writer of environment objects.
+	Engine   *apply.Engine
 	Kube     kubernetes.Interface
 	Metadata metadata.Interface
 	Metrics  *Metrics
 	Log      *slog.Logger
-	// Workflows runs setup, patch and teardown (its Kube defaults to Kube).
+	// Workflows runs setup, patch and teardown, through Engine.
 	Workflows *workflow.Executor
+	// WaitTimeout bounds each readiness wait outside a workflow (a drift
+	// repair); 5 minutes when zero.
+	WaitTimeout time.Duration
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
-	// Guard authorizes the API's actions (a verb of arbor's on an
-	// environment); server.Authorizer's Require is the one arbor run uses.
-	// Without a Guard every action is refused: actions are never open.
-	Guard func(verb string, h http.Handler) http.Handler
 }
 
 // envKey names an environment: an app's branch.
@@ -85,18 +88,22 @@ func New(opts Options) (*Reconciler, error) {
 		renders: newRenderCache(),
 		imports: workflow.NewImportIndex(),
 	}
+	if opts.WaitTimeout == 0 {
+		opts.WaitTimeout = 5 * time.Minute
+	}
+	r.status.changed = r.statusChanged
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
-	}
-	if opts.Workflows.Kube == nil {
-		opts.Workflows.Kube = opts.Kube
 	}
 	for _, a := range opts.Config.Apps {
 		src, ok := opts.Sources[a.Name]
 		if !ok {
 			return nil, fmt.Errorf("app %s: no source", a.Name)
 		}
-		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a)}
+		r.apps[a.Name] = &appRunner{cfg: a, src: src, settings: settingsHash(opts.Config, a), refresh: make(chan struct{}, 1)}
+		if f, ok := opts.Forges[a.Name]; ok {
+			r.apps[a.Name].forge = newForgeRunner(a, f)
+		}
 		r.order = append(r.order, a.Name)
 	}
 	c, err := newClusterCache(opts.Metadata, opts.Kube, opts.Config.Install, opts.Log, r.namespaceChanged)
@@ -109,6 +116,9 @@ func New(opts Options) (*Reconciler, error) {
 
 // Start runs the watch-based cache and waits for its first listing.
 func (r *Reconciler) Start(ctx context.Context) error {
+	for _, name := range r.order {
+		go r.watchTriggers(ctx, r.apps[name])
+	}
 	return r.cache.start(ctx)
 }
 
@@ -132,6 +142,12 @@ func (r *Reconciler) Ready() bool {
 // Leading reports whether this replica acts.
 func (r *Reconciler) Leading() bool { return r.leading.Load() }
 
+// HasApp reports whether app is one of the configured apps.
+func (r *Reconciler) HasApp(app string) bool {
+	_, ok := r.apps[app]
+	return ok
+}
+
 // Lead acts until ctx ends: polls every app and runs the workers. Call it
 // only while holding the lease, after Start.
 func (r *Reconciler) Lead(ctx context.Context) error {
@@ -148,9 +164,13 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 		r.queue.ShutDown()
 	}()
 	var g errgroup.Group
+	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })
+		if a.forge != nil {
+			g.Go(func() error { r.runReports(ctx, a); return nil })
+		}
 	}
 	for range max(1, r.opts.Config.Concurrency) {
 		g.Go(func() error {
@@ -195,7 +215,9 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 type appRunner struct {
 	cfg       config.App
 	src       Source
-	settings  string // settingsHash of the app, fixed for the daemon's life
+	settings  string        // settingsHash of the app, fixed for the daemon's life
+	forge     *forgeRunner  // nil without a forge
+	refresh   chan struct{} // wakes the poll loop (watchTriggers, refresh requests)
 	attempted atomic.Bool
 
 	mu       sync.Mutex
@@ -209,6 +231,8 @@ type listing struct {
 	Branches map[string]string
 	Default  string
 	At       time.Time
+	// PRs are the open pull requests by head branch, with a forge; nil without.
+	PRs map[string]forge.PullRequest
 }
 
 func (a *appRunner) current() *listing {
@@ -227,7 +251,7 @@ func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-a.src.Triggers():
+		case <-a.refresh:
 		}
 	}
 }
@@ -244,6 +268,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	if err == nil {
 		err = a.src.Fetch(ctx, branches)
 	}
+	prs, err := r.listPullRequests(ctx, a, err)
 	// gitsource redacts its own errors; this keeps any other that quotes the
 	// address (a wrapped transport error) from reaching status and logs.
 	err = redact.Error(err, a.cfg.Repo)
@@ -251,7 +276,7 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	a.lastTime, a.lastErr = time.Now(), err
 	prev := a.listing
 	if err == nil {
-		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime}
+		a.listing = &listing{Branches: branches, Default: def, At: a.lastTime, PRs: prs}
 	}
 	a.mu.Unlock()
 	if err != nil {
@@ -298,4 +323,34 @@ func settingsHash(c *config.Config, a config.App) string {
 		c.Install, c.Namespace + "/" + c.ServiceAccount})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// listPullRequests lists the app's open pull requests after a branch
+// listing that worked (err is its error). A failed pull request listing is
+// an error of the whole listing in pull_requests mode, so nothing is
+// deleted; in branches mode the last pull requests are kept and the error
+// shows in status and metrics.
+func (r *Reconciler) listPullRequests(ctx context.Context, a *appRunner, err error) (map[string]forge.PullRequest, error) {
+	if err != nil || a.forge == nil {
+		return nil, err
+	}
+	prs, ferr := a.forge.list(ctx)
+	if ferr == nil {
+		return prs, nil
+	}
+	a.forge.setErr(ferr)
+	r.opts.Metrics.forgeErrors.WithLabelValues(a.cfg.Name).Inc()
+	if a.cfg.Environments == config.EnvironmentsPullRequests {
+		return nil, ferr
+	}
+	r.log.Warn("pull request listing failed", "app", a.cfg.Name, "error", ferr)
+	return prs, nil
+}
+
+// statusChanged makes the environment's forge report due: its phase or
+// record changed.
+func (r *Reconciler) statusChanged(key envKey) {
+	if a := r.apps[key.App]; a != nil {
+		a.forge.due(key.Branch)
+	}
 }

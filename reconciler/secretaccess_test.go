@@ -16,11 +16,10 @@ func TestSecretReaderBindingIsTheInstallsObject(t *testing.T) {
 	ns := &unstructured.Unstructured{}
 	ns.SetKind("Namespace")
 	ns.SetName("shop-main")
-	ns.SetLabels(map[string]string{apply.LabelManagedBy: apply.ManagedByValue, apply.LabelApp: "shop", apply.LabelEnv: "main"})
+	ns.SetLabels(map[string]string{apply.LabelManagedBy: apply.ManagedByValue, apply.LabelInstall: "team-a", apply.LabelApp: "shop", apply.LabelEnv: "main"})
 	cm := &unstructured.Unstructured{}
 	cm.SetKind("ConfigMap")
 	env := &render.Environment{Namespace: "shop-main", Objects: []*unstructured.Unstructured{ns, cm}}
-	labelInstall(env, "team-a")
 	bindSecretReader(env, "arbor-system", "arbor")
 	if len(env.Objects) != 3 || env.Objects[1].GetKind() != "RoleBinding" || env.Objects[2] != cm {
 		t.Fatalf("objects: %v", env.Objects)

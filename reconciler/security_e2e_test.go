@@ -10,7 +10,7 @@ import (
 
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/workflow"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // TestListingTimeoutDeletesNothing serves an app over HTTP, then makes the

@@ -7,15 +7,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/arbordev/arbor/apply"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // StateConfigMap is the name of the ConfigMap holding an environment's record
@@ -77,58 +75,40 @@ type envState struct {
 	HeldCommit string `json:"heldCommit,omitempty"`
 	// HandledRequest is the last deploy request acted on.
 	HandledRequest string `json:"handledRequest,omitempty"`
+	// PullRequest is the number of the branch's open pull request when the
+	// record was written (with a forge): where to say, after a restart too,
+	// that the environment is gone.
+	PullRequest int64 `json:"pullRequest,omitempty"`
 }
 
-// The record shares its ConfigMap and keys with package state (which the
-// CLI reads and writes); the daemon adds its full record under daemonKey.
-const daemonKey = "daemon-status"
-
 func decodeState(cm *corev1.ConfigMap) (*envState, error) {
-	d := cm.Data
-	var st envState
-	if v, ok := d[daemonKey]; ok {
-		if err := json.Unmarshal([]byte(v), &st); err != nil {
-			return nil, fmt.Errorf("ConfigMap/%s/%s: data.%s: %w", cm.Namespace, cm.Name, daemonKey, err)
-		}
-		return &st, nil
-	}
-	// written by the CLI: only the shared keys
 	shared, err := state.Decode(cm)
 	if err != nil {
 		return nil, err
 	}
+	if len(shared.Daemon) > 0 {
+		var st envState
+		if err := json.Unmarshal(shared.Daemon, &st); err != nil {
+			return nil, fmt.Errorf("%s: the daemon's record: %w", state.Ref(cm.Namespace), err)
+		}
+		return &st, nil
+	}
+	// written by the CLI: only the shared keys
 	return &envState{App: shared.App, Branch: shared.Branch, Commit: shared.Commit, ConfigHash: shared.ConfigHash,
-		Template: shared.Template, Namespace: cm.Namespace, EnvID: cm.Labels[render.LabelEnv], Inventory: shared.Inventory}, nil
+		Template: shared.Template, Namespace: cm.Namespace, EnvID: shared.EnvID, Inventory: shared.Inventory}, nil
 }
 
-// saveState writes the record with server-side apply.
+// saveState writes the record (package state owns it), the daemon's full
+// record as its own part.
 func saveState(ctx context.Context, cs kubernetes.Interface, st *envState) error {
 	full, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	shared := &state.State{App: st.App, Branch: st.Branch, Commit: st.Commit, ConfigHash: st.ConfigHash,
-		Template: st.Template, UpdatedAt: time.Now().UTC(), Inventory: st.Inventory}
+	rec := &state.State{App: st.App, Branch: st.Branch, Commit: st.Commit, ConfigHash: st.ConfigHash,
+		Template: st.Template, Inventory: st.Inventory, Install: st.Install, EnvID: st.EnvID, Daemon: full}
 	if st.Workflow != nil {
-		shared.Workflow, shared.Outcome = st.Workflow.Stage, st.Workflow.Outcome
+		rec.Workflow, rec.Outcome = st.Workflow.Stage, st.Workflow.Outcome
 	}
-	data, err := state.Encode(st.Namespace, shared)
-	if err != nil {
-		return err
-	}
-	data[daemonKey] = string(full)
-	cm := corev1ac.ConfigMap(StateConfigMap, st.Namespace).
-		WithLabels(map[string]string{
-			render.LabelManagedBy: render.ManagedByValue,
-			state.LabelRecord:     state.RecordValue,
-			render.LabelApp:       st.App,
-			render.LabelEnv:       st.EnvID,
-			apply.LabelInstall:    st.Install,
-		}).
-		WithData(data)
-	_, err = cs.CoreV1().ConfigMaps(st.Namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
-	if err != nil {
-		return fmt.Errorf("ConfigMap/%s/%s: save state: %w", st.Namespace, StateConfigMap, err)
-	}
-	return nil
+	return state.Write(ctx, cs, st.Namespace, rec)
 }

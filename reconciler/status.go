@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -9,11 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/arbordev/arbor/internal/httpjson"
 	"github.com/arbordev/arbor/internal/redact"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // statusStore holds what the leader knows of each environment beyond the
@@ -21,6 +22,8 @@ import (
 type statusStore struct {
 	mu sync.Mutex
 	m  map[envKey]*envState
+	// changed, when set, is told of every set and forget (outside the lock).
+	changed func(envKey)
 }
 
 func newStatusStore() *statusStore { return &statusStore{m: map[envKey]*envState{}} }
@@ -28,11 +31,14 @@ func newStatusStore() *statusStore { return &statusStore{m: map[envKey]*envState
 func (s *statusStore) set(key envKey, st *envState) {
 	cp := *st
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if old, ok := s.m[key]; ok && old.Phase == cp.Phase && !cp.LastTransition.IsZero() {
 		cp.LastTransition = old.LastTransition
 	}
 	s.m[key] = &cp
+	s.mu.Unlock()
+	if s.changed != nil {
+		s.changed(key)
+	}
 }
 
 // get returns a copy of what is known of key, or nil.
@@ -49,8 +55,11 @@ func (s *statusStore) get(key envKey) *envState {
 
 func (s *statusStore) forget(key envKey) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.m, key)
+	s.mu.Unlock()
+	if s.changed != nil {
+		s.changed(key)
+	}
 }
 
 // knownInvalid reports whether the environment was already found invalid
@@ -82,6 +91,12 @@ type AppStatus struct {
 	Environments  int        `json:"environments"`
 	LastListing   *time.Time `json:"lastListing,omitempty"`
 	ListingError  string     `json:"listingError,omitempty"`
+	// ForgeError is the last error of the app's forge (a pull request
+	// listing, a commit status or a comment); deploys go on regardless.
+	ForgeError string `json:"forgeError,omitempty"`
+	// PullRequests counts the open pull requests of the repository itself,
+	// for an app with a forge.
+	PullRequests int `json:"pullRequests,omitempty"`
 }
 
 // EnvironmentStatus is one environment in the status API.
@@ -152,6 +167,12 @@ func (r *Reconciler) Apps() []AppStatus {
 		if a.lastErr != nil {
 			s.ListingError = a.lastErr.Error()
 		}
+		if a.listing != nil {
+			s.PullRequests = len(a.listing.PRs)
+		}
+		if err := a.forge.Err(); err != nil {
+			s.ForgeError = err.Error()
+		}
 		a.mu.Unlock()
 		out = append(out, s)
 	}
@@ -168,50 +189,31 @@ func (r *Reconciler) updatePhaseGauge() {
 	}
 }
 
-// Handler serves the operations endpoints: /metrics, /healthz, /readyz, the
-// JSON status API under /api/v1/, and hooks (the webhook receiver) under /hooks/.
-func (r *Reconciler) Handler(reg *prometheus.Registry, hooks http.Handler) http.Handler {
-	mux := http.NewServeMux()
+// MetricsHandler serves reg's metrics, the environment phase gauge
+// recomputed first.
+func (r *Reconciler) MetricsHandler(reg *prometheus.Registry) http.Handler {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.updatePhaseGauge()
 		metrics.ServeHTTP(w, req)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !r.Ready() {
-			http.Error(w, "not ready: cache syncing or first listing pending", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /api/v1/apps", func(w http.ResponseWriter, _ *http.Request) {
-		httpjson.Write(w, http.StatusOK, r.Apps())
-	})
-	mux.HandleFunc("GET /api/v1/apps/{app}/environments", func(w http.ResponseWriter, req *http.Request) {
-		app := req.PathValue("app")
-		if _, ok := r.apps[app]; !ok {
-			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": "no app named " + app})
-			return
-		}
-		httpjson.Write(w, http.StatusOK, r.Environments(app))
-	})
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard("deploy", workflow.DeployHandler(r.opts.Kube, r.findEnvironment)))
-	if hooks != nil {
-		mux.Handle("/hooks/", hooks)
-	}
-	return mux
 }
 
-// guard puts an action behind Options.Guard, refusing it when there is none.
-func (r *Reconciler) guard(verb string, h http.Handler) http.Handler {
-	if r.opts.Guard != nil {
-		return r.opts.Guard(verb, h)
+// ErrNoEnvironment: RequestDeploy found no such app or environment.
+var ErrNoEnvironment = workflow.ErrNoEnvironment
+
+// RequestDeploy records a deploy request for app's environment env (its env
+// id or branch) on the environment's namespace, where the leader sees it;
+// any replica can take it. Errors wrap ErrNoEnvironment when there is no
+// such environment.
+func (r *Reconciler) RequestDeploy(ctx context.Context, app, env string) (workflow.DeployResponse, error) {
+	ns, ok := r.findEnvironment(app, env)
+	if !ok {
+		return workflow.DeployResponse{}, fmt.Errorf("app %s has no environment %s: %w", app, env, ErrNoEnvironment)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="arbor"`)
-		httpjson.Write(w, http.StatusUnauthorized, map[string]string{"error": "actions are disabled: the daemon has no authenticator"})
-	})
+	value, err := workflow.RequestDeploy(ctx, r.opts.Kube, ns, time.Now())
+	if err != nil {
+		return workflow.DeployResponse{}, err
+	}
+	return workflow.DeployResponse{App: app, Env: env, Namespace: ns, Requested: value}, nil
 }

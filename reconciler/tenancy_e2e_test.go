@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"context"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,10 +99,13 @@ func TestTwoInstallsNeverTouchEachOther(t *testing.T) {
 	check("after a restart", b)
 }
 
-// TestAppsNeverWriteIntoEachOther: app P with branches main and api-main, app
-// P-api with main (both want namespace P-api-main), and app P-x whose template
-// says app: P. Exactly one of the pair owns P-api-main and the other shows
-// Conflict; the owner never flips; P-x keeps its own namespace.
+// TestAppsNeverWriteIntoEachOther: app P has branches main, api-main and
+// api-next; app P-x's template says app: P. P-x keeps its own namespace.
+// While P is the only app of its prefix, P@api-main gets namespace
+// P-api-main. Then the config gains app P-api, whose main wants that same
+// name: P@api-main keeps it (a name never changes under an environment),
+// P-api@main shows Conflict naming the owner, the owner never flips, and a
+// new branch of P that would meet P-api (api-next) gets a hashed name.
 func TestAppsNeverWriteIntoEachOther(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
@@ -111,58 +115,53 @@ func TestAppsNeverWriteIntoEachOther(t *testing.T) {
 	r1.commit("api", nil)
 	r2 := newRepo(t, webApp)
 	r3 := newRepo(t, "app: "+p+"\n"+webApp)
-	cfg := newConfig(t, own, "apps:\n"+
-		"- {name: "+p+", repo: "+r1.dir+", poll_interval: 1s}\n"+
-		"- {name: "+p+"-api, repo: "+r2.dir+", poll_interval: 1s}\n"+
-		"- {name: "+p+"-x, repo: "+r3.dir+", poll_interval: 1s}\n"+
-		"defaults: {domain: test.local}\n")
-	d := startDaemon(t, cfg)
-
+	app := func(name, dir string) string { return "- {name: " + name + ", repo: " + dir + ", poll_interval: 1s}\n" }
+	d := startDaemon(t, newConfig(t, own, "apps:\n"+app(p, r1.dir)+app(p+"-x", r3.dir)+"defaults: {domain: test.local}\n"))
 	d.waitReadyAt(p, "main", git(t, r1.dir, "rev-parse", "main"), 90*time.Second)
 	x := d.waitReadyAt(p+"-x", "main", git(t, r3.dir, "rev-parse", "main"), 90*time.Second)
 	if x.Namespace != p+"-x-main" {
 		t.Errorf("the app whose template says app: %s runs in %s, want %s-x-main", p, x.Namespace, p)
 	}
 	shared := p + "-api-main"
-	var winner, loser string
-	eventually(t, 90*time.Second, "one owner of "+shared+" and one Conflict", func() bool {
-		a, b := d.env(p, "api-main"), d.env(p+"-api", "main")
-		if a == nil || b == nil {
-			return false
-		}
-		switch {
-		case a.Phase == reconciler.PhaseReady && b.Phase == reconciler.PhaseConflict:
-			winner, loser = p, p+"-api"
-		case b.Phase == reconciler.PhaseReady && a.Phase == reconciler.PhaseConflict:
-			winner, loser = p+"-api", p
-		default:
-			return false
-		}
-		return true
-	})
-	first := takeSnapshot(t, cs, shared)
-	if first.owner[apply.LabelApp] != winner {
-		t.Fatalf("%s is labelled app %q, but %s is the one Ready", shared, first.owner[apply.LabelApp], winner)
+	if e := d.waitReadyAt(p, "api-main", git(t, r1.dir, "rev-parse", "api-main"), 90*time.Second); e.Namespace != shared {
+		t.Fatalf("%s@api-main runs in %s, want %s", p, e.Namespace, shared)
 	}
-	r2.commit("push to the loser's or winner's repo", map[string]string{"x.txt": "1"})
+	first := takeSnapshot(t, cs, shared)
+	d.stop()
+
+	r1.on("api-next")
+	r1.commit("next", nil)
+	d = startDaemon(t, newConfig(t, own, "apps:\n"+app(p, r1.dir)+app(p+"-api", r2.dir)+app(p+"-x", r3.dir)+"defaults: {domain: test.local}\n"))
+	c := d.waitPhase(p+"-api", "main", reconciler.PhaseConflict, 90*time.Second)
+	if !strings.Contains(c.LastError, shared) || !strings.Contains(c.LastError, p) {
+		t.Errorf("the conflict says %q, want the namespace and its owner named", c.LastError)
+	}
+	next := d.waitReadyAt(p, "api-next", git(t, r1.dir, "rev-parse", "api-next"), 90*time.Second)
+	if next.Namespace == p+"-api-next" || !strings.HasPrefix(next.Namespace, p+"-api-next-") {
+		t.Errorf("%s@api-next runs in %s, want a hashed name that %s-api's branch next cannot have", p, next.Namespace, p)
+	}
+	r2.commit("push to the loser's repo", map[string]string{"x.txt": "1"})
 	r1.on("api-main")
 	r1.commit("push to api-main", map[string]string{"y.txt": "1"})
-	time.Sleep(4 * time.Second)
-	if got := takeSnapshot(t, cs, shared).owner; got[apply.LabelApp] != winner || got[apply.LabelEnv] != first.owner[apply.LabelEnv] {
-		t.Errorf("the owner of %s flipped: %v, then %v", shared, first.owner, got)
+	d.waitReadyAt(p, "api-main", git(t, r1.dir, "rev-parse", "api-main"), 90*time.Second)
+	got := takeSnapshot(t, cs, shared)
+	if !maps.Equal(got.owner, first.owner) || got.nsUID != first.nsUID {
+		t.Errorf("the owner of %s flipped: %v, then %v", shared, first.owner, got.owner)
 	}
-	if e := d.env(loser, map[string]string{p: "api-main", p + "-api": "main"}[loser]); e == nil || e.Phase != reconciler.PhaseConflict {
-		t.Errorf("the loser %s: %+v, want Conflict", loser, e)
+	if e := d.env(p+"-api", "main"); e == nil || e.Phase != reconciler.PhaseConflict {
+		t.Errorf("%s-api@main: %+v, want Conflict", p, e)
 	}
 	rec, err := state.Read(context.Background(), cs, shared)
-	if err != nil || rec.App != winner {
-		t.Errorf("the record in %s: %+v, %v; want app %s", shared, rec, err, winner)
+	if err != nil || rec.App != p || rec.Branch != "api-main" {
+		t.Errorf("the record in %s: %+v, %v; want %s@api-main", shared, rec, err, p)
 	}
-	// Nothing of P-x in P's namespaces.
-	for _, ns := range []string{p + "-main", shared} {
-		deps, err := cs.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{LabelSelector: apply.LabelApp + "=" + p + "-x"})
-		if err != nil || len(deps.Items) != 0 {
-			t.Errorf("%s holds %d Deployments of %s-x (%v)", ns, len(deps.Items), p, err)
+	// Nothing of P-x or P-api in P's namespaces.
+	for _, ns := range []string{p + "-main", shared, next.Namespace} {
+		for _, other := range []string{p + "-x", p + "-api"} {
+			deps, err := cs.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{LabelSelector: apply.LabelApp + "=" + other})
+			if err != nil || len(deps.Items) != 0 {
+				t.Errorf("%s holds %d Deployments of %s (%v)", ns, len(deps.Items), other, err)
+			}
 		}
 	}
 }
@@ -199,5 +198,38 @@ func TestUpgradeAdoptsEnvironmentsWithoutInstallLabel(t *testing.T) {
 	after := takeSnapshot(t, cs, env.Namespace)
 	if after.nsUID != before.nsUID || after.depUID != before.depUID {
 		t.Errorf("adoption re-created the environment: namespace %s → %s, Deployment %s → %s", before.nsUID, after.nsUID, before.depUID, after.depUID)
+	}
+}
+
+// TestHostHeldByAnotherEnvironment: two apps whose templates claim the same
+// host (under the domain): the environment that serves it keeps it, the
+// other shows Conflict naming the holder and writes nothing.
+func TestHostHeldByAnotherEnvironment(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	first, second := appName(t), appName(t)
+	host := "shared-" + first + ".test.local"
+	tmpl := webApp + "hostnames:\n- web: " + host + "\n"
+	r1, r2 := newRepo(t, tmpl), newRepo(t, tmpl)
+	app := func(name, dir string) string { return "- {name: " + name + ", repo: " + dir + ", poll_interval: 1s}\n" }
+	d := startDaemon(t, newConfig(t, own, "apps:\n"+app(first, r1.dir)+"defaults: {domain: test.local}\n"))
+	holder := d.waitReadyAt(first, "main", git(t, r1.dir, "rev-parse", "main"), 90*time.Second)
+	ing, err := cs.NetworkingV1().Ingresses(holder.Namespace).Get(context.Background(), first, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the holder's Ingress: %v", err)
+	}
+	d.stop()
+
+	d = startDaemon(t, newConfig(t, own, "apps:\n"+app(first, r1.dir)+app(second, r2.dir)+"defaults: {domain: test.local}\n"))
+	c := d.waitPhase(second, "main", reconciler.PhaseConflict, 60*time.Second)
+	if !strings.Contains(c.LastError, host) || !strings.Contains(c.LastError, first+"@main") {
+		t.Errorf("the conflict says %q, want the host and its holder named", c.LastError)
+	}
+	if !namespaceGone(cs, second+"-main") {
+		t.Errorf("the second app's environment was created though its host is held")
+	}
+	after, err := cs.NetworkingV1().Ingresses(holder.Namespace).Get(context.Background(), first, metav1.GetOptions{})
+	if err != nil || after.ResourceVersion != ing.ResourceVersion {
+		t.Errorf("the holder's Ingress changed: %v (resourceVersion %s → %s)", err, ing.ResourceVersion, after.ResourceVersion)
 	}
 }

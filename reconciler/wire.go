@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/config"
+	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/gitsource"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // WireOptions are what Wire needs to assemble the daemon's parts.
@@ -73,6 +73,10 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	forges, err := forgeClients(o.Config.Apps)
+	if err != nil {
+		return nil, err
+	}
 	hooks.SetSources(all)
 	eng, err := apply.New(o.REST, apply.Options{
 		Concurrency: apply.DefaultConcurrency,
@@ -94,11 +98,10 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	}
 	return &Parts{
 		Options: Options{
-			Config: o.Config, Sources: sources, Metrics: o.Metrics, Log: o.Log,
+			Config: o.Config, Sources: sources, Forges: forges, Metrics: o.Metrics, Log: o.Log,
 			Load:   loadConfig,
 			Render: render.Render,
-			Engine: engine{e: eng, wait: wait},
-			// Kube is filled in by New from Options.Kube.
+			Engine: eng, WaitTimeout: wait,
 			Workflows: &workflow.Executor{Engine: eng, RolloutTimeout: wait, Metrics: wm},
 		},
 		Hooks: hooks,
@@ -136,47 +139,29 @@ func loadConfig(fsys fs.FS, path string, opts schema.LoadOptions) (*schema.Confi
 	return cfg, findings, err
 }
 
-// engine adapts the apply engine.
-type engine struct {
-	e    *apply.Engine
-	wait time.Duration
-}
-
-func (e engine) CreateNamespace(ctx context.Context, namespace *unstructured.Unstructured) (bool, error) {
-	cs, err := e.e.Apply(ctx, []*unstructured.Unstructured{namespace}, apply.ApplyOptions{Namespace: namespace.GetName(), NoDiff: true, Owner: apply.OwnerOf(namespace)})
-	return err == nil && cs.Count(apply.Created) == 1, err
-}
-
-func (e engine) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]render.ObjectRef, error) {
-	cs, err := e.e.Apply(ctx, objs, apply.ApplyOptions{Namespace: ns, NoDiff: true})
-	var written []render.ObjectRef
-	if cs != nil {
-		for _, c := range cs.Changes {
-			switch c.Action {
-			case apply.Created, apply.Configured, apply.Recreated:
-				written = append(written, c.Ref)
-			}
-		}
-	}
-	return written, err
-}
-
-func (e engine) Wait(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
-	return e.e.Wait(ctx, objs, apply.WaitOptions{Namespace: ns, Timeout: e.wait})
-}
-
-func (e engine) Prune(ctx context.Context, ns string, previous []render.ObjectRef, objs []*unstructured.Unstructured) error {
-	_, err := e.e.Prune(ctx, previous, objs, apply.ApplyOptions{Namespace: ns})
-	return err
-}
-
-func (e engine) Delete(ctx context.Context, ns string, inv []render.ObjectRef) error {
-	_, err := e.e.Delete(ctx, inv, apply.DeleteOptions{Namespace: ns})
-	return err
-}
-
 // loadOptions are how an app's .release.yaml is read: its parameters, and the
 // largest configuration file it may have (0: schema's default).
 func loadOptions(a config.App) schema.LoadOptions {
 	return schema.LoadOptions{Parameters: a.Parameters, MaxFileSize: a.MaxConfigSize.Bytes}
+}
+
+// forgeClients opens the forge of every app that has one; its token is
+// read from its file here, and never logged.
+func forgeClients(apps []config.App) (map[string]forge.Forge, error) {
+	out := map[string]forge.Forge{}
+	for _, a := range apps {
+		if !a.Forge.Enabled() {
+			continue
+		}
+		token, err := forge.ReadTokenFile(a.Forge.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", a.Name, err)
+		}
+		f, err := forge.New(forge.Options{Type: forge.Type(a.Forge.Type), URL: a.Forge.URL, Repo: a.Forge.Repo, Token: token, App: a.Name})
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", a.Name, err)
+		}
+		out[a.Name] = f
+	}
+	return out, nil
 }

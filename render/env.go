@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"sort"
 	"strings"
 
@@ -310,10 +311,7 @@ func interpolate(s string, lookup func(string) (envValue, bool)) envValue {
 func (r *renderer) envObjects(a *app, name string, set envSet, labels map[string]string) ([]any, string) {
 	plain := make(map[string]any, len(set))
 	secret := map[string]any{}
-	h := sha256.New()
-	if len(r.in.Context.HashKey) > 0 {
-		h = hmac.New(sha256.New, r.in.Context.HashKey)
-	}
+	h := r.secretHash()
 	keys := sortedKeys(set)
 	for _, k := range keys {
 		v := set[k]
@@ -359,4 +357,15 @@ func containerEnv(vars []schema.EnvVar, field string) ([]any, error) {
 		out = append(out, obj{"name": v.Key, "value": string(v.Value)})
 	}
 	return out, nil
+}
+
+// secretHash starts a hash over values that include secrets: keyed with
+// Context.HashKey when the caller gives one, so that the digest, which is
+// written where more people can read it than the Secret, cannot be used to
+// test guesses of a secret offline.
+func (r *renderer) secretHash() hash.Hash {
+	if len(r.in.Context.HashKey) > 0 {
+		return hmac.New(sha256.New, r.in.Context.HashKey)
+	}
+	return sha256.New()
 }

@@ -19,13 +19,26 @@ var DefaultIngressAnnotations = []string{
 
 // deniedAnnotation reports whether an annotation of the default allow-list is
 // still refused: snippets are configuration the controller executes (for
-// every host it serves), and external auth sends each request to an address
-// the branch picks.
+// every host it serves); external auth and mirroring send requests to an
+// address the branch picks; a server alias serves hosts the domain check
+// never sees; a canary takes a share of another Ingress's traffic for the
+// same host.
 func deniedAnnotation(key string) bool {
 	name := key[strings.LastIndex(key, "/")+1:]
-	return strings.Contains(name, "snippet") || strings.HasPrefix(name, "auth-url") ||
-		strings.HasPrefix(name, "auth-signin") || strings.HasPrefix(name, "auth-proxy-set-headers") ||
-		strings.HasPrefix(name, "global-auth") || strings.HasPrefix(name, "auth-tls")
+	if strings.Contains(name, "snippet") {
+		return true
+	}
+	for _, p := range deniedAnnotationPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var deniedAnnotationPrefixes = []string{
+	"auth-url", "auth-signin", "auth-proxy-set-headers", "global-auth", "auth-tls",
+	"server-alias", "mirror-", "canary",
 }
 
 // checkAnnotations refuses template annotations off the allow-list. A nil

@@ -19,6 +19,9 @@ func TestDaemonConfinesHostsAndAnnotations(t *testing.T) {
 		{"suffix trick", web + "hostnames: [{web: x.evilpreview.example.net}]", "is outside the app's domain"},
 		{"snippet", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/server-snippet: 'return 200;'}}", `annotation "nginx.ingress.kubernetes.io/server-snippet" is not allowed`},
 		{"external auth", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/auth-url: 'http://10.0.0.1/'}}", `annotation "nginx.ingress.kubernetes.io/auth-url" is not allowed`},
+		{"extra host", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/server-alias: shop.example.com}}", `annotation "nginx.ingress.kubernetes.io/server-alias" is not allowed`},
+		{"mirrored requests", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/mirror-target: 'http://10.0.0.1/'}}", `annotation "nginx.ingress.kubernetes.io/mirror-target" is not allowed`},
+		{"canary", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/canary: 'true'}}", `annotation "nginx.ingress.kubernetes.io/canary" is not allowed`},
 		{"unknown controller", web + "ingress: {annotations: {haproxy.org/backend-config-snippet: x}}", `annotation "haproxy.org/backend-config-snippet" is not allowed`},
 		{"allowed annotation", web + "ingress: {annotations: {nginx.ingress.kubernetes.io/proxy-body-size: 8m}}", ""},
 	}

@@ -199,7 +199,10 @@ func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 		case "domain":
 			return a.domain, a.domain != ""
 		case "app":
-			return a.name, true
+			// The environment's app, for imported services too: so their
+			// default hosts differ from those of the imported app's own
+			// environment of the same branch.
+			return r.env.App, true
 		case "branch":
 			return branchSlug(r.env.Branch), true
 		case "service":

@@ -67,21 +67,15 @@ func objName(o obj) string {
 }
 
 func objKey(o obj) string {
-	api := str(o, "apiVersion")
-	group := ""
-	if i := strings.IndexByte(api, '/'); i >= 0 {
-		group = api[:i]
+	r := refOf(o)
+	k := r.Kind
+	if r.Group != "" {
+		k += "." + r.Group
 	}
-	m, _ := o["metadata"].(obj)
-	ns, _ := m["namespace"].(string)
-	k := str(o, "kind")
-	if group != "" {
-		k += "." + group
+	if r.Namespace != "" {
+		return k + "/" + r.Namespace + "/" + r.Name
 	}
-	if ns != "" {
-		return k + "/" + ns + "/" + objName(o)
-	}
-	return k + "/" + objName(o)
+	return k + "/" + r.Name
 }
 
 // stringMap converts a map of strings to the map form unstructured wants.

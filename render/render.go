@@ -119,12 +119,16 @@ func (r *renderer) start() {
 		name = t.App
 	}
 	envID := EnvID(c.Branch)
+	ns := c.Namespace
+	if ns == "" {
+		ns = Namespace(name, envID)
+	}
 	r.env = &Environment{
 		App:                   name,
 		Branch:                c.Branch,
 		Commit:                commitOrUnknown(c.Commit),
 		EnvID:                 envID,
-		Namespace:             Namespace(name, envID),
+		Namespace:             ns,
 		Template:              chooseTemplate(t, c),
 		AutoDeploy:            t.AutoDeploy == nil || *t.AutoDeploy,
 		ParallelizeAppImports: t.ParallelizeAppImports && len(r.in.Imports) > 0,
@@ -138,6 +142,9 @@ func (r *renderer) start() {
 		LabelManagedBy: ManagedByValue,
 		LabelApp:       name,
 		LabelEnv:       envID,
+	}
+	if c.Install != "" {
+		r.labels[LabelInstall] = c.Install
 	}
 }
 
@@ -183,7 +190,7 @@ func findEnvTemplate(t *schema.Template, name string) *schema.EnvironmentTemplat
 // the template chosen, parameters, imports and the daemon's settings.
 func (r *renderer) configHash() string {
 	c := r.in.Context
-	h := sha256.New()
+	h := r.secretHash() // it covers the secrets_from values
 	put := func(parts ...string) {
 		for _, p := range parts {
 			h.Write([]byte(p))

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -131,6 +132,32 @@ func TestJobNameFollowsRun(t *testing.T) {
 	}
 }
 
+// TestInstallLabelsEveryObject: with Context.Install, every object,
+// generated or from a kustomize directory, carries the install's label.
+func TestInstallLabelsEveryObject(t *testing.T) {
+	tree := fstest.MapFS{
+		"k/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")},
+		"k/cm.yaml":            {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n")},
+	}
+	cfg := configFrom(t, "kustomize: [{path: k}]\nservices: [{name: web, image: x:1, envs: [{key: A, value: b}]}]", "")
+	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "a", Branch: "b", Install: "team-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, o := range env.Objects {
+		kinds[o.GetKind()] = true
+		if got := o.GetLabels()[LabelInstall]; got != "team-a" {
+			t.Errorf("%s/%s: install label %q, want team-a", o.GetKind(), o.GetName(), got)
+		}
+	}
+	for _, k := range []string{"Namespace", "ConfigMap", "Deployment"} {
+		if !kinds[k] {
+			t.Errorf("no %s rendered: the check saw too little (%v)", k, kinds)
+		}
+	}
+}
+
 // TestConcurrentKustomize renders kustomize environments from several
 // goroutines; krusty runs serialized and the results agree.
 func TestConcurrentKustomize(t *testing.T) {
@@ -200,6 +227,41 @@ func TestImportedCommitIsAPatch(t *testing.T) {
 	}
 	if a.Tasks["jobs.migrate"][0].Name == b.Tasks["jobs.migrate"][0].Name {
 		t.Error("a new imported commit kept the imported job's run name")
+	}
+}
+
+// TestImportedHostsBelongToTheImporter: an imported service's default host
+// in the importer's environment names the importer, so it never equals the
+// host of the imported app's own environment of the same branch.
+func TestImportedHostsBelongToTheImporter(t *testing.T) {
+	back := configFrom(t, "services: [{name: api, image: x:1, ports: [{type: node_port, port: 80}]}]", "")
+	ctx := Context{Branch: "main", Commit: "c1", Domain: "example.com"}
+	hosts := func(env *Environment) []string {
+		var out []string
+		for _, u := range env.URLs {
+			out = append(out, u.URL)
+		}
+		return out
+	}
+	ctx.App = "back"
+	own, err := Render(Input{Config: back, Context: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx.App = "front"
+	front, err := Render(Input{
+		Config:  configFrom(t, "app_imports: [{name: back}]\nservices: [{name: web, image: nginx:1}]", ""),
+		Context: ctx,
+		Imports: []Import{{App: "back", Branch: "main", Commit: "b1", Config: back}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hosts(own), []string{"http://api-back-main.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("back's own hosts = %v, want %v", got, want)
+	}
+	if got, want := hosts(front), []string{"http://api-front-main.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("the imported api's hosts in front's environment = %v, want %v", got, want)
 	}
 }
 

@@ -16,6 +16,7 @@ const (
 	ManagedByValue     = inventory.ManagedByValue
 	LabelApp           = inventory.LabelApp
 	LabelEnv           = inventory.LabelEnv
+	LabelInstall       = inventory.LabelInstall
 	LabelService       = "arbor.dev/service"
 	LabelJob           = "arbor.dev/job"
 	AnnotationCommit   = "arbor.dev/commit"
@@ -65,7 +66,15 @@ type Context struct {
 	// AppFixed makes App the app's name whatever the template's `app` says:
 	// the daemon's apps are named by its config, so that a branch cannot
 	// move its environments into another app's namespaces.
-	AppFixed            bool
+	AppFixed bool
+	// Install, when set, labels every object with LabelInstall: the arbor
+	// install that owns the environment (the daemon's config).
+	Install string
+	// Namespace is the environment's namespace; "" names it
+	// Namespace(App, EnvID(Branch)). The daemon sets it to keep the name an
+	// existing environment has, and to make two apps' names differ where
+	// "<app>-<env id>" would meet (shop@api-main, shop-api@main).
+	Namespace           string
 	Branch              string
 	Commit              string            // full SHA; "" renders with "unknown"
 	EnvironmentTemplate string            // "" chooses by branch: permanent for the tracking branch, else ephemeral
@@ -88,8 +97,8 @@ type Context struct {
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
 	// HashKey, when set, keys the arbor.dev/env-hash annotation (HMAC-SHA-256)
-	// that rolls pods when their variables change: the hash covers secret
-	// values, and anyone who reads a Deployment could otherwise test guesses
+	// that rolls pods when their variables change, and the environment's
+	// configuration hash: both cover secret values, and anyone who reads a Deployment could otherwise test guesses
 	// of a weak secret against it offline. The daemon keys it with the UID of
 	// the app's secrets_from Secret, which only those who may read that
 	// Secret can see.

@@ -4,6 +4,10 @@
 // and its outcome, and the inventory of every object applied (what Prune
 // compares the desired set against). The cluster and git are arbor's only
 // state, so a restarted daemon, a second replica or the CLI read the same record.
+//
+// This package is the record's one owner: the command line and the daemon
+// both read and write it here. The daemon's own part (State.Daemon) is kept
+// whole; a record that names an install belongs to that install's daemon.
 package state
 
 import (
@@ -69,13 +73,27 @@ type State struct {
 	// Inventory is every object applied to the environment. The record itself
 	// is never in it.
 	Inventory apply.Inventory
+	// Install is the arbor install (daemon) that manages the environment, ""
+	// for one the command line applied. EnvID is the environment's id. Both
+	// are labels of the record.
+	Install, EnvID string
+	// Daemon is the daemon's own part of the record (its phase, workflow
+	// progress, fingerprints), kept as it was written: package state stores
+	// it but does not read it.
+	Daemon json.RawMessage
 }
+
+// ManagedBy names the install whose daemon manages the environment, or "".
+// Only that daemon writes such a record: the command line refuses to apply
+// or delete the environment, so no write drops the daemon's part.
+func (s *State) ManagedBy() string { return s.Install }
 
 // Keys of the record's data.
 const (
 	keyApp, keyBranch, keyCommit, keyConfigHash = "app", "branch", "commit", "config-hash"
 	keyTemplate, keyWorkflow, keyOutcome        = "template", "workflow", "workflow-outcome"
 	keyMessage, keyUpdatedAt, keyInventory      = "workflow-message", "updated-at", "inventory"
+	keyDaemon                                   = "daemon-status"
 )
 
 // Ref is the record's own object reference.
@@ -127,16 +145,23 @@ func Write(ctx context.Context, cs kubernetes.Interface, namespace string, st *S
 	if err != nil {
 		return fmt.Errorf("%s: %w", Ref(namespace), err)
 	}
-	labels := map[string]string{apply.LabelManagedBy: apply.ManagedByValue, LabelRecord: RecordValue}
-	if len(validation.IsValidLabelValue(st.App)) == 0 && st.App != "" {
-		labels[LabelApp] = st.App
-	}
-	ac := corev1ac.ConfigMap(ConfigMapName, namespace).WithLabels(labels).WithData(data)
+	ac := corev1ac.ConfigMap(ConfigMapName, namespace).WithLabels(labels(st)).WithData(data)
 	_, err = cs.CoreV1().ConfigMaps(namespace).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: apply.FieldManager, Force: true})
 	if err != nil {
 		return fmt.Errorf("%s: write: %w", Ref(namespace), err)
 	}
 	return nil
+}
+
+// labels are the record's: arbor's, the record marker, and whose it is.
+func labels(st *State) map[string]string {
+	l := map[string]string{apply.LabelManagedBy: apply.ManagedByValue, LabelRecord: RecordValue}
+	for k, v := range map[string]string{LabelApp: st.App, apply.LabelEnv: st.EnvID, apply.LabelInstall: st.Install} {
+		if v != "" && len(validation.IsValidLabelValue(v)) == 0 {
+			l[k] = v
+		}
+	}
+	return l
 }
 
 // Delete removes the record from namespace; a missing record is not an error.
@@ -149,7 +174,7 @@ func Delete(ctx context.Context, cs kubernetes.Interface, namespace string) erro
 }
 
 // Encode returns the record's data keys for st (the record's own reference
-// left out of the inventory, which is sorted). The daemon adds keys of its own.
+// left out of the inventory, which is sorted).
 func Encode(namespace string, st *State) (map[string]string, error) {
 	inv := make(apply.Inventory, 0, len(st.Inventory))
 	for _, r := range st.Inventory.Sorted() {
@@ -161,11 +186,15 @@ func Encode(namespace string, st *State) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode inventory: %w", err)
 	}
-	return map[string]string{
+	data := map[string]string{
 		keyApp: st.App, keyBranch: st.Branch, keyCommit: st.Commit, keyConfigHash: st.ConfigHash,
 		keyTemplate: st.Template, keyWorkflow: st.Workflow, keyOutcome: string(st.Outcome), keyMessage: st.Message,
 		keyUpdatedAt: st.UpdatedAt.Format(time.RFC3339), keyInventory: string(b),
-	}, nil
+	}
+	if len(st.Daemon) > 0 {
+		data[keyDaemon] = string(st.Daemon)
+	}
+	return data, nil
 }
 
 // Decode reads a record ConfigMap's shared keys.
@@ -175,6 +204,10 @@ func Decode(cm *corev1.ConfigMap) (*State, error) {
 		Namespace: cm.Namespace, App: d[keyApp], Branch: d[keyBranch], Commit: d[keyCommit],
 		ConfigHash: d[keyConfigHash], Template: d[keyTemplate], Workflow: d[keyWorkflow],
 		Outcome: Outcome(d[keyOutcome]), Message: d[keyMessage],
+		Install: cm.Labels[apply.LabelInstall], EnvID: cm.Labels[apply.LabelEnv],
+	}
+	if v := d[keyDaemon]; v != "" {
+		st.Daemon = json.RawMessage(v)
 	}
 	ref := Ref(cm.Namespace)
 	if v := d[keyUpdatedAt]; v != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/state"
+	"github.com/arbordev/arbor/workflow"
 )
 
 func newApplyCmd() *cobra.Command {
@@ -23,7 +24,10 @@ the current directory) and brings the cluster to it once, as the daemon would:
 server-side apply of what changed, in kind order; a wait until it is ready;
 pruning of the objects of the previous inventory that are no longer rendered;
 and the environment's record (branch, commit, inventory) saved in its
-namespace. It prints the change set. It runs no workflow.
+namespace. It runs the workflow the daemon would run for the change (setup
+for a new environment, a changed configuration or a failed setup; patch
+otherwise): jobs such as migrations, services in order. It prints the
+change set.
 
 Exit status: 0 applied and ready, 2 error.`,
 		Example: `  arbor apply --branch feature/login --commit $(git rev-parse HEAD)
@@ -43,7 +47,7 @@ func runApply(ctx context.Context, stdout, stderr io.Writer, dir string, o *envO
 	if err != nil {
 		return err
 	}
-	prev, err := readState(ctx, s.cs, env.Namespace)
+	prev, err := readOwnState(ctx, s.cs, env.Namespace)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -56,28 +60,33 @@ func runApply(ctx context.Context, stdout, stderr io.Writer, dir string, o *envO
 	return nil
 }
 
-// applyEnvironment applies, waits, prunes and records the environment. The
-// record is written also when a step fails, with the failure and an
-// inventory that still holds everything that may exist, so that a later
-// apply prunes it.
+// applyEnvironment runs the stage the daemon would run for this change
+// (workflow.ChooseStage, as on a deploy request: setup for a new
+// environment, a changed configuration or a failed setup, else patch), then
+// prunes and records. The record is written also when a step fails, with the
+// failure and an inventory that still holds everything that may exist, so
+// that a later apply prunes it.
 func applyEnvironment(ctx context.Context, s *session, env *render.Environment, prev *state.State, o *envOptions) (*apply.ChangeSet, *apply.ChangeSet, error) {
-	opts := apply.ApplyOptions{Namespace: env.Namespace}
 	desired, err := s.engine.Inventory(ctx, env.Objects, env.Namespace)
 	if err != nil {
 		return nil, nil, err
 	}
+	last := workflow.Last{Exists: prev.Commit != "", Commit: prev.Commit, ConfigHash: prev.ConfigHash,
+		SetupDone: prev.Workflow != render.StageSetup || prev.Outcome != state.OutcomeFailed}
+	stage := workflow.ChooseStage(last, env, true).Stage // a request: never "" nor held
+	x := &workflow.Executor{Engine: s.engine, RolloutTimeout: o.timeout}
+	res, err := x.Run(ctx, workflow.Run{Env: env, Stage: stage, Inventory: prev.Inventory, Diff: true})
 	rec := &state.State{
 		App: env.App, Branch: env.Branch, Commit: env.Commit, ConfigHash: env.ConfigHash, Template: env.Template,
-		Workflow: "apply", Outcome: state.OutcomeSucceeded,
+		Workflow: stage, Outcome: state.OutcomeFailed,
 		Inventory: append(append(apply.Inventory{}, prev.Inventory...), desired...),
 	}
-	changes, err := s.engine.Apply(ctx, env.Objects, opts)
-	if err == nil {
-		err = s.engine.Wait(ctx, env.Objects, apply.WaitOptions{Namespace: env.Namespace, Timeout: o.timeout})
+	var changes, prune *apply.ChangeSet
+	if res != nil {
+		changes, rec.Outcome = res.Changes, res.Progress.Outcome
 	}
-	var prune *apply.ChangeSet
 	if err == nil {
-		prune, err = s.engine.Prune(ctx, prev.Inventory, env.Objects, opts)
+		prune, err = s.engine.Prune(ctx, prev.Inventory, env.Objects, apply.ApplyOptions{Namespace: env.Namespace})
 	}
 	if err == nil {
 		rec.Inventory = desired

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,125 @@ func TestApplyShopWithSecrets(t *testing.T) {
 	code, out, errOut = arborOnCluster(t, args("delete")...)
 	if code != exitOK {
 		t.Fatalf("delete: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestApplyLeavesDaemonEnvironmentsAlone: an environment an arbor daemon
+// manages (its record names an install and holds the daemon's part) is the
+// daemon's: `arbor apply` and `arbor delete` refuse it, and its record keeps
+// every key it had.
+func TestApplyLeavesDaemonEnvironmentsAlone(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyTree(t, filepath.Join("..", "..", "examples", "kustomized"), dir)
+	branch := testcluster.Name("daemon")
+	args := func(verb string) []string {
+		return []string{verb, dir, "--branch", branch, "--commit", "0123abc", "--timeout", "90s"}
+	}
+	code, out, errOut := arborOnCluster(t, args("apply")...)
+	ns := namespaceFrom(t, out+errOut)
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", code, errOut)
+	}
+	// Make it a daemon's environment, as the daemon writes its record.
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, state.ConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Labels["arbor.dev/install"] = "team-a"
+	cm.Data["daemon-status"] = `{"app":"x","branch":"` + branch + `","phase":"Ready"}`
+	if cm, err = cs.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"apply", "delete"} {
+		code, out, errOut := arborOnCluster(t, args(verb)...)
+		if code == exitOK || !strings.Contains(errOut, `managed by the arbor install "team-a"`) {
+			t.Errorf("%s of a daemon's environment: exit %d, want a refusal naming the install\n%s\n%s", verb, code, out, errOut)
+		}
+	}
+	after, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, state.ConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the record is gone: %v", err)
+	}
+	if !maps.Equal(after.Data, cm.Data) || after.Labels["arbor.dev/install"] != "team-a" {
+		t.Errorf("the record changed:\n%v\nthen\n%v", cm.Data, after.Data)
+	}
+}
+
+// TestApplyRunsTheWorkflow: `arbor apply` runs the stage the daemon would:
+// setup on a new environment, patch when only the code moved (the job runs
+// again, as a new run).
+func TestApplyRunsTheWorkflow(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	tmpl := `services:
+- name: web
+  image: nginx:1.27-alpine
+  ports: [{type: container_port, port: 80}]
+jobs:
+- name: migrate
+  image: busybox:1.36
+  command: [sh, -c, "echo migrating"]
+workflows:
+- name: setup
+  parallelize:
+  - {step: migrate, tasks: [jobs.migrate]}
+  - {step: web, tasks: [services.web]}
+- name: patch
+  parallelize:
+  - {step: migrate, tasks: [jobs.migrate]}
+  - {step: web, tasks: [services.web]}
+`
+	if err := os.WriteFile(filepath.Join(dir, ".release.yaml"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	branch := testcluster.Name("wf")
+	apply := func(commit string) (string, *state.State) {
+		t.Helper()
+		code, out, errOut := arborOnCluster(t, "apply", dir, "--app", "wf", "--branch", branch, "--commit", commit, "--timeout", "90s")
+		ns := namespaceFrom(t, out+errOut)
+		t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+		if code != exitOK {
+			t.Fatalf("apply %s: exit %d\n%s\n%s", commit, code, out, errOut)
+		}
+		st, err := state.Read(ctx, cs, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns, st
+	}
+	jobs := func(ns string) []string {
+		t.Helper()
+		list, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, j := range list.Items {
+			if j.Status.Succeeded == 0 {
+				t.Errorf("Job %s has not succeeded: %+v", j.Name, j.Status)
+			}
+			names = append(names, j.Name)
+		}
+		return names
+	}
+	ns, st := apply("1111111")
+	if st.Workflow != "setup" || st.Outcome != state.OutcomeSucceeded {
+		t.Errorf("first apply recorded %s/%s, want setup/succeeded", st.Workflow, st.Outcome)
+	}
+	first := jobs(ns)
+	if len(first) != 1 || !strings.HasPrefix(first[0], "migrate-") {
+		t.Fatalf("after setup, Jobs %v, want one run of migrate", first)
+	}
+	_, st = apply("2222222")
+	if st.Workflow != "patch" || st.Outcome != state.OutcomeSucceeded {
+		t.Errorf("apply of a new commit recorded %s/%s, want patch/succeeded", st.Workflow, st.Outcome)
+	}
+	// The setup's run is pruned (it is not of this commit); the patch ran its own.
+	if second := jobs(ns); len(second) != 1 || second[0] == first[0] || !strings.HasPrefix(second[0], "migrate-") {
+		t.Errorf("after patch, Jobs %v, want one new run of migrate (the setup's was %s)", second, first[0])
 	}
 }

@@ -60,7 +60,7 @@ func runDelete(ctx context.Context, stdout, stderr io.Writer, dir string, o *del
 			return fail(exitUsage, err)
 		}
 	}
-	st, err := readState(ctx, s.cs, ns)
+	st, err := readOwnState(ctx, s.cs, ns)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

@@ -3,24 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/internal/testcluster"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/server"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // TestDeployCommand runs arbor deploy against the deploy API served by
-// workflow.DeployHandler on the real cluster: the request lands as an
+// package server on the real cluster: the request lands as an
 // annotation on the environment's namespace.
 func TestDeployCommand(t *testing.T) {
 	kube := testcluster.Clientset(t)
@@ -36,11 +36,17 @@ func TestDeployCommand(t *testing.T) {
 	arborNS := testcluster.Namespace(t, kube)
 	auth := &server.Authorizer{Kube: kube, Namespace: arborNS}
 	token := testcluster.ServiceAccountToken(t, kube, arborNS, "deployer", "deploy")
-	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", auth.Require("deploy", workflow.DeployHandler(kube, func(app, env string) (string, bool) {
-		return ns, app == "shop" && (env == "feature-x" || env == "feature/x")
-	})))
-	srv := httptest.NewServer(mux)
+	routes := server.Routes{
+		Deploy: func(ctx context.Context, app, env string) (any, error) {
+			if app != "shop" || (env != "feature-x" && env != "feature/x") {
+				return nil, server.ErrNotFound
+			}
+			v, err := workflow.RequestDeploy(ctx, kube, ns, time.Now())
+			return workflow.DeployResponse{App: app, Env: env, Namespace: ns, Requested: v}, err
+		},
+		Guard: auth.Require,
+	}
+	srv := httptest.NewServer(server.New(routes, server.Options{}))
 	defer srv.Close()
 
 	run := func(args ...string) (string, int) {

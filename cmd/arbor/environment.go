@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/state"
@@ -154,15 +154,11 @@ func (o *envOptions) readSecrets(ctx context.Context, s *session) (map[string]st
 	if !ok || ns == "" || name == "" {
 		return nil, fmt.Errorf("--secrets-from %q: want NAMESPACE/NAME", o.secretsFrom)
 	}
-	sec, err := s.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	values, _, err := environment.Secrets(ctx, s.cs, ns, name)
 	if err != nil {
-		return nil, fmt.Errorf("--secrets-from %s: %w", o.secretsFrom, err)
+		return nil, fmt.Errorf("--secrets-from: %w", err)
 	}
-	out := make(map[string]string, len(sec.Data))
-	for k, v := range sec.Data {
-		out[k] = string(v)
-	}
-	return out, nil
+	return values, nil
 }
 
 // appName is --app, else the template's app, else the directory's name as a DNS label.
@@ -183,6 +179,20 @@ func readState(ctx context.Context, cs kubernetes.Interface, ns string) (*state.
 		return &state.State{}, nil
 	}
 	return st, err
+}
+
+// readOwnState reads the record of an environment this command may write:
+// one that no arbor daemon manages. A daemon's environment is its own (it
+// would undo the change, and a write here would drop its part of the record).
+func readOwnState(ctx context.Context, cs kubernetes.Interface, ns string) (*state.State, error) {
+	st, err := readState(ctx, cs, ns)
+	if err != nil {
+		return nil, err
+	}
+	if install := st.ManagedBy(); install != "" {
+		return nil, fmt.Errorf("namespace %s: the environment is managed by the arbor install %q: push to its branch, or ask that daemon (arbor deploy)", ns, install)
+	}
+	return st, nil
 }
 
 // printChanges writes one line per change that is not "unchanged", then a count of each action.

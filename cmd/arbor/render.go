@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	kyaml "sigs.k8s.io/yaml"
 
+	"github.com/arbordev/arbor/environment"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -164,19 +165,22 @@ func loadImports(stderr io.Writer, cfg *schema.Config, dirs map[string]string, b
 		if err != nil {
 			return nil, fail(exitUsage, err)
 		}
-		icfg, err := loadDir(stderr, tree, dir, schema.DefaultConfigFile, schema.LoadOptions{MaxFileSize: maxConfig}, code)
-		if err != nil {
-			return nil, err
-		}
-		var exclude []string
-		for _, x := range im.ExcludeServices {
-			exclude = append(exclude, x.Name)
-		}
 		b := im.Branch
 		if b == "" {
 			b = branch
 		}
-		out = append(out, render.Import{App: im.Name, Branch: b, Commit: commit, Config: icfg, Tree: tree, ExcludeServices: exclude})
+		imp, findings, err := environment.Import(environment.Imported{
+			Import: im, Branch: b, Commit: commit, Tree: tree, Path: schema.DefaultConfigFile,
+			Load: schema.LoadOptions{MaxFileSize: maxConfig},
+		})
+		for _, f := range findings {
+			f.File = displayPath(dir, f.File)
+			fmt.Fprintln(stderr, f)
+		}
+		if err != nil {
+			return nil, fail(code, fmt.Errorf("%s: %w", dir, err))
+		}
+		out = append(out, imp)
 	}
 	return out, nil
 }

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,8 +143,6 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	parts.Options.Kube, parts.Options.Metadata = cs, meta
-	auth := &server.Authorizer{Kube: cs, Namespace: cfg.Namespace}
-	parts.Options.Guard = auth.Require
 	rec, err := reconciler.New(parts.Options)
 	if err != nil {
 		return err
@@ -156,15 +151,14 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if id == "" {
 		id = identity()
 	}
-	h := withStatusPage(rec.Handler(reg, parts.Hooks), rec, id, log)
-	if f.pprof {
-		h = withProfiles(h)
-	}
-	srv, err := serve(cfg.Server.Listen, h, log)
+	routes := daemonRoutes(rec, reg, parts.Hooks, id)
+	routes.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
+	routes.Profiles = f.pprof
+	srv, err := server.Serve(cfg.Server.Listen, server.New(routes, server.Options{Logger: log}), log)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	defer shutdown(ctx, srv, log)
+	defer server.Shutdown(ctx, srv, log)
 
 	log.Info("arbor starting", "version", version, "apps", len(cfg.Apps), "listen", srv.Addr, "namespace", cfg.Namespace)
 	if err := rec.Start(ctx); err != nil {
@@ -228,46 +222,4 @@ func identity() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return strings.Trim(host+"-"+hex.EncodeToString(b), "-")
-}
-
-// serve listens at once (so a bad address is an error now) and serves in the background.
-func serve(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("server.listen: %w", err)
-	}
-	// Timeouts keep a slow or idle client from holding a connection forever;
-	// the status page and API answer in milliseconds.
-	srv := &http.Server{
-		Addr: ln.Addr().String(), Handler: h,
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "error", err)
-		}
-	}()
-	return srv, nil
-}
-
-// withProfiles serves net/http/pprof's handlers at /debug/pprof/ in front of h.
-func withProfiles(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
-}
-
-func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {
-	// ctx is done by now; give in-flight requests a moment.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("http server shutdown", "error", err)
-	}
 }

@@ -2,21 +2,40 @@ package main
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/schema"
 	"github.com/arbordev/arbor/server"
+	"github.com/arbordev/arbor/workflow"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// withStatusPage serves the status page at GET / and everything else with api.
-func withStatusPage(api http.Handler, rec statusReader, identity string, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", server.Handler(statusSource{rec: rec, identity: identity}, server.Options{Logger: log}))
-	mux.Handle("/", api)
-	return mux
+// daemonRoutes are what the server exposes of the reconciler (identity
+// names this replica on the page). The caller adds the Guard.
+func daemonRoutes(rec *reconciler.Reconciler, reg *prometheus.Registry, hooks http.Handler, identity string) server.Routes {
+	return server.Routes{
+		Page: statusSource{rec: rec, identity: identity},
+		Apps: func() any { return rec.Apps() },
+		Environments: func(app string) (any, bool) {
+			if !rec.HasApp(app) {
+				return nil, false
+			}
+			return rec.Environments(app), true
+		},
+		Ready:   rec.Ready,
+		Metrics: rec.MetricsHandler(reg),
+		Hooks:   hooks,
+		Deploy: func(ctx context.Context, app, env string) (any, error) {
+			v, err := rec.RequestDeploy(ctx, app, env)
+			if errors.Is(err, reconciler.ErrNoEnvironment) {
+				err = fmt.Errorf("%w: %w", server.ErrNotFound, err)
+			}
+			return v, err
+		},
+	}
 }
 
 // statusReader is what the status page needs of the reconciler.

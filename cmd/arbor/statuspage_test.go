@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/arbordev/arbor/reconciler"
-	"github.com/arbordev/arbor/reconciler/workflow"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // fixedStatus is a statusReader holding fixed values.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/arbordev/arbor/internal/gittest"
+	"github.com/arbordev/arbor/internal/testcluster"
 )
 
 // The variables `make test` sets from the last line of `hack/gitea.sh up`.
@@ -81,6 +82,10 @@ func (f *Forge) Call(t testing.TB, method, path string, in, out any) {
 	}
 }
 
+// Do is Call that returns the error instead of failing the test, for a test
+// that waits for the forge to catch up.
+func (f *Forge) Do(method, path string, in, out any) error { return f.do(method, path, in, out) }
+
 func (f *Forge) do(method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
@@ -136,7 +141,7 @@ func (r Repo) path() string { return "/repos/" + r.FullName }
 // prefix and made unique, and deletes it when the test ends.
 func (f *Forge) CreateRepo(t testing.TB, prefix string) Repo {
 	t.Helper()
-	name := uniqueName(prefix)
+	name := testcluster.Name(prefix)
 	var r Repo
 	f.Call(t, http.MethodPost, "/user/repos", map[string]any{"name": name, "default_branch": "main"}, &r)
 	r.Owner = f.User
@@ -256,6 +261,7 @@ func (f *Forge) RemoveLabel(t testing.TB, r Repo, number int64, label Label) {
 
 // Status is a commit status.
 type Status struct {
+	ID          int64  `json:"id"`     // grows with each update: the latest has the largest
 	State       string `json:"status"` // pending, success, error, failure, warning
 	Context     string `json:"context"`
 	TargetURL   string `json:"target_url"`
@@ -270,7 +276,7 @@ func (f *Forge) SetStatus(t testing.TB, r Repo, sha string, s Status) {
 	}, nil)
 }
 
-// Statuses lists the commit statuses of sha, newest first (every update of a context
+// Statuses lists the commit statuses of sha in no order to rely on (every update of a context
 // is its own entry).
 func (f *Forge) Statuses(t testing.TB, r Repo, sha string) []Status {
 	t.Helper()

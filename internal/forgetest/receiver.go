@@ -1,12 +1,9 @@
 package forgetest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,15 +86,4 @@ func (r *Receiver) take(event string, match func(Delivery) bool) (Delivery, bool
 		}
 	}
 	return Delivery{}, false
-}
-
-// uniqueName is prefix (lower-cased, '/' and '_' as '-') with a random suffix.
-func uniqueName(prefix string) string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	prefix = strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(prefix))
-	if len(prefix) > 50 {
-		prefix = prefix[:50]
-	}
-	return strings.Trim(prefix, "-") + "-" + hex.EncodeToString(b)
 }

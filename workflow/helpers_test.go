@@ -50,7 +50,7 @@ func newBenchHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, app: testcluster.Name("wf"), kube: kube, eng: eng}
-	h.x = &Executor{Engine: eng, Kube: kube, RolloutTimeout: 2 * time.Minute}
+	h.x = &Executor{Engine: eng, RolloutTimeout: 2 * time.Minute}
 	return h
 }
 

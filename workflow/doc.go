@@ -6,6 +6,7 @@
 // environments import which branch; it decides when an environment has
 // expired; and it records deploy requests for apps with auto_deploy: false.
 //
-// The package knows nothing of git: callers (the daemon) give it rendered
-// environments, branch listings and commit times.
+// The package knows nothing of git: callers (the daemon, and `arbor apply`,
+// which runs the stage the daemon would) give it rendered environments,
+// branch listings and commit times.
 package workflow

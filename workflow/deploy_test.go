@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/server"
 )
 
 const heldTemplate = `auto_deploy: false
@@ -20,17 +23,21 @@ services:
   has_repo: true
 `
 
-// deployServer serves the deploy endpoint for h's environments, found by branch.
+// deployServer serves the deploy endpoint for h's environments, found by
+// branch, as the daemon's server does (with every caller allowed).
 func (h *harness) deployServer(envs map[string]*render.Environment) *httptest.Server {
-	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", DeployHandler(h.kube, func(app, env string) (string, bool) {
-		e, ok := envs[env]
-		if !ok || app != h.app {
-			return "", false
-		}
-		return e.Namespace, true
-	}))
-	srv := httptest.NewServer(mux)
+	routes := server.Routes{
+		Deploy: func(ctx context.Context, app, env string) (any, error) {
+			e, ok := envs[env]
+			if !ok || app != h.app {
+				return nil, fmt.Errorf("app %s has no environment %s: %w", app, env, server.ErrNotFound)
+			}
+			v, err := RequestDeploy(ctx, h.kube, e.Namespace, time.Now())
+			return DeployResponse{App: app, Env: env, Namespace: e.Namespace, Requested: v}, err
+		},
+		Guard: func(_ string, h http.Handler) http.Handler { return h },
+	}
+	srv := httptest.NewServer(server.New(routes, server.Options{}))
 	h.t.Cleanup(srv.Close)
 	return srv
 }

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
@@ -23,6 +22,7 @@ type Engine interface {
 	Apply(ctx context.Context, objs []*unstructured.Unstructured, opts apply.ApplyOptions) (*apply.ChangeSet, error)
 	Wait(ctx context.Context, objs []*unstructured.Unstructured, opts apply.WaitOptions) error
 	Delete(ctx context.Context, inv apply.Inventory, opts apply.DeleteOptions) (*apply.ChangeSet, error)
+	Recreate(ctx context.Context, ref apply.ObjectRef, opts apply.DeleteOptions, stale func(*unstructured.Unstructured) bool) (bool, error)
 }
 
 // Defaults of an Executor.
@@ -43,9 +43,6 @@ var ErrHalted = errors.New("workflow halted")
 // different environments.
 type Executor struct {
 	Engine Engine
-	// Kube re-runs Job runs: a Job of this run's name that already failed is
-	// deleted and created again, so a retried setup runs it anew.
-	Kube kubernetes.Interface
 	// Concurrency bounds the tasks of one step, and the imported apps, run at
 	// once (DefaultConcurrency when zero).
 	Concurrency int
@@ -67,6 +64,9 @@ type Run struct {
 	// Fresh says the caller has just created Env.Namespace: nothing of the
 	// environment exists yet, so objects are created without a read first.
 	Fresh bool
+	// Diff applies with a diff of each change (the fields it changes), for
+	// the command line, which shows Result.Changes.
+	Diff bool
 }
 
 // Result is how a run ended.
@@ -79,6 +79,8 @@ type Result struct {
 	Written apply.Inventory
 	// Removed reports that release.remove_environment deleted the environment.
 	Removed bool
+	// Changes are every change the run's applies made, in order.
+	Changes *apply.ChangeSet
 }
 
 // run is the state of one Run call.
@@ -93,7 +95,7 @@ type run struct {
 
 	mu      sync.Mutex
 	applied apply.Inventory
-	written apply.Inventory
+	changes *apply.ChangeSet // every apply's changes, under mu
 
 	stop    atomic.Bool // halted, removed or cancelled: start no further step
 	halted  atomic.Bool
@@ -122,7 +124,7 @@ func (x *Executor) Run(ctx context.Context, in Run) (*Result, error) {
 	r.execute(ctx, wf)
 	p := r.finish()
 	x.Metrics.observeRun(in.Env.App, in.Stage, p.Outcome, time.Since(start))
-	res := &Result{Progress: p, Applied: r.appliedRefs(), Written: r.writtenRefs(), Removed: r.removed.Load()}
+	res := &Result{Progress: p, Applied: r.appliedRefs(), Written: r.changes.Written().Sorted(), Removed: r.removed.Load(), Changes: r.changes}
 	if r.err != nil {
 		return res, fmt.Errorf("%s@%s: %s: %w", in.Env.App, in.Env.Branch, in.Stage, r.err)
 	}
@@ -130,7 +132,7 @@ func (x *Executor) Run(ctx context.Context, in Run) (*Result, error) {
 }
 
 func (x *Executor) newRun(in Run, wf render.Workflow) *run {
-	r := &run{x: x, in: in, objs: map[render.ObjectRef]*unstructured.Unstructured{}}
+	r := &run{x: x, in: in, objs: map[render.ObjectRef]*unstructured.Unstructured{}, changes: &apply.ChangeSet{}}
 	if len(in.Env.Objects) > 0 && in.Env.Objects[0].GetKind() == "Namespace" {
 		r.owner = apply.OwnerOf(in.Env.Objects[0])
 	}
@@ -383,24 +385,14 @@ func (r *run) applyObjects(ctx context.Context, objs []*unstructured.Unstructure
 		r.applied = append(r.applied, apply.RefOf(o))
 	}
 	r.mu.Unlock()
-	cs, err := r.x.Engine.Apply(ctx, objs, apply.ApplyOptions{Namespace: r.in.Env.Namespace, NewNamespace: r.in.Fresh, NoDiff: true, Owner: r.owner})
+	opts := apply.ApplyOptions{Namespace: r.in.Env.Namespace, NewNamespace: r.in.Fresh, NoDiff: !r.in.Diff, Owner: r.owner}
+	cs, err := r.x.Engine.Apply(ctx, objs, opts)
 	if cs != nil {
 		r.mu.Lock()
-		for _, c := range cs.Changes {
-			switch c.Action {
-			case apply.Created, apply.Configured, apply.Recreated:
-				r.written = append(r.written, c.Ref)
-			}
-		}
+		r.changes.Changes = append(r.changes.Changes, cs.Changes...)
 		r.mu.Unlock()
 	}
 	return err
-}
-
-func (r *run) writtenRefs() apply.Inventory {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.written.Sorted()
 }
 
 func (r *run) appliedRefs() apply.Inventory {

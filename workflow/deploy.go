@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/arbordev/arbor/internal/httpjson"
 	"github.com/arbordev/arbor/render"
 )
 
@@ -64,39 +62,10 @@ func Requested(nsAnnotations map[string]string, handled string) (string, bool) {
 	return v, v != "" && v != handled
 }
 
-// FindEnvironment resolves an app and an environment (its env id or its
-// branch) to the environment's namespace; ok is false when there is none.
-type FindEnvironment func(app, env string) (namespace string, ok bool)
-
 // DeployResponse is the body of a successful deploy request.
 type DeployResponse struct {
 	App       string `json:"app"`
 	Env       string `json:"env"`
 	Namespace string `json:"namespace"`
 	Requested string `json:"requested"`
-}
-
-// DeployHandler serves POST /api/v1/apps/{app}/environments/{env}/deploy:
-// it records a deploy request for the environment and answers 202 Accepted;
-// 404 when there is no such environment. Mount it on a mux pattern with the
-// {app} and {env} wildcards.
-func DeployHandler(kube kubernetes.Interface, find FindEnvironment) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		app, env := req.PathValue("app"), req.PathValue("env")
-		ns, ok := find(app, env)
-		if !ok {
-			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("app %s has no environment %s", app, env)})
-			return
-		}
-		value, err := RequestDeploy(req.Context(), kube, ns, time.Now())
-		switch {
-		case errors.Is(err, ErrNoEnvironment):
-			httpjson.Write(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-			return
-		case err != nil:
-			httpjson.Write(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-			return
-		}
-		httpjson.Write(w, http.StatusAccepted, DeployResponse{App: app, Env: env, Namespace: ns, Requested: value})
-	})
 }

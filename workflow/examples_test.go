@@ -19,7 +19,7 @@ import (
 
 // exampleTree is one of the repository's examples/ apps, as a branch's tree.
 func exampleTree(name string) fs.FS {
-	return os.DirFS(filepath.Join("..", "..", "examples", name))
+	return os.DirFS(filepath.Join("..", "examples", name))
 }
 
 // loadAs loads an example under the test's own app name, so that its

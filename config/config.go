@@ -114,6 +114,11 @@ type App struct {
 	// Kustomize bounds what the kustomize directories of one render of a
 	// branch may read, and how long one build may run.
 	Kustomize KustomizeLimits `yaml:"kustomize"`
+	// ChartRepositories are the remote chart repositories the app's
+	// templates may name (docs/charts.md): https:// repository URLs and
+	// oci:// references, each allowing itself and what is under it at a "/".
+	// Empty (the default): no remote chart is fetched.
+	ChartRepositories []string `yaml:"chart_repositories"`
 	// Forge names the forge that hosts the repository, for pull requests,
 	// commit statuses and the pull request comment (docs/forge.md). Absent:
 	// arbor reads git only.

@@ -215,6 +215,11 @@ func (d *decoder) limits(a *App, field string) {
 	if k.Timeout.Duration < time.Second {
 		d.fail(field+".kustomize.timeout", "must be at least 1s, got %s", k.Timeout.Duration)
 	}
+	for i, r := range a.ChartRepositories {
+		if !strings.HasPrefix(r, "https://") && !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "oci://") {
+			d.fail(fmt.Sprintf("%s.chart_repositories[%d]", field, i), "%q is not an https:// chart repository or an oci:// reference", r)
+		}
+	}
 	if !slices.Contains(PodSecurityLevels, a.PodSecurity) {
 		d.fail(field+".pod_security", "%q is not a Pod Security Standard: use %s", a.PodSecurity, strings.Join(PodSecurityLevels, ", "))
 	}

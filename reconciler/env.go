@@ -242,11 +242,16 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
+	remote, err := r.fetchCharts(ctx, a, cfg)
+	if err != nil {
+		return nil, findings, fmt.Errorf("%s: %w", key, err)
+	}
 	d := r.opts.Config.Defaults
 	env, err := r.opts.Render(render.Input{
-		Config:  cfg,
-		Tree:    tree,
-		Imports: imports,
+		RemoteCharts: remote,
+		Config:       cfg,
+		Tree:         tree,
+		Imports:      imports,
 		Context: render.Context{
 			App: a.cfg.Name, AppFixed: true, Install: r.opts.Config.Install, Namespace: r.namespaceFor(a.cfg.Name, branch),
 			Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
@@ -260,6 +265,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 			DomainLocked:           true,
 			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
 			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
+			Charts:                 r.chartOptions(ctx),
 		},
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/chartsource"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/internal/redact"
@@ -31,6 +32,9 @@ type Options struct {
 	Sources map[string]Source // by app name, one per configured app
 	// Forges are the apps' forges by app name, for the apps with one.
 	Forges map[string]forge.Forge
+	// Charts fetches remote Helm charts; nil: templates with remote charts
+	// fail to render (their last good environment keeps running).
+	Charts *chartsource.Fetcher
 	Load   Loader
 	Render Renderer
 	// Engine is the one writer of environment objects.
@@ -66,6 +70,7 @@ type Reconciler struct {
 	status  *statusStore
 	renders *renderCache
 	imports *workflow.ImportIndex
+	charts  chartCluster
 	leading atomic.Bool
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/chartsource"
 	"github.com/arbordev/arbor/config"
 	"github.com/arbordev/arbor/forge"
 	"github.com/arbordev/arbor/gitsource"
@@ -99,6 +101,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	return &Parts{
 		Options: Options{
 			Config: o.Config, Sources: sources, Forges: forges, Metrics: o.Metrics, Log: o.Log,
+			Charts: &chartsource.Fetcher{Dir: filepath.Join(o.CacheDir, "charts")},
 			Load:   loadConfig,
 			Render: render.Render,
 			Engine: eng, WaitTimeout: wait,

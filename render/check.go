@@ -26,6 +26,27 @@ func CheckTemplates(cfg *schema.Config, tree fs.FS, app, domain string) (errs []
 // CheckTemplatesWithin is CheckTemplates with kustomize builds bounded by
 // lim (zero fields take the defaults).
 func CheckTemplatesWithin(cfg *schema.Config, tree fs.FS, app, domain string, lim KustomizeLimits) (errs []error, warnings []string) {
+	return CheckTemplatesWith(cfg, tree, app, domain, CheckOptions{Kustomize: lim})
+}
+
+// CheckOptions are the settings of CheckTemplatesWith.
+type CheckOptions struct {
+	Kustomize KustomizeLimits
+	// Charts say what cluster charts render for and bound them; remote
+	// charts not in RemoteCharts are always skipped with a warning (checked
+	// by reference only).
+	Charts ChartOptions
+	// RemoteCharts are the remote charts fetched for the check (arbor
+	// validate --fetch-charts), by chart name.
+	RemoteCharts map[string][]byte
+}
+
+// CheckTemplatesWith is CheckTemplates with options: local charts are
+// rendered fully (values.schema.json included), remote ones when given.
+func CheckTemplatesWith(cfg *schema.Config, tree fs.FS, app, domain string, o CheckOptions) (errs []error, warnings []string) {
+	lim := o.Kustomize
+	charts := o.Charts
+	charts.SkipRemote = true
 	if cfg == nil || cfg.Template == nil || len(cfg.Template.AppImports) > 0 {
 		return nil, nil
 	}
@@ -47,8 +68,8 @@ func CheckTemplatesWithin(cfg *schema.Config, tree fs.FS, app, domain string, li
 	for _, n := range names {
 		env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{
 			App: app, Branch: SampleBranch, EnvironmentTemplate: n, Domain: domain,
-			Parameters: params, SecretPlaceholders: true, Kustomize: lim,
-		}})
+			Parameters: params, SecretPlaceholders: true, Kustomize: lim, Charts: charts,
+		}, RemoteCharts: o.RemoteCharts})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("environment template %s: %w", n, err))
 			continue

@@ -10,7 +10,11 @@
 // it is given. A kustomize directory is built on an in-memory copy of only
 // what its kustomization references, every path checked and rewritten to a
 // local one, every YAML file within the alias budget, within the size and
-// time limits of Context.Kustomize (kusttree.go, docs/security.md). It does
-// no network or cluster I/O, and the same input always gives the same
-// objects, in the same order, with the same names.
+// time limits of Context.Kustomize (kusttree.go, docs/security.md). Helm
+// charts (docs/charts.md) are rendered with the Helm SDK from the tree, or
+// from the archives the caller fetched (Input.RemoteCharts), their templates
+// rewritten so that time and output stay within Context.Charts' limits
+// (chartguard.go); the cluster's version and API versions come in
+// Context.Charts too. It does no network or cluster I/O, and the same input
+// always gives the same objects, in the same order, with the same names.
 package render

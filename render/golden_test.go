@@ -34,6 +34,9 @@ type caseContext struct {
 	Secrets                map[string]string `yaml:"secrets"`
 	AllowClusterScoped     bool              `yaml:"allow_cluster_scoped"`
 	AllowForeignNamespaces bool              `yaml:"allow_foreign_namespaces"`
+	KubeVersion            string            `yaml:"kube_version"`
+	APIVersions            []string          `yaml:"api_versions"`
+	SkipRemoteCharts       bool              `yaml:"skip_remote_charts"`
 	Imports                []struct {
 		App     string            `yaml:"app"`
 		Branch  string            `yaml:"branch"`
@@ -81,6 +84,7 @@ func loadCase(t testing.TB, dir string) Input {
 			Parameters: cc.Parameters, Image: ImageSettings{Registry: cc.Registry, Tag: cc.Tag},
 			StorageClasses: cc.StorageClasses, Secrets: cc.Secrets,
 			AllowClusterScoped: cc.AllowClusterScoped, AllowForeignNamespaces: cc.AllowForeignNamespaces,
+			Charts: ChartOptions{KubeVersion: cc.KubeVersion, APIVersions: cc.APIVersions, SkipRemote: cc.SkipRemoteCharts},
 		},
 	}
 	for _, im := range cc.Imports {
@@ -109,6 +113,18 @@ type summary struct {
 	Tasks        map[string][]ObjectRef `json:"tasks"`
 	HaltOnError  map[string]bool        `json:"haltOnError,omitempty"`
 	Parallel     bool                   `json:"parallelizeAppImports,omitempty"`
+	Warnings     []string               `json:"warnings,omitempty"`
+	Hooks        []goldenHook           `json:"hooks,omitempty"`
+}
+
+// goldenHook is a Hook as the golden files show it.
+type goldenHook struct {
+	Task           string         `json:"task"`
+	Phase          HookPhase      `json:"phase"`
+	Events         []string       `json:"events"`
+	Weight         int            `json:"weight,omitempty"`
+	DeletePolicies []string       `json:"deletePolicies,omitempty"`
+	Object         map[string]any `json:"object"`
 }
 
 func goldenText(t testing.TB, env *Environment) []byte {
@@ -116,7 +132,10 @@ func goldenText(t testing.TB, env *Environment) []byte {
 		App: env.App, Branch: env.Branch, Commit: env.Commit, EnvID: env.EnvID, Namespace: env.Namespace,
 		Template: env.Template, ExpiresAfter: env.ExpiresAfter, AutoDeploy: env.AutoDeploy,
 		URLs: env.URLs, Links: env.Links, Tasks: env.Tasks, HaltOnError: env.HaltOnError,
-		Parallel: env.ParallelizeAppImports,
+		Parallel: env.ParallelizeAppImports, Warnings: env.Warnings,
+	}
+	for _, h := range env.Hooks {
+		s.Hooks = append(s.Hooks, goldenHook{Task: h.Task, Phase: h.Phase, Events: h.Events, Weight: h.Weight, DeletePolicies: h.DeletePolicies, Object: h.Object.Object})
 	}
 	names := sortedKeys(env.Workflows)
 	for _, n := range names {

@@ -16,6 +16,12 @@ type hostRoute struct {
 	path    string
 	service string
 	port    int64
+	// chart: the service is no service of the template; it must be a
+	// Service one of the app's charts renders, whose port is known only
+	// once the charts are rendered (resolveChartRoutes).
+	chart bool
+	app   *app
+	field string
 }
 
 // ingress-nginx annotations for Release's proxy_* keys.
@@ -65,7 +71,9 @@ func (r *renderer) routeHosts() error {
 		r.injected[p+"_INGRESS_URL"] = r.url(h)
 	}
 	for _, h := range routes {
-		r.env.URLs = append(r.env.URLs, URL{Service: h.service, URL: r.url(h)})
+		if !h.chart {
+			r.env.URLs = append(r.env.URLs, URL{Service: h.service, URL: r.url(h)})
+		}
 	}
 	r.routes = routes
 	return nil
@@ -118,6 +126,16 @@ func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 	var out []hostRoute
 	for _, svc := range order {
 		s, ok := a.byName[svc]
+		if !ok && len(a.t.Charts) > 0 {
+			for _, p := range pats[svc] {
+				host, err := r.expandHost(a, svc, p)
+				if err != nil {
+					return nil, fmt.Errorf("hostnames.%s: %w", svc, err)
+				}
+				out = append(out, hostRoute{host: host, path: "/", service: svc, chart: true, app: a, field: "hostnames." + svc})
+			}
+			continue
+		}
 		if !ok && a.external {
 			continue
 		}
@@ -129,7 +147,9 @@ func (r *renderer) appHostRoutes(a *app) ([]hostRoute, error) {
 		}
 		port, ok := ingressPort(s, true)
 		if !ok {
-			return nil, fmt.Errorf("hostnames.%s: the service has no ports to route to", svc)
+			// Release gives such a service no host (a worker named in
+			// hostnames); validation warns about it.
+			continue
 		}
 		for _, p := range pats[svc] {
 			host, err := r.expandHost(a, svc, p)
@@ -186,7 +206,7 @@ func (r *renderer) expandHost(a *app, svc, pattern string) (string, error) {
 		case "branch":
 			return branchSlug(r.env.Branch), true
 		case "service":
-			return svc, svc != ""
+			return schema.ObjectName(svc), svc != ""
 		}
 		return "", false
 	}, true)
@@ -209,15 +229,20 @@ func (r *renderer) appRuleRoutes(a *app) ([]hostRoute, error) {
 	for i, rule := range a.t.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		s := r.findService(rule.Service)
-		if s == nil && a.external {
+		chart := s == nil && len(a.t.Charts) > 0
+		if s == nil && a.external && !chart {
 			continue
 		}
-		if s == nil {
+		if s == nil && !chart {
 			return nil, fmt.Errorf("%s.service: no service named %q", field, rule.Service)
 		}
-		port, ok := ingressPort(s, false)
-		if !ok {
-			return nil, fmt.Errorf("%s: service %s has no node_port port", field, rule.Service)
+		var port int64
+		if !chart {
+			p, ok := ingressPort(s, false)
+			if !ok {
+				return nil, fmt.Errorf("%s: service %s has no node_port port", field, rule.Service)
+			}
+			port = p
 		}
 		path := rule.Path
 		if path == "" {
@@ -238,7 +263,7 @@ func (r *renderer) appRuleRoutes(a *app) ([]hostRoute, error) {
 			hosts = append(hosts, h)
 		}
 		for _, h := range hosts {
-			out = append(out, hostRoute{host: h, path: path, service: rule.Service, port: port})
+			out = append(out, hostRoute{host: h, path: path, service: rule.Service, port: port, chart: chart, app: a, field: field + ".service"})
 		}
 	}
 	return out, nil
@@ -326,7 +351,7 @@ func (r *renderer) renderIngress() error {
 				"path":     h.path,
 				"pathType": "Prefix",
 				"backend": obj{"service": obj{
-					"name": h.service,
+					"name": schema.ObjectName(h.service),
 					"port": obj{"number": h.port},
 				}},
 			}

@@ -48,8 +48,8 @@ func (r *renderer) jobPod(a *app, j *schema.Job, kind string, parts map[string]*
 		return nil, err
 	}
 	labels := map[string]string{LabelJob: j.Name}
-	envFrom, envHash := r.envObjects(a, kind+"-"+j.Name+"-env", set, labels)
-	c := obj{"name": j.Name, "image": img, "envFrom": envFrom}
+	envFrom, envHash := r.envObjects(a, kind+"-"+schema.ObjectName(j.Name)+"-env", set, labels)
+	c := obj{"name": schema.ObjectName(j.Name), "image": img, "envFrom": envFrom}
 	if len(j.Command) > 0 {
 		c["command"] = anyStrings(j.Command)
 	}
@@ -144,7 +144,7 @@ func (r *renderer) renderJob(a *app, j *schema.Job, parts map[string]*podParts) 
 	if err != nil {
 		return err
 	}
-	name := cutName(j.Name, 63-9) + "-" + r.runHashFor(a)
+	name := cutName(schema.ObjectName(j.Name), 63-9) + "-" + r.runHashFor(a)
 	o := r.newObject(a, "batch/v1", "Job", name, jobLabels(j))
 	o["spec"] = spec
 	task := "jobs." + j.Name
@@ -193,7 +193,7 @@ func (r *renderer) renderCronJob(a *app, j *schema.CronJob, parts map[string]*po
 		}
 		cs["concurrencyPolicy"] = p
 	}
-	o := r.newObject(a, "batch/v1", "CronJob", cutName(j.Name, 52), jobLabels(&j.Job))
+	o := r.newObject(a, "batch/v1", "CronJob", cutName(schema.ObjectName(j.Name), 52), jobLabels(&j.Job))
 	o["spec"] = cs
 	r.add(o, "")
 	return nil

@@ -44,6 +44,8 @@ type app struct {
 	services []*schema.Service          // deployed services, template order
 	byName   map[string]*schema.Service // every service of the template, deployed or not
 	images   map[string]string          // resolved image per service
+	params   map[string]string          // parameter values, for charts' values files
+	charts   []string                   // charts rendered (not skipped), template order
 
 	placeholders   bool // Context.SecretPlaceholders
 	mappingChecked bool
@@ -94,6 +96,8 @@ func (r *renderer) run() error {
 		r.routeHosts,
 		r.renderNamespace,
 		r.renderApps,
+		r.renderCharts,
+		r.resolveChartRoutes,
 		r.renderIngress,
 		r.renderKustomize,
 		r.renderWorkflows,
@@ -317,6 +321,7 @@ func (r *renderer) loadApp(name string, imported bool, branch, commit string, cf
 		name: name, imported: imported, external: cfg.HasExternalServices(), branch: branch, commit: commit, cfgHash: configContentHash(cfg),
 		t: t, ev: ev, tree: tree, secrets: secrets, placeholders: r.in.Context.SecretPlaceholders,
 		exclude: map[string]bool{}, byName: map[string]*schema.Service{}, images: map[string]string{},
+		params: values,
 	}
 	a.envTmpl = findEnvTemplate(t, r.env.Template)
 	a.domain = t.Domain
@@ -425,7 +430,7 @@ func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
 		return img, nil
 	}
 	if img == "" {
-		img = a.name + "/" + s.Name
+		img = a.name + "/" + schema.ObjectName(s.Name)
 	}
 	if imageHasTag(img) {
 		return img, nil

@@ -272,6 +272,9 @@ func TestHostsOfChartServicesLeftOut(t *testing.T) {
 	tree := fstest.MapFS{".release.yaml": {Data: []byte(`
 charts:
 - name: search
+  repo_url: https://charts.example.com
+  install: x/search
+  version: 1.0.0
 services:
 - name: web
   image: nginx:1
@@ -287,7 +290,7 @@ rules:
 	if err != nil || findings.HasErrors() {
 		t.Fatalf("load: %v %v", err, findings)
 	}
-	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "shop", Branch: "main", Domain: "example.com"}})
+	env, err := Render(Input{Config: cfg, Tree: tree, Context: Context{App: "shop", Branch: "main", Domain: "example.com", Charts: ChartOptions{SkipRemote: true}}})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}

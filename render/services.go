@@ -119,7 +119,7 @@ func (r *renderer) renderService(a *app, s *schema.Service) (*podParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	envFrom, envHash := r.envObjects(a, s.Name+"-env", set, labels)
+	envFrom, envHash := r.envObjects(a, schema.ObjectName(s.Name)+"-env", set, labels)
 	p := &podParts{image: a.images[s.Name], env: set, sa: s.ServiceAccountName, cpu: s.CPU, memory: s.Memory}
 	fileHash, err := r.serviceFiles(a, s, labels, p)
 	if err != nil {
@@ -246,7 +246,7 @@ func (r *renderer) deployment(a *app, s *schema.Service, pod obj, envHash string
 	if s.Autoscale == nil {
 		spec["replicas"] = r.replicas(a, s)
 	}
-	d := r.newObject(a, "apps/v1", "Deployment", s.Name, labels)
+	d := r.newObject(a, "apps/v1", "Deployment", schema.ObjectName(s.Name), labels)
 	d["spec"] = spec
 	return d
 }
@@ -268,7 +268,7 @@ func (r *renderer) replicas(a *app, s *schema.Service) int64 {
 
 // mainContainer builds the service's own container.
 func (r *renderer) mainContainer(a *app, s *schema.Service, envFrom, mounts []any) (obj, error) {
-	c := obj{"name": s.Name, "image": a.images[s.Name], "envFrom": envFrom}
+	c := obj{"name": schema.ObjectName(s.Name), "image": a.images[s.Name], "envFrom": envFrom}
 	if len(s.Command) > 0 {
 		c["command"] = anyStrings(s.Command)
 	}
@@ -400,7 +400,7 @@ func servicePorts(s *schema.Service) ([]any, error) {
 }
 
 func (r *renderer) kubeService(a *app, s *schema.Service, ports []any, labels map[string]string) obj {
-	o := r.newObject(a, "v1", "Service", s.Name, labels)
+	o := r.newObject(a, "v1", "Service", schema.ObjectName(s.Name), labels)
 	typ := "ClusterIP"
 	for _, p := range s.Ports {
 		if p.LoadBalancer {
@@ -449,9 +449,9 @@ func (r *renderer) hpa(a *app, s *schema.Service, labels map[string]string) (obj
 		}
 		ms = append(ms, obj{"type": "Resource", "resource": obj{"name": m.Resource, "target": target}})
 	}
-	o := r.newObject(a, "autoscaling/v2", "HorizontalPodAutoscaler", s.Name, labels)
+	o := r.newObject(a, "autoscaling/v2", "HorizontalPodAutoscaler", schema.ObjectName(s.Name), labels)
 	o["spec"] = obj{
-		"scaleTargetRef": obj{"apiVersion": "apps/v1", "kind": "Deployment", "name": s.Name},
+		"scaleTargetRef": obj{"apiVersion": "apps/v1", "kind": "Deployment", "name": schema.ObjectName(s.Name)},
 		"minReplicas":    min,
 		"maxReplicas":    int64(as.MaxReplicas),
 		"metrics":        ms,

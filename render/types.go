@@ -38,6 +38,9 @@ type Input struct {
 	// Imports are the apps named in app_imports, already loaded at the branch
 	// chosen for them (docs/release-yaml.md#app-imports), in the order the template lists them.
 	Imports []Import
+	// RemoteCharts are the packaged charts (.tgz) of the template's remote
+	// charts, fetched by the caller (package chartsource), by chart name.
+	RemoteCharts map[string][]byte
 }
 
 // Import is an imported app at the branch chosen for it.
@@ -53,6 +56,8 @@ type Import struct {
 	// config, as Context.Parameters and Context.Secrets are the importer's.
 	Parameters map[string]string
 	Secrets    map[string]string
+	// RemoteCharts are the imported app's fetched charts, as Input.RemoteCharts.
+	RemoteCharts map[string][]byte
 }
 
 // Context is what the environment is: whose, which branch, and the daemon's settings.
@@ -87,7 +92,8 @@ type Context struct {
 	// for offline rendering (arbor render, arbor validate), never the daemon.
 	SecretPlaceholders bool
 	// AllowClusterScoped and AllowForeignNamespaces relax the confinement of
-	// kustomize output (docs/release-yaml.md#kustomize-directories); both default to refusing.
+	// kustomize and chart output (docs/release-yaml.md#kustomize-directories,
+	// docs/charts.md); both default to refusing.
 	AllowClusterScoped     bool
 	AllowForeignNamespaces bool
 	// HashKey, when set, keys the arbor.dev/env-hash annotation (HMAC-SHA-256)
@@ -105,6 +111,8 @@ type Context struct {
 	IngressAnnotations []string
 	// Kustomize bounds what kustomize builds read and how long they run.
 	Kustomize KustomizeLimits
+	// Charts say what cluster charts render for, and bound their rendering.
+	Charts ChartOptions
 }
 
 // ImageSettings give untagged repo-built images their registry and tag.
@@ -149,6 +157,10 @@ type Environment struct {
 	// Warnings are what render could not check offline, such as the scope
 	// of a kind that is not built into Kubernetes (a custom resource).
 	Warnings []string
+	// Hooks are the Helm hooks of the chart tasks, in chart order, each
+	// with its phase (docs/charts.md). They are not among Objects: the
+	// workflow applies them around their chart task.
+	Hooks []Hook
 }
 
 // ImportedApp is an imported app at the branch and commit it was rendered at.

@@ -17,6 +17,8 @@ const (
 	taskServicesAll   = "services.all"
 	taskJobsAll       = "jobs.all"
 	stepRemaining     = "remaining-services"
+	stepCharts        = "charts"
+	stepChartsLeft    = "remaining-charts"
 	stepDefaultPatch  = "patch"
 	stepDefaultRemove = "remove-environment"
 )
@@ -144,6 +146,8 @@ func writtenWorkflow(a *app, w schema.Workflow) (Workflow, error) {
 				}
 			case strings.HasPrefix(t, "services.") && !a.deployed(strings.TrimPrefix(t, "services.")):
 				// a static or excluded service: nothing to deploy
+			case strings.HasPrefix(t, chartTaskPrefix) && !a.hasChart(strings.TrimPrefix(t, chartTaskPrefix)):
+				// a chart that was skipped (a git source, or not fetched offline)
 			case unusedTask(t):
 				// a Release feature arbor accepts without acting on
 			default:
@@ -157,6 +161,15 @@ func writtenWorkflow(a *app, w schema.Workflow) (Workflow, error) {
 		out = append(out, st)
 	}
 	if w.Name == StageSetup {
+		var charts []string
+		for _, c := range a.charts {
+			if !named[chartTaskPrefix+c] {
+				charts = append(charts, chartTaskPrefix+c)
+			}
+		}
+		if len(charts) > 0 {
+			out = append(out, Step{Name: stepChartsLeft, Tasks: charts, WaitForFinish: true})
+		}
 		var rest []string
 		for _, s := range a.services {
 			if !named["services."+s.Name] {
@@ -183,7 +196,7 @@ func (a *app) deployed(svc string) bool {
 // acting on (charts, infrastructure, builds): validation warns about the
 // key, render leaves the task out.
 func unusedTask(t string) bool {
-	for _, p := range []string{"charts.", "infrastructure.", "builds."} {
+	for _, p := range []string{"infrastructure.", "builds."} {
 		if strings.HasPrefix(t, p) {
 			return true
 		}
@@ -201,6 +214,14 @@ func checkTask(a *app, t string) error {
 			return nil
 		}
 		return fmt.Errorf("task %s: no service has this name", t)
+	case strings.HasPrefix(t, chartTaskPrefix):
+		n := strings.TrimPrefix(t, chartTaskPrefix)
+		for _, c := range a.t.Charts {
+			if c.Name == n {
+				return nil
+			}
+		}
+		return fmt.Errorf("task %s: no chart has this name", t)
 	case strings.HasPrefix(t, "jobs."):
 		n := strings.TrimPrefix(t, "jobs.")
 		for _, j := range a.t.Jobs {
@@ -210,7 +231,7 @@ func checkTask(a *app, t string) error {
 		}
 		return fmt.Errorf("task %s: no job has this name", t)
 	}
-	return fmt.Errorf("task %s: not services.X, jobs.X, services.all, jobs.all or %s", t, TaskRemoveEnv)
+	return fmt.Errorf("task %s: not services.X, jobs.X, charts.X, services.all, jobs.all or %s", t, TaskRemoveEnv)
 }
 
 // defaultSetup deploys services in depends_on layers: layer 0 has no
@@ -219,9 +240,8 @@ func defaultSetup(a *app) (Workflow, error) {
 	deps := map[string][]string{}
 	for _, s := range a.services {
 		for _, d := range s.DependsOn {
-			if _, ok := a.byName[d]; !ok {
-				return Workflow{}, fmt.Errorf("services.%s.depends_on: no service named %q", s.Name, d)
-			}
+			// A dependency on a service the template does not declare is
+			// ignored, as Release does; validation warns about it.
 			if a.deployed(d) {
 				deps[s.Name] = append(deps[s.Name], d)
 			}
@@ -229,6 +249,15 @@ func defaultSetup(a *app) (Workflow, error) {
 	}
 	layer := map[string]int{}
 	var steps []Step
+	// Charts first: services often use what a chart runs (a database, a
+	// queue), and a chart's objects wait for readiness like a service's.
+	if len(a.charts) > 0 {
+		var tasks []string
+		for _, c := range a.charts {
+			tasks = append(tasks, chartTaskPrefix+c)
+		}
+		steps = append(steps, Step{Name: stepCharts, Tasks: tasks, WaitForFinish: true})
+	}
 	remaining := len(a.services)
 	for n := 0; remaining > 0; n++ {
 		var tasks []string
@@ -278,6 +307,10 @@ func defaultPatch(a *app) Workflow {
 	tasks := built
 	if len(tasks) == 0 {
 		tasks = all
+	}
+	// A chart's values may carry the commit (image tags): patch renders it again.
+	for _, c := range a.charts {
+		tasks = append(tasks, chartTaskPrefix+c)
 	}
 	wf := Workflow{Name: StagePatch}
 	if len(tasks) > 0 {

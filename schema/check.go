@@ -61,6 +61,7 @@ func check(cfg *Config, fsys fs.FS, opts LoadOptions) Findings {
 	c.branchPatterns()
 	c.sharedVolumes()
 	c.kustomize()
+	c.charts()
 	c.parameters()
 	c.envVars()
 	return c.out
@@ -95,9 +96,13 @@ func (c *checker) unresolved(field, what, name string) {
 }
 
 // routeTarget reports a hostname or rule naming an undeclared service. With
-// charts or infrastructure in the template, the service may be one of
-// theirs: arbor does not deploy those, so this is only a warning.
+// charts, it may be a Service a chart renders: render checks that (an error
+// when no chart renders it), so nothing is said here. With infrastructure,
+// the service may be one of its own, which arbor does not deploy: a warning.
 func (c *checker) routeTarget(field, name string) {
+	if len(c.cfg.Template.Charts) > 0 && !c.imports {
+		return
+	}
 	if c.external != "" && !c.imports {
 		c.warnf(field, "no service named %q; it may come from %s, which arbor does not deploy", name, c.external)
 		return
@@ -117,6 +122,38 @@ func (c *checker) dnsLabel(field, what, name string) {
 	}
 	if len(name) > 63 || !dnsLabelRE.MatchString(name) {
 		c.errorf(field, "%s name %q is not a DNS label (lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)", what, name)
+	}
+}
+
+// objectName checks a service, job or cron job name: Release accepts upper
+// case and "_", so the name is checked in the form its objects take
+// (ObjectName).
+func (c *checker) objectName(field, what, name string) {
+	if name == "" {
+		c.errorf(field, "%s name is empty", what)
+		return
+	}
+	if o := ObjectName(name); len(o) > 63 || !dnsLabelRE.MatchString(o) {
+		c.errorf(field, "%s name %q cannot name Kubernetes objects: lower-cased and with '_' as '-' (%q) it must be a DNS label (letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)", what, name, o)
+	}
+}
+
+// sameObjectName reports names of one list that differ but derive the same
+// object name (web_api and web-api), which would overwrite each other.
+func (c *checker) sameObjectName(list, what string, names []string) {
+	first := map[string]int{}
+	for i, n := range names {
+		o := ObjectName(n)
+		if n == "" {
+			continue
+		}
+		if j, seen := first[o]; seen && names[j] != n {
+			c.errorf(fmt.Sprintf("%s[%d].name", list, i), "%s name %q gives the same object name %q as %s[%d] %q", what, n, o, list, j, names[j])
+			continue
+		}
+		if _, seen := first[o]; !seen {
+			first[o] = i
+		}
 	}
 }
 
@@ -155,6 +192,9 @@ func (c *checker) names() {
 	c.unique("service_accounts", "service account", sa)
 	c.unique("parameters", "parameter", par)
 	c.unique("app_imports", "app import", imp)
+	c.sameObjectName("services", "service", svc)
+	c.sameObjectName("jobs", "job", job)
+	c.sameObjectName("cron_jobs", "cron job", cron)
 	for i, n := range sv {
 		c.dnsLabel(fmt.Sprintf("shared_volumes[%d].name", i), "shared volume", n)
 	}
@@ -176,12 +216,19 @@ func (c *checker) app() {
 
 func (c *checker) service(i int, s *Service) {
 	f := fmt.Sprintf("services[%d]", i)
-	c.dnsLabel(f+".name", "service", s.Name)
+	c.objectName(f+".name", "service", s.Name)
 	c.serviceImage(f, s)
 	for j, d := range s.DependsOn {
-		if _, ok := c.services[d]; !ok {
-			c.unresolved(fmt.Sprintf("%s.depends_on[%d]", f, j), "service", d)
+		if _, ok := c.services[d]; ok {
+			continue
 		}
+		df := fmt.Sprintf("%s.depends_on[%d]", f, j)
+		if c.imports {
+			c.unresolved(df, "service", d)
+			continue
+		}
+		// Release ignores such a dependency; so does arbor, saying so.
+		c.warnf(df, "no service named %q; this dependency is ignored", d)
 	}
 	c.ports(f+".ports", s.Ports)
 	c.probe(f+".readiness_probe", s.ReadinessProbe)
@@ -451,7 +498,7 @@ func (c *checker) reportCycle(stack []string, to string, index map[string]int, r
 // --- jobs ---
 
 func (c *checker) job(f string, j *Job) {
-	c.dnsLabel(f+".name", "job", j.Name)
+	c.objectName(f+".name", "job", j.Name)
 	switch {
 	case j.FromServices != "":
 		if _, ok := c.services[j.FromServices]; !ok {
@@ -538,10 +585,14 @@ func (c *checker) task(f, task string) {
 		if !c.jobs[name] {
 			c.unresolved(f, "job", name)
 		}
-	case ok && (kind == "charts" || kind == "infrastructure"):
+	case ok && kind == "charts":
+		if !c.hasChart(name) {
+			c.unresolved(f, "chart", name)
+		}
+	case ok && kind == "infrastructure":
 		c.warnf(f, "task %q is skipped: arbor does not act on %s", task, kind)
 	default:
-		c.errorf(f, "unknown task %q (want services.NAME, services.all, jobs.NAME, jobs.all or release.remove_environment)", task)
+		c.errorf(f, "unknown task %q (want services.NAME, services.all, jobs.NAME, jobs.all, charts.NAME or release.remove_environment)", task)
 	}
 }
 
@@ -553,8 +604,10 @@ func (c *checker) hostnames(f string, hs []map[string]string) {
 	for i, h := range hs {
 		for _, svc := range sortedStringKeys(h) {
 			hf := fmt.Sprintf("%s[%d].%s", f, i, svc)
-			if _, ok := c.services[svc]; !ok {
+			if s, ok := c.services[svc]; !ok {
 				c.routeTarget(hf, svc)
+			} else if len(s.Ports) == 0 {
+				c.warnf(hf, "service %q has no ports: it gets no hostname (the entry is ignored)", svc)
 			}
 			c.hostPattern(hf, h[svc])
 		}

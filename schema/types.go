@@ -31,6 +31,8 @@ type Template struct {
 	GitFetchDepth         *int                  `yaml:"git_fetch_depth,omitempty" json:"git_fetch_depth,omitempty"`
 	ParallelizeAppImports bool                  `yaml:"parallelize_app_imports,omitempty" json:"parallelize_app_imports,omitempty"`
 	Kustomize             []KustomizeDir        `yaml:"kustomize,omitempty" json:"kustomize,omitempty"`
+	Charts                []Chart               `yaml:"charts,omitempty" json:"charts,omitempty"`
+	Helm                  *HelmDefaults         `yaml:"helm,omitempty" json:"helm,omitempty"`
 	Branches              *BranchFilter         `yaml:"branches,omitempty" json:"branches,omitempty"`
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,6 +326,8 @@ func (r *run) do(ctx context.Context, st render.Step, task string) error {
 		return r.runJob(ctx, task)
 	case strings.HasPrefix(task, "services."):
 		return r.deployService(ctx, task, st.WaitForFinish)
+	case strings.HasPrefix(task, "charts."):
+		return r.deployChart(ctx, task, st.WaitForFinish)
 	}
 	return fmt.Errorf("%s: unknown task", task)
 }
@@ -475,4 +479,54 @@ func (x *Executor) rolloutTimeout() time.Duration {
 		return x.RolloutTimeout
 	}
 	return DefaultRolloutTimeout
+}
+
+// deployChart runs a chart's task (docs/charts.md): its pre-install and
+// pre-upgrade hooks, then its objects, applied and waited for like a
+// service's, then its post-install and post-upgrade hooks.
+func (r *run) deployChart(ctx context.Context, task string, wait bool) error {
+	if err := r.runHooks(ctx, task, render.HookBefore); err != nil {
+		return err
+	}
+	if err := r.deployService(ctx, task, wait); err != nil {
+		return err
+	}
+	return r.runHooks(ctx, task, render.HookAfter)
+}
+
+// runHooks applies a chart task's hooks of one phase in weight order, each
+// made anew (Helm's default before-hook-creation policy) and waited for —
+// a Job until it completes — and deleted after success when its policy
+// says hook-succeeded.
+func (r *run) runHooks(ctx context.Context, task string, phase render.HookPhase) error {
+	hooks := r.in.Env.HooksFor(task, phase)
+	sort.SliceStable(hooks, func(i, j int) bool { return hooks[i].Weight < hooks[j].Weight })
+	ns := r.in.Env.Namespace
+	for _, h := range hooks {
+		ref := apply.RefOf(h.Object)
+		if ref.Namespace == "" {
+			ref.Namespace = ns
+		}
+		always := func(*unstructured.Unstructured) bool { return true }
+		if _, err := r.x.Engine.Recreate(ctx, ref, apply.DeleteOptions{Namespace: ns, Timeout: jobGoneTimeout}, always); err != nil {
+			return fmt.Errorf("hook %s: %w", ref, err)
+		}
+		objs := []*unstructured.Unstructured{h.Object}
+		if err := r.applyObjects(ctx, objs); err != nil {
+			return fmt.Errorf("hook %s: %w", ref, err)
+		}
+		timeout := r.x.rolloutTimeout()
+		if h.Object.GetKind() == "Job" {
+			timeout = jobTimeout(h.Object)
+		}
+		if err := r.x.Engine.Wait(ctx, objs, apply.WaitOptions{Namespace: ns, Timeout: timeout}); err != nil {
+			return fmt.Errorf("hook %s: %w", ref, err)
+		}
+		if slices.Contains(h.DeletePolicies, "hook-succeeded") {
+			if _, err := r.x.Engine.Recreate(ctx, ref, apply.DeleteOptions{Namespace: ns, Timeout: jobGoneTimeout}, always); err != nil {
+				return fmt.Errorf("hook %s: delete after success: %w", ref, err)
+			}
+		}
+	}
+	return nil
 }

@@ -129,6 +129,8 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 			App: o.appName(cfg, dir), Branch: o.branch, Commit: o.commit, EnvironmentTemplate: o.template,
 			Domain: o.domain, Parameters: params, Secrets: secrets, SecretPlaceholders: placeholders,
 			AllowClusterScoped: o.allowCS, Kustomize: o.kustomize,
+			// Remote charts are the daemon's to fetch: left out, with a warning.
+			Charts: render.ChartOptions{SkipRemote: true},
 		},
 	}
 	dirs, err := keyValues("--import", o.imports)
@@ -141,6 +143,9 @@ func (o *envOptions) render(ctx context.Context, stderr io.Writer, s *session, d
 	env, err := render.Render(in)
 	if err != nil {
 		return nil, fail(exitUsage, err)
+	}
+	for _, w := range env.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
 	}
 	return env, nil
 }

@@ -113,6 +113,7 @@ func (o *renderOptions) run(stdout, stderr io.Writer, dir string) error {
 			Parameters:          params,
 			SecretPlaceholders:  true,
 			Kustomize:           o.kustomize,
+			Charts:              render.ChartOptions{SkipRemote: true}, // the daemon fetches remote charts
 		},
 	}
 	if in.Imports, err = loadImports(stderr, cfg, imports, o.branch, o.commit, o.maxConfig, exitNo); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,11 @@ type validateOptions struct {
 	params    []string
 	maxConfig int64
 	kustomize render.KustomizeLimits
+	// fetchCharts fetches remote charts into chartCache and renders them;
+	// without it they are checked by reference only.
+	fetchCharts bool
+	chartCache  string
+	ctx         context.Context // for the fetches; set from the command
 }
 
 func newValidateCmd() *cobra.Command {
@@ -32,7 +38,10 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check the .release.yaml of one or more repositories",
 		Long: `Check the configuration of each repository directory (default: the current
 directory): the JSON Schema, then the meaning (names, references, cycles, ports,
-quantities, durations, parameters).
+quantities, durations, parameters), then a render of every environment
+template. Helm charts in the repository are rendered (values checked against
+values.schema.json); remote charts are checked by reference only, unless
+--fetch-charts fetches and renders them.
 
 Findings print as FILE:LINE:COL: severity: field: message.
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configuration.`,
@@ -40,9 +49,12 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or no configur
   arbor validate --strict --format github services/api services/web
   arbor validate --param db_size=10Gi`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.ctx = cmd.Context()
 			return runValidate(cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.fetchCharts, "fetch-charts", false, "fetch the remote Helm charts the template names (any repository it names) and render them; without it they are checked by reference only")
+	cmd.Flags().StringVar(&o.chartCache, "chart-cache", defaultChartCache(), "the directory where --fetch-charts caches charts")
 	cmd.Flags().BoolVar(&o.strict, "strict", false, "treat unknown keys as errors")
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
 	cmd.Flags().StringArrayVar(&o.params, "param", nil, "a parameter value, NAME=VALUE (repeatable)")
@@ -68,7 +80,7 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 	var all schema.Findings
 	var usage []error // directories that could not be checked; the others still are
 	for _, dir := range dirs {
-		found, err := validateDir(dir, opts, o.kustomize)
+		found, err := validateDir(dir, opts, o)
 		if err != nil {
 			usage = append(usage, err)
 			continue
@@ -93,7 +105,7 @@ func runValidate(stdout, stderr io.Writer, dirs []string, o validateOptions) err
 // validateDir checks the repository at dir and returns its findings, with
 // file paths relative to the current directory. Each pass appends findings
 // whose paths are relative to the repository root.
-func validateDir(dir string, opts schema.LoadOptions, kust render.KustomizeLimits) (schema.Findings, error) {
+func validateDir(dir string, opts schema.LoadOptions, o validateOptions) (schema.Findings, error) {
 	tree, err := openRepo(dir)
 	if err != nil {
 		return nil, err
@@ -107,7 +119,13 @@ func validateDir(dir string, opts schema.LoadOptions, kust render.KustomizeLimit
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if !findings.HasErrors() {
-		findings = append(findings, renderFindings(cfg, tree, dir, kust)...)
+		check := render.CheckOptions{Kustomize: o.kustomize}
+		if o.fetchCharts && o.ctx != nil {
+			var fetched schema.Findings
+			check.RemoteCharts, fetched = fetchCharts(o.ctx, cfg, o.chartCache)
+			findings = append(findings, fetched...)
+		}
+		findings = append(findings, renderFindings(cfg, tree, dir, check)...)
 	}
 	for i := range findings {
 		findings[i].File = displayPath(dir, findings[i].File)
@@ -122,13 +140,13 @@ func validateDir(dir string, opts schema.LoadOptions, kust render.KustomizeLimit
 // kind whose scope cannot be checked offline) into a warning there.
 // Rendering a configuration the schema already rejected would only repeat
 // its findings.
-func renderFindings(cfg *schema.Config, tree fs.FS, dir string, kust render.KustomizeLimits) schema.Findings {
+func renderFindings(cfg *schema.Config, tree fs.FS, dir string, check render.CheckOptions) schema.Findings {
 	app := cfg.Template.App
 	if app == "" {
 		app = appName(dir)
 	}
 	var out schema.Findings
-	errs, warnings := render.CheckTemplatesWithin(cfg, tree, app, "", kust)
+	errs, warnings := render.CheckTemplatesWith(cfg, tree, app, "", check)
 	for _, err := range errs {
 		out = append(out, schema.Finding{
 			Position: cfg.Position(""),

@@ -28,7 +28,7 @@ func TestValidate(t *testing.T) {
 	good := filepath.Join(root, "good")
 	writeFile(t, filepath.Join(good, ".release.yaml"), "services:\n- name: web\n  image: nginx\n  colour: blue\n")
 	bad := filepath.Join(root, "bad")
-	writeFile(t, filepath.Join(bad, ".release", "application_template.yaml"), "services:\n- name: web\n  image: nginx\n  depends_on: [db]\n")
+	writeFile(t, filepath.Join(bad, ".release", "application_template.yaml"), "services:\n- name: web\n  image: nginx\nworkflows:\n- name: setup\n  order_from: [services.db]\n")
 	empty := filepath.Join(root, "empty")
 	writeFile(t, filepath.Join(empty, "README.md"), "no config\n")
 	cycle := filepath.Join(root, "cycle")
@@ -48,9 +48,9 @@ func TestValidate(t *testing.T) {
 		{"strict", []string{good}, validateOptions{format: "text", strict: true}, exitNo,
 			[]string{`error: services[0].colour: unknown key "colour"`}},
 		{"invalid", []string{good, bad}, validateOptions{format: "text"}, exitNo,
-			[]string{filepath.Join(bad, ".release", "application_template.yaml") + `:4:16: error: services[0].depends_on[0]: no service named "db"`}},
+			[]string{filepath.Join(bad, ".release", "application_template.yaml") + `:6:16: error: workflows[0].order_from[0]: no service named "db"`}},
 		{"github", []string{bad}, validateOptions{format: "github"}, exitNo,
-			[]string{"::error file=" + filepath.ToSlash(filepath.Join(bad, ".release", "application_template.yaml")) + `,line=4,col=16,title=services[0].depends_on[0]::services[0].depends_on[0]: no service named "db"`}},
+			[]string{"::error file=" + filepath.ToSlash(filepath.Join(bad, ".release", "application_template.yaml")) + `,line=6,col=16,title=workflows[0].order_from[0]::workflows[0].order_from[0]: no service named "db"`}},
 		{"render error", []string{cycle}, validateOptions{format: "text"}, exitNo,
 			[]string{filepath.Join(cycle, ".release.yaml") + `:1:1: error: render: environment template ephemeral: `, "mapping has a cycle: A -> B -> A"}},
 		{"no config", []string{empty}, validateOptions{format: "text"}, exitUsage, nil},

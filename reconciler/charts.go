@@ -1,0 +1,70 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/schema"
+)
+
+// chartCluster is what charts render for: the cluster's version and the
+// API versions it serves (.Capabilities), read from discovery once.
+type chartCluster struct {
+	once sync.Once
+	opts render.ChartOptions
+}
+
+// chartOptions are the cluster's capabilities for chart rendering. A failed
+// discovery leaves Helm's defaults (and is tried again on the next render).
+func (r *Reconciler) chartOptions(ctx context.Context) render.ChartOptions {
+	c := &r.charts
+	c.once.Do(func() {
+		disc := r.opts.Kube.Discovery()
+		v, err := disc.ServerVersion()
+		if err != nil {
+			r.log.Warn("discovery for charts failed; they render with Helm's default capabilities", "error", err)
+			c.once = sync.Once{}
+			return
+		}
+		c.opts.KubeVersion = v.GitVersion
+		_, lists, _ := disc.ServerGroupsAndResources() // a partial answer is still useful
+		for _, l := range lists {
+			c.opts.APIVersions = append(c.opts.APIVersions, l.GroupVersion)
+			for _, res := range l.APIResources {
+				c.opts.APIVersions = append(c.opts.APIVersions, l.GroupVersion+"/"+res.Kind)
+			}
+		}
+	})
+	return c.opts
+}
+
+// fetchCharts fetches the template's remote charts from the repositories
+// the app's chart_repositories allows (none by default), through the
+// daemon's cache. A chart served from the cache because its repository is
+// down renders, with a warning in the log.
+func (r *Reconciler) fetchCharts(ctx context.Context, a *appRunner, cfg *schema.Config) (map[string][]byte, error) {
+	if cfg.Template == nil || r.opts.Charts == nil {
+		return nil, nil
+	}
+	var out map[string][]byte
+	for _, ch := range cfg.Template.Charts {
+		src, err := ch.Source()
+		if err != nil || (src.Kind != schema.ChartHTTP && src.Kind != schema.ChartOCI) {
+			continue // local charts render from the tree; bad sources are findings
+		}
+		c, err := r.opts.Charts.Fetch(ctx, src, a.cfg.ChartRepositories)
+		if err != nil {
+			return nil, fmt.Errorf("chart %s: %w", ch.Name, err)
+		}
+		if c.Stale != nil {
+			r.log.Warn("chart repository unreachable; rendering the cached chart", "app", a.cfg.Name, "chart", ch.Name, "version", c.Version, "error", c.Stale)
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[ch.Name] = c.Archive
+	}
+	return out, nil
+}

@@ -71,6 +71,10 @@ type Config struct {
 	// objects from repositories (docs/security.md#safety-rules); both default to false.
 	AllowClusterScoped     bool `yaml:"allow_cluster_scoped"`
 	AllowForeignNamespaces bool `yaml:"allow_foreign_namespaces"`
+	// ChartPlainHTTPHosts are OCI registries (host:port) reached over plain
+	// HTTP for oci:// charts: a registry on a trusted network. Empty: TLS
+	// only.
+	ChartPlainHTTPHosts []string `yaml:"chart_plain_http_hosts"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`

@@ -104,6 +104,11 @@ func (d *decoder) validate(c *Config) {
 	if !dnsLabel.MatchString(c.Namespace) || len(c.Namespace) > 63 {
 		d.fail("namespace", "%q is not a DNS label", c.Namespace)
 	}
+	for i, h := range c.ChartPlainHTTPHosts {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			d.fail(fmt.Sprintf("chart_plain_http_hosts[%d]", i), "%q is not host:port", h)
+		}
+	}
 	if c.Concurrency < 1 {
 		d.fail("concurrency", "must be at least 1, got %d", c.Concurrency)
 	}

@@ -2,12 +2,26 @@ package reconciler_test
 
 import (
 	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	helmregistry "helm.sh/helm/v4/pkg/registry"
+	repov1 "helm.sh/helm/v4/pkg/repo/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/internal/testcluster"
+	"github.com/arbordev/arbor/reconciler"
 )
 
 // hookChart is a local chart with a pre-install hook Job that must complete
@@ -73,4 +87,101 @@ func TestDaemonDeploysLocalChart(t *testing.T) {
 	if dep.CreationTimestamp.Time.Before(job.Status.CompletionTime.Time) {
 		t.Errorf("the Deployment was created at %s, before the pre-install hook completed at %s", dep.CreationTimestamp, job.Status.CompletionTime)
 	}
+}
+
+// packagedChart packages a one-ConfigMap chart named name with the Helm SDK
+// into dir and returns the archive's bytes.
+func packagedChart(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	c := &chartv2.Chart{
+		Metadata: &chartv2.Metadata{APIVersion: chartv2.APIVersionV2, Name: name, Version: "0.1.0"},
+		Templates: []*chartcommon.File{{Name: "templates/cm.yaml",
+			Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-" + name + "}\ndata: {chart: " + name + "}\n")}},
+	}
+	file, err := chartutil.Save(c, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDaemonDeploysRemoteCharts: a branch names a chart from an HTTP chart
+// repository and one from an OCI registry, both real servers on loopback
+// that the app's chart_repositories allows: the daemon fetches both and the
+// environment comes up Ready with their objects. A branch that names a
+// repository the app does not allow fails with the reason and gets nothing;
+// the branch deleted, its environment goes.
+func TestDaemonDeploysRemoteCharts(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+
+	repoDir := t.TempDir()
+	packagedChart(t, repoDir, "web")
+	charts := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	t.Cleanup(charts.Close)
+	idx, err := repov1.IndexDirectory(repoDir, charts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "http://")
+	client, err := helmregistry.NewClient(helmregistry.ClientOptPlainHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Push(packagedChart(t, t.TempDir(), "api"), host+"/charts/api:0.1.0"); err != nil {
+		t.Fatalf("push the OCI chart: %v", err)
+	}
+
+	r := newRepo(t, webApp)
+	r.on("feature/charts")
+	head := r.commit("remote charts", map[string]string{".release.yaml": `charts:
+- name: web
+  repo_url: ` + charts.URL + `
+  add: local
+  install: local/web
+  version: 0.1.0
+- name: api
+  install: oci://` + host + `/charts/api
+  version: 0.1.0
+`})
+	r.on("elsewhere")
+	other := r.commit("a chart from a repository not allowed", map[string]string{".release.yaml": "charts:\n- name: x\n  repo_url: http://127.0.0.1:1/charts\n  install: x\n  version: 0.1.0\n"})
+	cfg := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 1s\n  chart_repositories: [" + charts.URL + ", oci://" + host + "/charts]\n" +
+		"chart_plain_http_hosts: [" + host + "]\ndefaults: {domain: test.local}\n"
+	d := startDaemon(t, newConfig(t, own, cfg))
+	env := d.waitReadyAt(app, "feature/charts", head, 120*time.Second)
+	ctx := context.Background()
+	for _, name := range []string{"web", "api"} {
+		cms, err := cs.CoreV1().ConfigMaps(env.Namespace).List(ctx, metav1.ListOptions{})
+		found := false
+		for _, cm := range cms.Items {
+			found = found || cm.Data["chart"] == name
+		}
+		if err != nil || !found {
+			t.Errorf("no ConfigMap of the %s chart in %s (%v)", name, env.Namespace, err)
+		}
+	}
+	failed := d.waitPhase(app, "elsewhere", reconciler.PhaseFailed, 60*time.Second)
+	if !strings.Contains(failed.LastError, "not in the app's allowed chart repositories") || failed.Commit != other {
+		t.Errorf("the branch naming a repository not allowed: %+v", failed)
+	}
+	if namespaceGone(cs, app+"-elsewhere") == false {
+		t.Errorf("the branch naming a repository not allowed got a namespace")
+	}
+
+	r.deleteBranch("feature/charts")
+	eventually(t, 120*time.Second, "the deleted branch's environment gone", func() bool {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, env.Namespace, metav1.GetOptions{})
+		return err != nil
+	})
 }

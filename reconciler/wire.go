@@ -101,7 +101,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	return &Parts{
 		Options: Options{
 			Config: o.Config, Sources: sources, Forges: forges, Metrics: o.Metrics, Log: o.Log,
-			Charts: &chartsource.Fetcher{Dir: filepath.Join(o.CacheDir, "charts")},
+			Charts: &chartsource.Fetcher{Dir: filepath.Join(o.CacheDir, "charts"), PlainHTTPHosts: o.Config.ChartPlainHTTPHosts},
 			Load:   loadConfig,
 			Render: render.Render,
 			Engine: eng, WaitTimeout: wait,

@@ -175,6 +175,9 @@ func (r *run) execute(ctx context.Context, wf render.Workflow) {
 			return
 		}
 	}
+	if r.in.Stage == render.StageTeardown {
+		r.runTeardownHooks(ctx)
+	}
 	imports, own := splitSteps(wf.Steps)
 	r.runImports(ctx, imports)
 	r.runSteps(ctx, own)
@@ -529,4 +532,24 @@ func (r *run) runHooks(ctx context.Context, task string, phase render.HookPhase)
 		}
 	}
 	return nil
+}
+
+// runTeardownHooks runs every chart's pre-delete and post-delete hooks at
+// the start of a teardown, while the environment still exists (after its
+// removal there is nowhere to run a post-delete hook). A failing hook is a
+// warning: it does not keep the environment from going.
+func (r *run) runTeardownHooks(ctx context.Context) {
+	var tasks []string
+	for _, h := range r.in.Env.Hooks {
+		if h.Phase == render.HookTeardown && !slices.Contains(tasks, h.Task) {
+			tasks = append(tasks, h.Task)
+		}
+	}
+	for _, task := range tasks {
+		if err := r.runHooks(ctx, task, render.HookTeardown); err != nil {
+			r.tr.update(func(p *Progress) {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: delete hook failed: %v", task, err))
+			})
+		}
+	}
 }

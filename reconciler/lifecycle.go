@@ -327,6 +327,10 @@ func (r *Reconciler) resolveImports(ctx context.Context, importer string, t *sch
 		if err != nil {
 			return nil, err
 		}
+		// Its remote charts, from the repositories its own config allows.
+		if im.RemoteCharts, err = r.fetchCharts(ctx, a, im.Config); err != nil {
+			return nil, fmt.Errorf("app_imports %s@%s: %w", a.cfg.Name, choice.Branch, err)
+		}
 		out = append(out, im)
 	}
 	return out, nil

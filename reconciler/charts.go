@@ -45,8 +45,17 @@ func (r *Reconciler) chartOptions(ctx context.Context) render.ChartOptions {
 // daemon's cache. A chart served from the cache because its repository is
 // down renders, with a warning in the log.
 func (r *Reconciler) fetchCharts(ctx context.Context, a *appRunner, cfg *schema.Config) (map[string][]byte, error) {
+	charts, _, err := r.fetchChartsWarn(ctx, a, cfg)
+	return charts, err
+}
+
+// fetchChartsWarn is fetchCharts that also returns a warning for each chart
+// served from the cache because its repository is down: the environment
+// shows them in its status.
+func (r *Reconciler) fetchChartsWarn(ctx context.Context, a *appRunner, cfg *schema.Config) (map[string][]byte, []string, error) {
+	var warnings []string
 	if cfg.Template == nil || r.opts.Charts == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var out map[string][]byte
 	for _, ch := range cfg.Template.Charts {
@@ -56,15 +65,16 @@ func (r *Reconciler) fetchCharts(ctx context.Context, a *appRunner, cfg *schema.
 		}
 		c, err := r.opts.Charts.Fetch(ctx, src, a.cfg.ChartRepositories)
 		if err != nil {
-			return nil, fmt.Errorf("chart %s: %w", ch.Name, err)
+			return nil, nil, fmt.Errorf("chart %s: %w", ch.Name, err)
 		}
 		if c.Stale != nil {
 			r.log.Warn("chart repository unreachable; rendering the cached chart", "app", a.cfg.Name, "chart", ch.Name, "version", c.Version, "error", c.Stale)
+			warnings = append(warnings, fmt.Sprintf("chart %s: rendered from the cached %s: %v", ch.Name, c.Version, c.Stale))
 		}
 		if out == nil {
 			out = map[string][]byte{}
 		}
 		out[ch.Name] = c.Archive
 	}
-	return out, nil
+	return out, warnings, nil
 }

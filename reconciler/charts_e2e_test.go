@@ -114,7 +114,8 @@ func packagedChart(t *testing.T, dir, name string) []byte {
 // that the app's chart_repositories allows: the daemon fetches both and the
 // environment comes up Ready with their objects. A branch that names a
 // repository the app does not allow fails with the reason and gets nothing;
-// the branch deleted, its environment goes.
+// with the chart repository down a push deploys from the cached chart and
+// the status says so; the branch deleted, its environment goes.
 func TestDaemonDeploysRemoteCharts(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	own := testcluster.Namespace(t, cs)
@@ -179,6 +180,19 @@ func TestDaemonDeploysRemoteCharts(t *testing.T) {
 		t.Errorf("the branch naming a repository not allowed got a namespace")
 	}
 
+	// The chart repository down: a push still deploys, from the cached
+	// chart, and the environment's status says so.
+	charts.Close()
+	r.on("feature/charts")
+	next := r.commit("a push while the chart repository is down", map[string]string{"x.txt": "1"})
+	again := d.waitReadyAt(app, "feature/charts", next, 120*time.Second)
+	stale := false
+	for _, w := range again.Warnings {
+		stale = stale || strings.Contains(w, "chart web: rendered from the cached 0.1.0")
+	}
+	if !stale {
+		t.Errorf("no warning of the chart rendered from the cache: %q", again.Warnings)
+	}
 	r.deleteBranch("feature/charts")
 	eventually(t, 120*time.Second, "the deleted branch's environment gone", func() bool {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, env.Namespace, metav1.GetOptions{})

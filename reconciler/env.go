@@ -242,7 +242,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
-	remote, err := r.fetchCharts(ctx, a, cfg)
+	remote, stale, err := r.fetchChartsWarn(ctx, a, cfg)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
@@ -276,6 +276,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
+	env.Warnings = append(env.Warnings, stale...)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }
@@ -437,7 +438,7 @@ func stateOf(env *render.Environment, settings, phase string) *envState {
 		App: env.App, Branch: env.Branch, EnvID: env.EnvID, Namespace: env.Namespace,
 		Commit: env.Commit, ConfigHash: env.ConfigHash, SettingsHash: settings, Template: env.Template,
 		Inventory: inv, Phase: phase, LastTransition: time.Now().UTC(),
-		URLs: env.URLs, Links: env.Links, ExpiresAfter: env.ExpiresAfter,
+		URLs: env.URLs, Links: env.Links, ExpiresAfter: env.ExpiresAfter, Warnings: env.Warnings,
 	}
 }
 

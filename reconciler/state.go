@@ -75,6 +75,9 @@ type envState struct {
 	HeldCommit string `json:"heldCommit,omitempty"`
 	// HandledRequest is the last deploy request acted on.
 	HandledRequest string `json:"handledRequest,omitempty"`
+	// Warnings are the render's warnings for the commit deployed, such as a
+	// chart rendered from the cache while its repository is down.
+	Warnings []string `json:"warnings,omitempty"`
 	// PullRequest is the number of the branch's open pull request when the
 	// record was written (with a forge): where to say, after a restart too,
 	// that the environment is gone.

@@ -118,6 +118,8 @@ type EnvironmentStatus struct {
 	ExpiresAt      time.Time          `json:"expiresAt,omitzero"`
 	HeldCommit     string             `json:"heldCommit,omitempty"` // auto_deploy: false: the commit waiting for a deploy request
 	Workflow       *workflow.Progress `json:"workflow,omitempty"`
+	// Warnings are the render's warnings for the commit deployed.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -143,7 +145,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			EnvID: st.EnvID, Namespace: st.Namespace, Phase: st.Phase, LastError: st.LastError,
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
-			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit,
+			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })

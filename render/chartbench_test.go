@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	chartcommon "helm.sh/helm/v4/pkg/chart/common"
 	chartvalues "helm.sh/helm/v4/pkg/chart/common/util"
-	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/engine"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 )
@@ -65,12 +65,10 @@ data:
 	return tree
 }
 
-// BenchmarkRenderChart30 renders an environment whose one chart makes 30
-// objects: loading the chart from the tree, values, the guarded templates,
-// decoding and confining the objects. Compare with BenchmarkHelmTemplate30,
-// the Helm engine alone on the chart loaded once, in the same run
-// (docs/performance.md).
-func BenchmarkRenderChart30(b *testing.B) {
+// renderChart30 returns one render of an environment whose one chart makes
+// 30 objects: loading the chart from the tree, values, the guarded
+// templates, decoding and confining the objects.
+func renderChart30(b *testing.B) func() {
 	tree := bench30Chart()
 	cfg := configFrom(b, "charts: [{name: bench, directory: chart}]\n", "")
 	in := Input{Config: cfg, Tree: tree, Context: Context{App: "bench", Branch: "main", Commit: "c1"}}
@@ -81,19 +79,17 @@ func BenchmarkRenderChart30(b *testing.B) {
 	if n := len(env.Tasks["charts.bench"]); n != 30 {
 		b.Fatalf("the chart gave %d objects, want 30", n)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	return func() {
 		if _, err := Render(in); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkHelmTemplate30 is what helm template does for the same chart,
-// without arbor: the engine on the loaded chart with coalesced values, then
-// Helm's manifest sorter (hooks from objects).
-func BenchmarkHelmTemplate30(b *testing.B) {
+// helmTemplate30 returns what helm template does for the same chart,
+// without arbor: the engine on the chart loaded once with coalesced values,
+// then Helm's manifest sorter (hooks from objects).
+func helmTemplate30(b *testing.B) func() {
 	var read int64
 	c, err := loadChartDir(bench30Chart(), "chart", ChartLimits{}.orDefaults(), &read)
 	if err != nil {
@@ -104,7 +100,7 @@ func BenchmarkHelmTemplate30(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	render := func(c *chartv2.Chart) {
+	render := func() {
 		files, err := (engine.Engine{}).RenderWithContext(context.Background(), c, top)
 		if err != nil {
 			b.Fatal(err)
@@ -113,10 +109,59 @@ func BenchmarkHelmTemplate30(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	render(c)
+	render()
+	return render
+}
+
+// BenchmarkRenderChart30 renders the 30-object chart's environment
+// (docs/performance.md).
+func BenchmarkRenderChart30(b *testing.B) {
+	render := renderChart30(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		render(c)
+		render()
 	}
+}
+
+// BenchmarkHelmTemplate30 is helm template's own rendering of the chart.
+func BenchmarkHelmTemplate30(b *testing.B) {
+	render := helmTemplate30(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		render()
+	}
+}
+
+// chartRatioRounds is how many renders of each kind one iteration of
+// BenchmarkChart30VsHelmTemplate times.
+const chartRatioRounds = 100
+
+// BenchmarkChart30VsHelmTemplate times, in one run and alternating, arbor's
+// render of the 30-object chart's environment and helm template's rendering
+// of the chart, and reports both per render and their ratio.
+func BenchmarkChart30VsHelmTemplate(b *testing.B) {
+	arbor, helm := renderChart30(b), helmTemplate30(b)
+	var ta, th time.Duration
+	timeIt := func(f func()) time.Duration {
+		start := time.Now()
+		for range chartRatioRounds {
+			f()
+		}
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ta += timeIt(arbor)
+		th += timeIt(helm)
+	}
+	n := float64(b.N * chartRatioRounds)
+	if th == 0 || ta == 0 {
+		b.Fatal("a timing read 0: the ratio would mean nothing")
+	}
+	b.ReportMetric(ta.Seconds()*1e3/n, "arbor-ms/env")
+	b.ReportMetric(th.Seconds()*1e3/n, "helm-template-ms")
+	b.ReportMetric(float64(ta)/float64(th), "ratio")
+	b.ReportMetric(0, "ns/op")
 }

@@ -518,3 +518,28 @@ func readBounded(file string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Remote is a remote chart of a template: its index in charts:, its name,
+// and where it comes from.
+type Remote struct {
+	Index  int
+	Name   string
+	Source schema.ChartSource
+}
+
+// Remotes lists the template's charts that must be fetched (from an HTTP
+// chart repository or an oci:// registry); local and git charts, and
+// entries whose source the schema refuses, are left out.
+func Remotes(t *schema.Template) []Remote {
+	if t == nil {
+		return nil
+	}
+	var out []Remote
+	for i, ch := range t.Charts {
+		src, err := ch.Source()
+		if err == nil && (src.Kind == schema.ChartHTTP || src.Kind == schema.ChartOCI) {
+			out = append(out, Remote{Index: i, Name: ch.Name, Source: src})
+		}
+	}
+	return out
+}

@@ -300,3 +300,30 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %v, want the %d newest", kept, keepPerChart)
 	}
 }
+
+// TestFetchFromRepositoryThatNeverAnswers: a chart repository that accepts
+// the connection and never answers ends the fetch at the Fetcher's timeout,
+// with an error naming the repository and nothing cached.
+func TestFetchFromRepositoryThatNeverAnswers(t *testing.T) {
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-hung:
+		}
+	}))
+	t.Cleanup(func() { close(hung); srv.Close() })
+	dir := t.TempDir()
+	f := &Fetcher{Dir: dir, Timeout: 300 * time.Millisecond}
+	src := schema.ChartSource{Kind: schema.ChartHTTP, Repo: srv.URL, Chart: "web", Version: "0.1.0"}
+	c, err := f.Fetch(context.Background(), src, []string{srv.URL})
+	if err == nil || c != nil || !strings.Contains(err.Error(), strings.TrimPrefix(srv.URL, "http://")) {
+		t.Fatalf("fetch from a repository that never answers: %+v, %v", c, err)
+	}
+	_ = filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			t.Errorf("the cache holds %s after a fetch that never got an answer", p)
+		}
+		return nil
+	})
+}

@@ -134,12 +134,9 @@ func (g *giteaForge) comments(ctx context.Context, number int64) ([]comment, err
 }
 
 func (g *giteaForge) createComment(ctx context.Context, number int64, body string) (int64, error) {
-	var c ghComment
-	_, err := g.c.decode(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", g.repo, number), nil, map[string]string{"body": body}, &c)
-	return c.ID, err
+	return createIssueComment(ctx, g.c, g.repo, number, body)
 }
 
 func (g *giteaForge) editComment(ctx context.Context, _, id int64, body string) error {
-	_, err := g.c.decode(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/issues/comments/%d", g.repo, id), nil, map[string]string{"body": body}, nil)
-	return err
+	return editIssueComment(ctx, g.c, g.repo, id, body)
 }

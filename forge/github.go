@@ -139,12 +139,23 @@ func (g *githubForge) comments(ctx context.Context, number int64) ([]comment, er
 }
 
 func (g *githubForge) createComment(ctx context.Context, number int64, body string) (int64, error) {
-	var c ghComment
-	_, err := g.c.decode(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", g.repo, number), nil, map[string]string{"body": body}, &c)
-	return c.ID, err
+	return createIssueComment(ctx, g.c, g.repo, number, body)
 }
 
 func (g *githubForge) editComment(ctx context.Context, _, id int64, body string) error {
-	_, err := g.c.decode(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/issues/comments/%d", g.repo, id), nil, map[string]string{"body": body}, nil)
+	return editIssueComment(ctx, g.c, g.repo, id, body)
+}
+
+// createIssueComment posts a comment on an issue or pull request through the
+// issue comments API that GitHub and Gitea share.
+func createIssueComment(ctx context.Context, c *client, repo string, number int64, body string) (int64, error) {
+	var out ghComment
+	_, err := c.decode(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repo, number), nil, map[string]string{"body": body}, &out)
+	return out.ID, err
+}
+
+// editIssueComment replaces the text of comment id (GitHub's and Gitea's API).
+func editIssueComment(ctx context.Context, c *client, repo string, id int64, body string) error {
+	_, err := c.decode(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/issues/comments/%d", repo, id), nil, map[string]string{"body": body}, nil)
 	return err
 }

@@ -186,3 +186,37 @@ func TestSecondaryRateLimit(t *testing.T) {
 		t.Errorf("plain 403: %v, want a refusal that is not a rate limit", err)
 	}
 }
+
+// TestForgeThatNeverAnswers: a forge that accepts the connection and never
+// answers ends each call at the client's timeout with an error naming the
+// call; nothing is listed, no status or comment is taken as written.
+func TestForgeThatNeverAnswers(t *testing.T) {
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-hung:
+		}
+	}))
+	t.Cleanup(func() { close(hung); srv.Close() })
+	g, err := New(Options{Type: Gitea, URL: srv.URL, Repo: "acme/shop", Token: "tok", App: "shop",
+		HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := g.ListPullRequests(ctx, "")
+	if err == nil || len(l.PullRequests) != 0 || !strings.Contains(err.Error(), "/repos/acme/shop/pulls") {
+		t.Errorf("listing: %+v, %v; want an error naming the call and nothing listed", l, err)
+	}
+	if err := g.SetStatus(ctx, "abc", Status{Context: "arbor/shop", State: StatePending}); err == nil {
+		t.Error("a status sent to a forge that never answers: no error")
+	}
+	if _, err := g.UpsertComment(ctx, 1, "hello"); err == nil {
+		t.Error("a comment sent to a forge that never answers: no error")
+	}
+	// Not remembered as written: the next try sends it again (and fails again).
+	if err := g.SetStatus(ctx, "abc", Status{Context: "arbor/shop", State: StatePending}); err == nil {
+		t.Error("a status that never arrived was remembered as set")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/arbordev/arbor/internal/sigcheck"
 )
 
 // Event kinds.
@@ -103,15 +105,15 @@ func Verify(kind Type, h http.Header, body, secret []byte) error {
 	ok := false
 	switch kind {
 	case GitHub:
-		ok = hmacOK(h.Get("X-Hub-Signature-256"), "sha256=", body, secret)
+		ok = sigcheck.HMAC(h.Get("X-Hub-Signature-256"), "sha256=", body, secret)
 	case Gitea:
 		if sig := h.Get("X-Gitea-Signature"); sig != "" {
-			ok = hmacOK(sig, "", body, secret)
+			ok = sigcheck.HMAC(sig, "", body, secret)
 		} else {
-			ok = hmacOK(h.Get("X-Hub-Signature-256"), "sha256=", body, secret)
+			ok = sigcheck.HMAC(h.Get("X-Hub-Signature-256"), "sha256=", body, secret)
 		}
 	case GitLab:
-		ok = tokenOK(h.Get("X-Gitlab-Token"), secret)
+		ok = sigcheck.Token(h.Get("X-Gitlab-Token"), secret)
 	default:
 		return fmt.Errorf("webhook: unknown forge %q", kind)
 	}
@@ -127,30 +129,6 @@ func Sign(body, secret []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
-}
-
-func hmacOK(header, prefix string, body, secret []byte) bool {
-	sig, ok := strings.CutPrefix(strings.TrimSpace(header), prefix)
-	if !ok || sig == "" {
-		return false
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
-}
-
-// tokenOK compares hashes, so that neither the content nor the length of the
-// secret shows in the time taken.
-func tokenOK(token string, secret []byte) bool {
-	if token == "" {
-		return false
-	}
-	a, b := sha256.Sum256([]byte(token)), sha256.Sum256(secret)
-	return hmac.Equal(a[:], b[:])
 }
 
 // GuessType tells the forge from a delivery's headers. Gitea sends GitHub's

@@ -2,9 +2,6 @@ package gitsource
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/arbordev/arbor/internal/sigcheck"
 )
 
 // Webhook providers: the last path segment of the endpoint and the provider
@@ -172,47 +171,22 @@ func (h *Webhooks) secret(provider string) []byte {
 func verify(provider string, hdr http.Header, body, secret []byte) bool {
 	switch provider {
 	case ProviderGitHub:
-		return hmacHeaderOK(hdr.Get(headerHubSignature), "sha256=", body, secret)
+		return sigcheck.HMAC(hdr.Get(headerHubSignature), "sha256=", body, secret)
 	case ProviderGitea:
 		if sig := hdr.Get(headerGiteaSignature); sig != "" {
-			return hmacHeaderOK(sig, "", body, secret)
+			return sigcheck.HMAC(sig, "", body, secret)
 		}
-		return hmacHeaderOK(hdr.Get(headerHubSignature), "sha256=", body, secret)
+		return sigcheck.HMAC(hdr.Get(headerHubSignature), "sha256=", body, secret)
 	case ProviderGitLab:
-		return tokenOK(hdr.Get(headerGitLabToken), secret)
+		return sigcheck.Token(hdr.Get(headerGitLabToken), secret)
 	case ProviderGeneric:
 		if sig := hdr.Get(headerArborSignature); sig != "" {
-			return hmacHeaderOK(sig, "sha256=", body, secret)
+			return sigcheck.HMAC(sig, "sha256=", body, secret)
 		}
 		token, ok := strings.CutPrefix(hdr.Get("Authorization"), "Bearer ")
-		return ok && tokenOK(token, secret)
+		return ok && sigcheck.Token(token, secret)
 	}
 	return false
-}
-
-// hmacHeaderOK checks a hex HMAC-SHA256 of body, after an optional prefix.
-func hmacHeaderOK(header, prefix string, body, secret []byte) bool {
-	hexSig, ok := strings.CutPrefix(strings.TrimSpace(header), prefix)
-	if !ok || hexSig == "" {
-		return false
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
-}
-
-// tokenOK compares a token with the secret in constant time, whatever
-// their lengths (both are hashed first).
-func tokenOK(token string, secret []byte) bool {
-	if token == "" {
-		return false
-	}
-	a, b := sha256.Sum256([]byte(token)), sha256.Sum256(secret)
-	return hmac.Equal(a[:], b[:])
 }
 
 // repoRef is what a delivery says about the repository it concerns.

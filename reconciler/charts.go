@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/arbordev/arbor/chartsource"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
 )
@@ -54,16 +55,12 @@ func (r *Reconciler) fetchCharts(ctx context.Context, a *appRunner, cfg *schema.
 // shows them in its status.
 func (r *Reconciler) fetchChartsWarn(ctx context.Context, a *appRunner, cfg *schema.Config) (map[string][]byte, []string, error) {
 	var warnings []string
-	if cfg.Template == nil || r.opts.Charts == nil {
+	if r.opts.Charts == nil {
 		return nil, nil, nil
 	}
 	var out map[string][]byte
-	for _, ch := range cfg.Template.Charts {
-		src, err := ch.Source()
-		if err != nil || (src.Kind != schema.ChartHTTP && src.Kind != schema.ChartOCI) {
-			continue // local charts render from the tree; bad sources are findings
-		}
-		c, err := r.opts.Charts.Fetch(ctx, src, a.cfg.ChartRepositories)
+	for _, ch := range chartsource.Remotes(cfg.Template) {
+		c, err := r.opts.Charts.Fetch(ctx, ch.Source, a.cfg.ChartRepositories)
 		if err != nil {
 			return nil, nil, fmt.Errorf("chart %s: %w", ch.Name, err)
 		}

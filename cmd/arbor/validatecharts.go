@@ -29,12 +29,9 @@ func fetchCharts(ctx context.Context, cfg *schema.Config, cache string) (map[str
 	f := &chartsource.Fetcher{Dir: cache}
 	out := map[string][]byte{}
 	var findings schema.Findings
-	for i, ch := range cfg.Template.Charts {
-		src, err := ch.Source()
-		if err != nil || (src.Kind != schema.ChartHTTP && src.Kind != schema.ChartOCI) {
-			continue // the schema reports bad sources; local and git charts are not fetched
-		}
-		field := fmt.Sprintf("charts[%d]", i)
+	for _, ch := range chartsource.Remotes(cfg.Template) {
+		src := ch.Source
+		field := fmt.Sprintf("charts[%d]", ch.Index)
 		c, err := f.Fetch(ctx, src, []string{src.Repo})
 		if err != nil {
 			findings = append(findings, schema.Finding{Position: cfg.Position(field), Field: field, Severity: schema.SeverityError, Message: fmt.Sprintf("fetching the chart: %v", err)})

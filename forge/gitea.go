@@ -2,7 +2,6 @@ package forge
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -67,26 +66,11 @@ func labelNames(ls []label) []string {
 }
 
 func (g *giteaForge) ListPullRequests(ctx context.Context, etag string) (Listing, error) {
-	path := "/repos/" + g.repo + "/pulls"
-	pages, tag, notModified, err := g.c.listPages(ctx, path, url.Values{"state": {"open"}}, pager{"page", "limit", g.pageSize}, etag)
-	if err != nil || notModified {
-		return Listing{ETag: tag, NotModified: notModified}, err
-	}
-	var out []PullRequest
-	for _, body := range pages {
-		var list []giteaPull
-		if err := json.Unmarshal(body, &list); err != nil {
-			return Listing{}, fmt.Errorf("gitea GET %s: decode answer: %w", path, err)
-		}
-		for _, p := range list {
-			pr := PullRequest{Number: p.Number, HeadBranch: p.Head.Ref, HeadSHA: p.Head.SHA, Labels: labelNames(p.Labels),
+	return listOpenPulls(ctx, g.c, "gitea", "/repos/"+g.repo+"/pulls", pager{"page", "limit", g.pageSize}, etag,
+		func(p giteaPull) PullRequest {
+			return PullRequest{Number: p.Number, HeadBranch: p.Head.Ref, HeadSHA: p.Head.SHA, Labels: labelNames(p.Labels),
 				Draft: p.Draft, State: p.State, URL: p.HTMLURL, SameRepo: p.Head.RepoID != 0 && p.Head.RepoID == p.Base.RepoID}
-			if pr.SameRepo && pr.State == "open" {
-				out = append(out, pr)
-			}
-		}
-	}
-	return Listing{PullRequests: out, ETag: tag}, nil
+		})
 }
 
 func (g *giteaForge) SetStatus(ctx context.Context, sha string, s Status) error {

@@ -73,22 +73,30 @@ func (p githubPull) sameRepo() bool {
 }
 
 func (g *githubForge) ListPullRequests(ctx context.Context, etag string) (Listing, error) {
-	path := "/repos/" + g.repo + "/pulls"
-	pages, tag, notModified, err := g.c.listPages(ctx, path, url.Values{"state": {"open"}}, pager{"page", "per_page", githubPageSize}, etag)
+	return listOpenPulls(ctx, g.c, "github", "/repos/"+g.repo+"/pulls", pager{"page", "per_page", githubPageSize}, etag,
+		func(p githubPull) PullRequest {
+			return PullRequest{Number: p.Number, HeadBranch: p.Head.Ref, HeadSHA: p.Head.SHA, Labels: labelNames(p.Labels),
+				Draft: p.Draft, State: p.State, URL: p.HTMLURL, SameRepo: p.sameRepo()}
+		})
+}
+
+// listOpenPulls lists the open pull requests at path over its pages (GitHub's
+// and Gitea's shared API), each page's items of type T made PullRequests by
+// pr; only open ones of the repository itself are kept.
+func listOpenPulls[T any](ctx context.Context, c *client, forge, path string, pg pager, etag string, pr func(T) PullRequest) (Listing, error) {
+	pages, tag, notModified, err := c.listPages(ctx, path, url.Values{"state": {"open"}}, pg, etag)
 	if err != nil || notModified {
 		return Listing{ETag: tag, NotModified: notModified}, err
 	}
 	var out []PullRequest
 	for _, body := range pages {
-		var list []githubPull
+		var list []T
 		if err := json.Unmarshal(body, &list); err != nil {
-			return Listing{}, fmt.Errorf("github GET %s: decode answer: %w", path, err)
+			return Listing{}, fmt.Errorf("%s GET %s: decode answer: %w", forge, path, err)
 		}
-		for _, p := range list {
-			pr := PullRequest{Number: p.Number, HeadBranch: p.Head.Ref, HeadSHA: p.Head.SHA, Labels: labelNames(p.Labels),
-				Draft: p.Draft, State: p.State, URL: p.HTMLURL, SameRepo: p.sameRepo()}
-			if pr.SameRepo && pr.State == "open" {
-				out = append(out, pr)
+		for _, item := range list {
+			if p := pr(item); p.SameRepo && p.State == "open" {
+				out = append(out, p)
 			}
 		}
 	}

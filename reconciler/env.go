@@ -414,11 +414,9 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
-	if a := r.apps[st.App]; a != nil {
-		if lst := a.current(); lst != nil {
-			if pr, ok := lst.PRs[st.Branch]; ok {
-				st.PullRequest = pr.Number
-			}
+	if a := r.apps[st.App]; a != nil && a.forge != nil {
+		if pr, closed, ok := a.forge.pullRequest(st.Branch); ok && !closed {
+			st.PullRequest = pr.Number
 		}
 	}
 	if err := saveState(ctx, r.opts.Kube, st); err != nil {

@@ -35,6 +35,7 @@ type forgeRunner struct {
 	prs     map[string]forge.PullRequest // open same-repo pull requests by head branch; nil until listed
 	closed  map[string]forge.PullRequest // pull requests gone since the last listing, to say so on
 	dirty   map[string]bool              // branches whose report is due
+	listDue bool                         // branches mode: list pull requests on the writer's goroutine
 	lastErr error
 	wake    chan struct{}
 }
@@ -140,6 +141,38 @@ func (f *forgeRunner) closing(branch string, number int64) {
 	}
 }
 
+// relist has the writer's goroutine list the pull requests (branches mode:
+// the listing only says where comments go, so it stays off the refresh path,
+// where a forge that never answers would hold up deploys).
+func (f *forgeRunner) relist() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listDue = true
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeListDue reports whether a listing is due, and clears it.
+func (f *forgeRunner) takeListDue() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	due := f.listDue
+	f.listDue = false
+	return due
+}
+
+// openCount is the number of open pull requests last listed.
+func (f *forgeRunner) openCount() int {
+	if f == nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.prs)
+}
+
 // take returns and clears the due branches.
 func (f *forgeRunner) take() []string {
 	f.mu.Lock()
@@ -195,6 +228,14 @@ func (r *Reconciler) runReports(ctx context.Context, a *appRunner) {
 		case <-f.wake:
 		}
 		failed := false
+		if f.takeListDue() {
+			if _, err := f.list(ctx); err != nil && ctx.Err() == nil {
+				failed = true // the next refresh lists again
+				f.setErr(err)
+				r.opts.Metrics.forgeErrors.WithLabelValues(a.cfg.Name).Inc()
+				r.log.Warn("pull request listing failed; will retry", "app", a.cfg.Name, "error", err, "retry_in", wait)
+			}
+		}
 		for _, b := range f.take() {
 			if err := r.report(ctx, a, b); err != nil && ctx.Err() == nil {
 				failed = true

@@ -312,3 +312,23 @@ func BenchmarkPullRequestStatus(b *testing.B) {
 	b.ReportMetric(float64(reads)/pushes, "forge-reads/push")
 	b.Logf("%d pushes to an open pull request: %d forge writes, %d reads", pushes, writes, reads)
 }
+
+// TestBranchEnvironmentCommentsOnItsPullRequest: an app in branches mode
+// with a forge: every branch has its environment, and the one with an open
+// pull request gets the status and the comment there.
+func TestBranchEnvironmentCommentsOnItsPullRequest(t *testing.T) {
+	p := newPRFixture(t)
+	cfg := strings.Replace(p.config(p.f.URL, p.f.URL, false), "  environments: pull_requests\n  pull_requests: {labels: []}\n", "", 1)
+	if strings.Contains(cfg, "pull_requests") {
+		t.Fatalf("the config is still in pull_requests mode:\n%s", cfg)
+	}
+	p.d = startDaemon(t, newConfig(t, p.own, cfg))
+	p.f.AddWebhook(t, p.repo, p.d.srv.URL+"/hooks/gitea", p.secret, "push", "pull_request")
+	head := p.push("feature/c", "c", map[string]string{"c.txt": "c"})
+	env := p.d.waitReadyAt(p.app, "feature/c", head, prWait)
+	pr := p.f.OpenPR(t, p.repo, "feature/c", "main", "feature c")
+	p.waitComment(pr.Number, "the branch environment's comment on its pull request", func(cs []forgetest.Comment) bool {
+		return len(cs) == 1 && strings.Contains(cs[0].Body, env.URLs[0].URL) && strings.Contains(cs[0].Body, "Ready")
+	})
+	p.waitStatus(head, "success", "")
+}

@@ -331,24 +331,25 @@ func settingsHash(c *config.Config, a config.App) string {
 }
 
 // listPullRequests lists the app's open pull requests after a branch
-// listing that worked (err is its error). A failed pull request listing is
-// an error of the whole listing in pull_requests mode, so nothing is
-// deleted; in branches mode the last pull requests are kept and the error
-// shows in status and metrics.
+// listing that worked (err is its error), in pull_requests mode, where they
+// decide which branches get an environment: a failed pull request listing
+// is then an error of the whole listing, so nothing is deleted. In branches
+// mode the forge's own goroutine lists them (forgeRunner.relist), and its
+// errors show in status and metrics.
 func (r *Reconciler) listPullRequests(ctx context.Context, a *appRunner, err error) (map[string]forge.PullRequest, error) {
 	if err != nil || a.forge == nil {
 		return nil, err
 	}
-	prs, ferr := a.forge.list(ctx)
-	if ferr == nil {
-		return prs, nil
+	if a.cfg.Environments != config.EnvironmentsPullRequests {
+		a.forge.relist()
+		return nil, nil
 	}
-	a.forge.setErr(ferr)
-	r.opts.Metrics.forgeErrors.WithLabelValues(a.cfg.Name).Inc()
-	if a.cfg.Environments == config.EnvironmentsPullRequests {
+	prs, ferr := a.forge.list(ctx)
+	if ferr != nil {
+		a.forge.setErr(ferr)
+		r.opts.Metrics.forgeErrors.WithLabelValues(a.cfg.Name).Inc()
 		return nil, ferr
 	}
-	r.log.Warn("pull request listing failed", "app", a.cfg.Name, "error", ferr)
 	return prs, nil
 }
 

@@ -169,9 +169,7 @@ func (r *Reconciler) Apps() []AppStatus {
 		if a.lastErr != nil {
 			s.ListingError = a.lastErr.Error()
 		}
-		if a.listing != nil {
-			s.PullRequests = len(a.listing.PRs)
-		}
+		s.PullRequests = a.forge.openCount()
 		if err := a.forge.Err(); err != nil {
 			s.ForgeError = err.Error()
 		}

@@ -76,7 +76,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	case verdictKnownInvalid:
 		return nil
 	}
-	env, findings, err := r.build(ctx, a, key.Branch, commit, lst.Default)
+	env, findings, err := r.build(ctx, a, key.Branch, commit, lst.Default, r.resolvePins(rec))
+	var pending *imagesPending
+	var noImage *imageFailure
 	switch {
 	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut):
 		result = resultDeleted
@@ -84,6 +86,10 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	case findings.HasErrors():
 		result = resultInvalid
 		return r.invalid(ctx, key, rec, commit, settings, findings)
+	case errors.As(err, &pending):
+		return r.waitForImages(ctx, key, rec, commit, pending.message)
+	case errors.As(err, &noImage):
+		return r.imagesFailed(ctx, key, rec, commit, noImage)
 	case err != nil:
 		r.fail(ctx, key, rec, commit, err)
 		return err
@@ -217,7 +223,8 @@ var errFilteredOut = errors.New("branch excluded by the template's branches filt
 
 // build loads the branch's configuration and renders its environment,
 // reusing the last render when commit, configuration and settings match.
-func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, defaultBranch string) (*render.Environment, schema.Findings, error) {
+// Its built services run the images pins gives them (see imagePins).
+func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, defaultBranch string, pins imagePins) (*render.Environment, schema.Findings, error) {
 	key := envKey{App: a.cfg.Name, Branch: branch}
 	tree, err := a.src.Tree(ctx, commit)
 	if err != nil {
@@ -234,11 +241,17 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
-	settings := a.settings + importsID(imports)
+	rc := r.renderContext(a, branch, commit, defaultBranch)
+	in := render.Input{Config: cfg, Tree: tree, Imports: imports, Context: rc}
+	in.Context.Image.Pinned, err = pins(key, in, a)
+	if err != nil {
+		return nil, findings, err
+	}
+	settings := a.settings + importsID(imports) + pinsID(in.Context.Image.Pinned)
 	if env := r.renders.get(key, commit, cfg.Hash, settings); env != nil {
 		return env, findings, nil
 	}
-	secrets, hashKey, err := r.secrets(ctx, a)
+	in.Context.Secrets, in.Context.HashKey, err = r.secrets(ctx, a)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
@@ -246,28 +259,9 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
 	}
-	d := r.opts.Config.Defaults
-	env, err := r.opts.Render(render.Input{
-		RemoteCharts: remote,
-		Config:       cfg,
-		Tree:         tree,
-		Imports:      imports,
-		Context: render.Context{
-			App: a.cfg.Name, AppFixed: true, Install: r.opts.Config.Install, Namespace: r.namespaceFor(a.cfg.Name, branch),
-			Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
-			Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
-			Image:                  render.ImageSettings{Registry: d.ImageRegistry, Tag: d.ImageTag},
-			StorageClasses:         d.StorageClasses,
-			Secrets:                secrets,
-			AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
-			AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
-			HashKey:                hashKey,
-			DomainLocked:           true,
-			IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
-			Kustomize:              kustomizeLimits(a.cfg.Kustomize),
-			Charts:                 r.chartOptions(ctx),
-		},
-	})
+	in.RemoteCharts = remote
+	in.Context.Charts = r.chartOptions(ctx)
+	env, err := r.opts.Render(in)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: render: %w", key, err)
 	}
@@ -279,6 +273,29 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	env.Warnings = append(env.Warnings, stale...)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
+}
+
+// renderContext is what the daemon renders an app's branch with, but for
+// what build reads from the cluster (secrets, chart options) and the images'
+// pins.
+func (r *Reconciler) renderContext(a *appRunner, branch, commit, defaultBranch string) render.Context {
+	d := r.opts.Config.Defaults
+	registry := d.ImageRegistry
+	if im := r.opts.Config.Images; im.Build != "" {
+		registry = im.Registry
+	}
+	return render.Context{
+		App: a.cfg.Name, AppFixed: true, Install: r.opts.Config.Install, Namespace: r.namespaceFor(a.cfg.Name, branch),
+		Branch: branch, Commit: commit, DefaultBranch: defaultBranch,
+		Domain: d.Domain, IngressClass: d.IngressClass, Parameters: a.cfg.Parameters,
+		Image:                  render.ImageSettings{Registry: registry, Tag: d.ImageTag},
+		StorageClasses:         d.StorageClasses,
+		AllowClusterScoped:     r.opts.Config.AllowClusterScoped,
+		AllowForeignNamespaces: r.opts.Config.AllowForeignNamespaces,
+		DomainLocked:           true,
+		IngressAnnotations:     ingressAnnotations(d.IngressAnnotations),
+		Kustomize:              kustomizeLimits(a.cfg.Kustomize),
+	}
 }
 
 // kustomizeLimits are the app's configured kustomize limits, as render takes them.
@@ -404,6 +421,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	r.status.forget(key)
 	r.renders.forget(key)
 	r.imports.Forget(workflow.EnvKey(key))
+	if r.opts.images != nil {
+		r.opts.images.forget(key)
+	}
 	return nil
 }
 
@@ -414,6 +434,11 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
+	if r.opts.images != nil {
+		if rep := r.opts.images.report(envKey{App: st.App, Branch: st.Branch}); rep != nil {
+			st.Images = rep
+		}
+	}
 	if a := r.apps[st.App]; a != nil && a.forge != nil {
 		if pr, closed, ok := a.forge.pullRequest(st.Branch); ok && !closed {
 			st.PullRequest = pr.Number

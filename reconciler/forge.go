@@ -373,7 +373,11 @@ func (r *Reconciler) diffAgainstTracking(ctx context.Context, a *appRunner, key 
 	if key.Branch == tracking {
 		return "", ""
 	}
-	base, findings, err := r.build(ctx, a, tracking, lst.Branches[tracking], lst.Default)
+	var recorded *envState
+	if rec := r.cache.env(key.App, tracking); rec != nil {
+		recorded = rec.State
+	}
+	base, findings, err := r.build(ctx, a, tracking, lst.Branches[tracking], lst.Default, recordedPins(recorded))
 	if err != nil || findings.HasErrors() || base == nil {
 		return "", ""
 	}

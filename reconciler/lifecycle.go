@@ -259,7 +259,7 @@ func (r *Reconciler) renderRecorded(ctx context.Context, key envKey, rec *envRec
 	if rec.State == nil || rec.State.Commit == "" || lst == nil {
 		return nil
 	}
-	env, findings, err := r.build(ctx, a, key.Branch, rec.State.Commit, lst.Default)
+	env, findings, err := r.build(ctx, a, key.Branch, rec.State.Commit, lst.Default, recordedPins(rec.State))
 	if err == nil && findings.HasErrors() {
 		err = errors.New(findings.Errors().Error())
 	}

@@ -19,6 +19,9 @@ type Metrics struct {
 	// listings and reports).
 	forgeErrors        *prometheus.CounterVec
 	forgeRateRemaining *prometheus.GaugeVec
+	// images and imageSeconds: built services' images (images: build or external).
+	images       *prometheus.CounterVec
+	imageSeconds *prometheus.HistogramVec
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -30,6 +33,8 @@ type Metrics struct {
 //	arbor_leader                                  gauge: 1 while this replica leads
 //	arbor_forge_errors_total{app}                 counter: failed pull request listings and reports (nothing stopped or undone)
 //	arbor_forge_rate_limit_remaining{app}         gauge: the requests the forge said are left (-1: it sends no limit)
+//	arbor_images_total{app,mode,result}           counter: built services' images; result = built|found|failed|timeout
+//	arbor_image_seconds{app,mode}                 histogram: from asking for an image to having it (built, found or waited for)
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -57,12 +62,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_listing_errors_total",
 			Help: "Failed or empty branch listings, by app; nothing is deleted after one.",
 		}, []string{"app"}),
+		images: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_images_total",
+			Help: "Images of built services by app, mode (buildkit|external) and result (built|found|failed|timeout).",
+		}, []string{"app", "mode", "result"}),
+		imageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "arbor_image_seconds",
+			Help:    "Time from asking for a built service's image to having it (built, found in the registry or waited for), by app and mode.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800},
+		}, []string{"app", "mode"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "arbor_leader",
 			Help: "1 while this replica holds the leader lease.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

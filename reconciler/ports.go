@@ -23,6 +23,9 @@ type Source interface {
 	Triggers() <-chan struct{}
 	// CommitTime is a commit's committer time (expires_after counts from it).
 	CommitTime(ctx context.Context, commit string) (time.Time, error)
+	// TreeHash is the git tree hash of a directory at a commit: the content
+	// key of a build context.
+	TreeHash(ctx context.Context, commit, dir string) (string, error)
 }
 
 // ErrNoConfig is what a Loader returns (wrapped) when a branch has no configuration.

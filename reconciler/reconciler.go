@@ -51,6 +51,10 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+
+	// images builds or waits for built services' images (Wire sets it from
+	// the config's images section); nil: references are taken as they are.
+	images *imageSource
 }
 
 // envKey names an environment: an app's branch.
@@ -168,6 +172,9 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 		<-ctx.Done()
 		r.queue.ShutDown()
 	}()
+	if r.opts.images != nil {
+		r.opts.images.start(ctx, func(k envKey) { r.queue.Add(k) })
+	}
 	var g errgroup.Group
 	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
 	for _, name := range r.order {

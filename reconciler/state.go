@@ -55,7 +55,9 @@ type envState struct {
 	Written   []render.ObjectRef `json:"written,omitempty"`
 	AppliedAt time.Time          `json:"appliedAt,omitempty"`
 
-	Phase          string          `json:"phase"`
+	Phase string `json:"phase"`
+	// Message says what the environment waits for (PhaseWaiting).
+	Message        string          `json:"message,omitempty"`
 	LastError      string          `json:"lastError,omitempty"`
 	Findings       schema.Findings `json:"findings,omitempty"`
 	InvalidCommit  string          `json:"invalidCommit,omitempty"`
@@ -78,6 +80,9 @@ type envState struct {
 	// Warnings are the render's warnings for the commit deployed, such as a
 	// chart rendered from the cache while its repository is down.
 	Warnings []string `json:"warnings,omitempty"`
+	// Images are the built services' images of the last image job: pinned,
+	// or why not (the failing build step and its log).
+	Images []ImageStatus `json:"images,omitempty"`
 	// PullRequest is the number of the branch's open pull request when the
 	// record was written (with a forge): where to say, after a restart too,
 	// that the environment is gone.

@@ -108,6 +108,7 @@ type EnvironmentStatus struct {
 	EnvID          string             `json:"envID,omitempty"`
 	Namespace      string             `json:"namespace,omitempty"`
 	Phase          string             `json:"phase"`
+	Message        string             `json:"message,omitempty"` // what it waits for: "Waiting for image REF"
 	LastError      string             `json:"lastError,omitempty"`
 	Findings       schema.Findings    `json:"findings,omitempty"`
 	LastTransition time.Time          `json:"lastTransition"`
@@ -120,6 +121,9 @@ type EnvironmentStatus struct {
 	Workflow       *workflow.Progress `json:"workflow,omitempty"`
 	// Warnings are the render's warnings for the commit deployed.
 	Warnings []string `json:"warnings,omitempty"`
+	// Images are the built services' images: pinned, or the failing build
+	// step and its log.
+	Images []ImageStatus `json:"images,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -146,6 +150,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
+			Message: st.Message, Images: st.Images,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })

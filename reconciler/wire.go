@@ -98,6 +98,10 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	imgs, registryHook, err := wireImages(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	return &Parts{
 		Options: Options{
 			Config: o.Config, Sources: sources, Forges: forges, Metrics: o.Metrics, Log: o.Log,
@@ -106,8 +110,9 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 			Render: render.Render,
 			Engine: eng, WaitTimeout: wait,
 			Workflows: &workflow.Executor{Engine: eng, RolloutTimeout: wait, Metrics: wm},
+			images:    imgs,
 		},
-		Hooks: hooks,
+		Hooks: hooksWith(hooks, registryHook),
 	}, nil
 }
 

@@ -419,8 +419,22 @@ func (r *renderer) resolveImages() error {
 	return nil
 }
 
-// resolveImage gives a service its image reference (docs/release-yaml.md#services).
+// resolveImage gives a service its image reference (docs/release-yaml.md#services):
+// a built one pinned by digest when the daemon gives the pin.
 func (r *renderer) resolveImage(a *app, s *schema.Service) (string, error) {
+	img, err := r.unpinnedImage(a, s)
+	if err != nil {
+		return "", err
+	}
+	if pin, ok := r.in.Context.Image.Pinned[img]; ok && (s.HasRepo || s.Build != nil) {
+		return pin, nil
+	}
+	return img, nil
+}
+
+// unpinnedImage is a service's image reference from the template and the
+// image settings: a built service's gets the registry prefix and the tag.
+func (r *renderer) unpinnedImage(a *app, s *schema.Service) (string, error) {
 	built := s.HasRepo || s.Build != nil
 	img := strings.TrimSpace(s.Image)
 	if !built {

@@ -119,6 +119,11 @@ type Context struct {
 type ImageSettings struct {
 	Registry string // prefix, e.g. registry.example.com/team
 	Tag      string // default ${RELEASE_COMMIT_SHA}
+	// Pinned maps the reference of a built service's image (ImageBuild.Image)
+	// to the image to run, pinned by digest: what the daemon built or found
+	// in the registry. A built service without a pin runs its reference as
+	// it is.
+	Pinned map[string]string
 }
 
 // Environment is a rendered environment.

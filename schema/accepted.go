@@ -8,7 +8,7 @@ import (
 
 // acceptedTopLevel are Release keys arbor accepts without acting on them
 // (docs/release-yaml.md#top-level-keys): each gets a warning that names it, never an error.
-var acceptedTopLevel = []string{"infrastructure", "builds", "development_environment", "mode", "execution_type"}
+var acceptedTopLevel = []string{"infrastructure", "development_environment", "mode", "execution_type"}
 
 // acceptedKeyWarnings warns about the accepted-but-unused keys present at the
 // top of the document, and about those nested in services, environment

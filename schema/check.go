@@ -62,6 +62,7 @@ func check(cfg *Config, fsys fs.FS, opts LoadOptions) Findings {
 	c.sharedVolumes()
 	c.kustomize()
 	c.charts()
+	c.checkBuilds(t)
 	c.parameters()
 	c.envVars()
 	return c.out
@@ -252,7 +253,7 @@ func (c *checker) serviceImage(f string, s *Service) {
 		return
 	}
 	if s.HasRepo || s.Build != nil {
-		c.warnf(f+".name", "service %q has no image: arbor does not build images, so the daemon's image settings must name it (or set image to what CI pushes)", s.Name)
+		c.warnf(f+".name", "service %q has no image: its image is named <app>/%s under the daemon's image registry", s.Name, ObjectName(s.Name))
 		return
 	}
 	c.errorf(f+".name", "service %q has no image", s.Name)

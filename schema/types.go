@@ -32,6 +32,7 @@ type Template struct {
 	ParallelizeAppImports bool                  `yaml:"parallelize_app_imports,omitempty" json:"parallelize_app_imports,omitempty"`
 	Kustomize             []KustomizeDir        `yaml:"kustomize,omitempty" json:"kustomize,omitempty"`
 	Charts                []Chart               `yaml:"charts,omitempty" json:"charts,omitempty"`
+	Builds                []Build               `yaml:"builds,omitempty" json:"builds,omitempty"`
 	Helm                  *HelmDefaults         `yaml:"helm,omitempty" json:"helm,omitempty"`
 	Branches              *BranchFilter         `yaml:"branches,omitempty" json:"branches,omitempty"`
 }

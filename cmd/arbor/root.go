@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 from the .release.yaml committed to that repository.
 
 Offline:   validate, render, init
+Images:    build
 Cluster:   diff, apply, delete
 Daemon:    run, deploy`,
 		SilenceUsage:  true,
@@ -62,6 +63,7 @@ Daemon:    run, deploy`,
 		newInitCmd(),
 		newDeployCmd(),
 		newRenderCmd(),
+		newBuildCmd(),
 		newDiffCmd(),
 		newApplyCmd(),
 		newDeleteCmd(),

@@ -9,7 +9,7 @@ export ARBOR_CACHE ?= $(HOME)/.cache/arbor
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-# The same flags build the binary here and in the container image (deploy/Dockerfile).
+# The same flags build the binary here and in the container image (hack/image.sh).
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 TEST_TIMEOUT ?= 60m
 
@@ -39,13 +39,8 @@ test-deps: ## Check git; install Chromium for the status page test when missing.
 	@command -v chromium >/dev/null || hack/install-chromium.sh
 
 .PHONY: image
-image: ## Build the container image (needs a container engine; else builds what it would contain).
-	@if docker info >/dev/null 2>&1; then \
-		docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t arbor:$(VERSION) . ; \
-	else \
-		echo "no container engine answers here: running the image's build command instead (same as make build)"; \
-		$(MAKE) build; \
-	fi
+image: ## Build the container image with BuildKit (bin/arbor-image.tar; IMAGE=ref pushes it instead). Needs no container engine.
+	VERSION=$(VERSION) hack/image.sh
 
 .PHONY: test-compat
 test-compat: ## Run the compat tests over real Release files outside the repository (fails when they are missing).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/arbordev/arbor/reconciler"
 	"github.com/arbordev/arbor/schema"
@@ -82,8 +83,15 @@ func pageEnvironment(e reconciler.EnvironmentStatus) server.Environment {
 	for _, l := range e.Links {
 		env.Links = append(env.Links, server.Link{Name: l.Name, URL: l.URL})
 	}
+	if e.Message != "" {
+		env.Problems = append(env.Problems, server.Problem{Message: e.Message, Warning: true})
+	}
 	if e.LastError != "" {
 		env.Problems = append(env.Problems, server.Problem{Message: e.LastError})
+	}
+	env.Problems = append(env.Problems, imageProblems(e.Images)...)
+	for _, w := range e.Warnings {
+		env.Problems = append(env.Problems, server.Problem{Message: w, Warning: true})
 	}
 	for _, f := range e.Findings {
 		msg := f.Message
@@ -95,6 +103,27 @@ func pageEnvironment(e reconciler.EnvironmentStatus) server.Environment {
 		})
 	}
 	return env
+}
+
+// imageProblems are the failed builds' steps and their last log lines
+// (the error itself is the environment's last error).
+func imageProblems(ims []reconciler.ImageStatus) []server.Problem {
+	var out []server.Problem
+	for _, im := range ims {
+		if im.Step == "" && len(im.Log) == 0 {
+			continue
+		}
+		log := im.Log
+		if len(log) > 5 {
+			log = log[len(log)-5:]
+		}
+		msg := "build step " + im.Step
+		if len(log) > 0 {
+			msg += "; last lines: " + strings.Join(log, " | ")
+		}
+		out = append(out, server.Problem{Where: "services." + im.Service, Message: msg})
+	}
+	return out
 }
 
 // pageWorkflow counts a workflow's tasks: finished ones are done, a failed one

@@ -70,3 +70,42 @@ func TestStatusSourceMapsReconcilerStatus(t *testing.T) {
 		t.Errorf("workflow: %+v", w)
 	}
 }
+
+// TestStatusPageShowsImagesAndWarnings: what an environment waits for, its
+// failed build's step and log lines, and its render warnings reach the page.
+func TestStatusPageShowsImagesAndWarnings(t *testing.T) {
+	env := pageEnvironment(reconciler.EnvironmentStatus{
+		Branch: "feature", Phase: reconciler.PhaseFailed, Message: "Waiting for image reg/shop/web:abc",
+		LastError: "shop@feature: commit abc: service web: build failed",
+		Warnings:  []string{"chart site: rendered from the cache: repository down"},
+		Images: []reconciler.ImageStatus{
+			{Service: "api", Pinned: "reg/shop/api@sha256:00"},
+			{Service: "web", Error: "build failed", Step: "[2/2] RUN make", Log: []string{"l1", "l2", "l3", "l4", "l5", "l6"}},
+		},
+	})
+	want := []string{
+		"Waiting for image reg/shop/web:abc",
+		"shop@feature: commit abc: service web: build failed",
+		"services.web: build step [2/2] RUN make; last lines: l2 | l3 | l4 | l5 | l6",
+		"chart site: rendered from the cache: repository down",
+	}
+	var got []string
+	for _, p := range env.Problems {
+		s := p.Message
+		if p.Where != "" {
+			s = p.Where + ": " + s
+		}
+		got = append(got, s)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems %q; want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("problem %d: %q; want %q", i, got[i], want[i])
+		}
+	}
+	if !env.Problems[0].Warning || env.Problems[1].Warning || !env.Problems[3].Warning {
+		t.Errorf("warning flags %+v: the wait and the render warning are warnings, the error is not", env.Problems)
+	}
+}

@@ -349,6 +349,7 @@ func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commi
 		st = &cp
 	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
+	st.TargetCommit = commit
 	r.status.set(key, st)
 	if st.Namespace != "" && ctx.Err() == nil {
 		_ = r.save(ctx, st)

@@ -308,6 +308,8 @@ func commitStatus(app string, st *envState) (string, forge.Status, bool) {
 		}
 	case PhasePending, PhaseDeploying:
 		s.State, s.Description = forge.StatePending, "deploying to "+st.Namespace
+	case PhaseWaiting:
+		s.State, s.Description = forge.StatePending, st.Message
 	case PhaseInvalid:
 		sha = st.InvalidCommit
 		s.State, s.Description = forge.StateFailure, firstFinding(st)
@@ -317,6 +319,9 @@ func commitStatus(app string, st *envState) (string, forge.Status, bool) {
 		s.State, s.Description = forge.StateError, st.LastError
 	default:
 		return "", s, false // deleting, expired: the commit's status stays
+	}
+	if st.TargetCommit != "" && (st.Phase == PhaseWaiting || st.Phase == PhaseFailed) {
+		sha = st.TargetCommit // the commit that waits or failed; Commit still runs
 	}
 	if sha == "" {
 		return "", s, false
@@ -400,5 +405,5 @@ func (r *Reconciler) observeRateLimit(a *appRunner) {
 // so a push costs the forge three writes (pending and success statuses and
 // one comment edit), not four.
 func transient(phase string) bool {
-	return phase == PhasePending || phase == PhaseDeploying || phase == PhaseDeleting
+	return phase == PhasePending || phase == PhaseDeploying || phase == PhaseDeleting || phase == PhaseWaiting
 }

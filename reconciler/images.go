@@ -459,6 +459,7 @@ func (r *Reconciler) waitForImages(ctx context.Context, key envKey, rec *envReco
 		st = &cp
 	}
 	st.Phase, st.Message, st.LastError, st.LastTransition = PhaseWaiting, message, "", time.Now().UTC()
+	st.TargetCommit = commit
 	r.status.set(key, st)
 	if st.Namespace == "" || (prev != nil && prev.Phase == PhaseWaiting) {
 		return nil
@@ -480,6 +481,7 @@ func (r *Reconciler) imagesFailed(ctx context.Context, key envKey, rec *envRecor
 		st = &cp
 	}
 	st.Phase, st.Message, st.LastError, st.LastTransition, st.Images = PhaseFailed, "", msg, time.Now().UTC(), f.report
+	st.TargetCommit = commit
 	r.status.set(key, st)
 	if st.Namespace == "" {
 		return nil

@@ -56,6 +56,9 @@ type envState struct {
 	AppliedAt time.Time          `json:"appliedAt,omitempty"`
 
 	Phase string `json:"phase"`
+	// TargetCommit is the commit an environment waits for images of, or
+	// whose images failed, while Commit still runs.
+	TargetCommit string `json:"targetCommit,omitempty"`
 	// Message says what the environment waits for (PhaseWaiting).
 	Message        string          `json:"message,omitempty"`
 	LastError      string          `json:"lastError,omitempty"`

@@ -101,14 +101,17 @@ type AppStatus struct {
 
 // EnvironmentStatus is one environment in the status API.
 type EnvironmentStatus struct {
-	App            string             `json:"app"`
-	Branch         string             `json:"branch"`
-	Commit         string             `json:"commit,omitempty"` // the commit running
-	InvalidCommit  string             `json:"invalidCommit,omitempty"`
-	EnvID          string             `json:"envID,omitempty"`
-	Namespace      string             `json:"namespace,omitempty"`
-	Phase          string             `json:"phase"`
-	Message        string             `json:"message,omitempty"` // what it waits for: "Waiting for image REF"
+	App           string `json:"app"`
+	Branch        string `json:"branch"`
+	Commit        string `json:"commit,omitempty"` // the commit running
+	InvalidCommit string `json:"invalidCommit,omitempty"`
+	EnvID         string `json:"envID,omitempty"`
+	Namespace     string `json:"namespace,omitempty"`
+	Phase         string `json:"phase"`
+	Message       string `json:"message,omitempty"` // what it waits for: "Waiting for image REF"
+	// TargetCommit is the commit waited for (images) or failed before it
+	// ran, while Commit keeps running.
+	TargetCommit   string             `json:"targetCommit,omitempty"`
 	LastError      string             `json:"lastError,omitempty"`
 	Findings       schema.Findings    `json:"findings,omitempty"`
 	LastTransition time.Time          `json:"lastTransition"`
@@ -150,7 +153,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
-			Message: st.Message, Images: st.Images,
+			Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })

@@ -2,12 +2,14 @@ package reconciler_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,7 +49,7 @@ func deploymentImages(t *testing.T, ns string) map[string]string {
 	return out
 }
 
-func imagesCount(t *testing.T, d *daemon, app, result string) float64 {
+func imagesCount(t testing.TB, d *daemon, app, result string) float64 {
 	t.Helper()
 	v, _ := gather(t, d.reg, "arbor_images_total", func(l map[string]string) bool { return l["app"] == app && l["result"] == result })
 	return v
@@ -147,7 +149,7 @@ type relay struct {
 	target atomic.Pointer[url.URL]
 }
 
-func newRelay(t *testing.T) *relay {
+func newRelay(t testing.TB) *relay {
 	rl := &relay{}
 	rl.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		u := rl.target.Load()
@@ -161,7 +163,7 @@ func newRelay(t *testing.T) *relay {
 	return rl
 }
 
-func (rl *relay) to(t *testing.T, raw string) {
+func (rl *relay) to(t testing.TB, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +172,7 @@ func (rl *relay) to(t *testing.T, raw string) {
 }
 
 // externalConfig is a daemon config in external mode against registry reg.
-func externalConfig(t *testing.T, own, app, repoDir, reg, extra string) string {
+func externalConfig(app, repoDir, reg, extra string) string {
 	return "apps:\n- {name: " + app + ", repo: " + repoDir + ", poll_interval: 1s}\n" +
 		"defaults: {domain: test.local}\n" +
 		"images: {build: external, registry: " + reg + "/ci, plain_http: true" + extra + "}\n"
@@ -200,7 +202,7 @@ func TestDaemonWaitsForCIImage(t *testing.T) {
 	app := appName(t)
 	r := newRepo(t, ciBuilt)
 	c1 := r.commit("head", nil)
-	d := startDaemon(t, newConfig(t, own, externalConfig(t, own, app, r.dir, reg,
+	d := startDaemon(t, newConfig(t, own, externalConfig(app, r.dir, reg,
 		", poll_interval: 1m, max_poll_interval: 1m, wait_timeout: 10m, notification_token_file: "+tokenFile)))
 	rl.to(t, d.srv.URL)
 
@@ -229,7 +231,7 @@ func TestDaemonPollsForCIImageUntilItsDeadline(t *testing.T) {
 	app := appName(t)
 	r := newRepo(t, ciBuilt)
 	c1 := r.commit("head", nil)
-	d := startDaemon(t, newConfig(t, own, externalConfig(t, own, app, r.dir, reg,
+	d := startDaemon(t, newConfig(t, own, externalConfig(app, r.dir, reg,
 		", poll_interval: 200ms, max_poll_interval: 500ms, wait_timeout: 6s")))
 
 	ref := reg + "/ci/" + app + "/web:" + c1
@@ -263,4 +265,55 @@ func pushRandom(t testing.TB, ref string) string {
 		t.Fatal(err)
 	}
 	return dg.String()
+}
+
+// BenchmarkImagePushedToRolledOut measures, in external mode, the time from
+// CI's push of a commit's image to the environment Ready at that commit
+// with the image pinned: the registry's notification wakes the wait (the
+// poll interval is a minute), the daemon applies and waits for readiness.
+func BenchmarkImagePushedToRolledOut(b *testing.B) {
+	rl := newRelay(b)
+	token := "notify-" + randHex(8)
+	reg := buildkittest.StartRegistry(b, buildkittest.RegistryConfig{NotifyURL: rl.URL + "/hooks/registry", NotifyToken: token})
+	tokenFile := filepath.Join(b.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cs := testcluster.Clientset(b)
+	own := testcluster.Namespace(b, cs)
+	app := appName(b)
+	r := newRepo(b, ciBuilt)
+	d := startDaemon(b, newConfig(b, own, externalConfig(app, r.dir, reg,
+		", poll_interval: 1m, max_poll_interval: 1m, notification_token_file: "+tokenFile)))
+	rl.to(b, d.srv.URL)
+	lat := make([]time.Duration, 0, latencySamples)
+	for i := range latencySamples + 1 {
+		c := r.commit(fmt.Sprintf("change %d", i), map[string]string{"f.txt": strconv.Itoa(i)})
+		waitWaitingFor(b, d, app, "main", c)
+		ref := reg + "/ci/" + app + "/web:" + c
+		start := time.Now()
+		pushRandom(b, ref)
+		waitInMemory(b, d, app, "main", c)
+		if i > 0 { // the first creates the namespace
+			lat = append(lat, time.Since(start))
+		}
+	}
+	if got := imagesCount(b, d, app, "found"); got != latencySamples+1 {
+		b.Fatalf("arbor_images_total{result=found} = %v; want %d, one per commit", got, latencySamples+1)
+	}
+	report(b, "image pushed to environment Ready with it", lat)
+}
+
+// waitWaitingFor waits until app@branch waits for the images of commit.
+func waitWaitingFor(b *testing.B, d *daemon, app, branch, commit string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range d.rec.Environments(app) {
+			if e.Branch == branch && e.TargetCommit == commit && e.Phase == reconciler.PhaseWaiting {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatalf("%s@%s not waiting for the images of %s", app, branch, commit)
 }

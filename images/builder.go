@@ -106,7 +106,17 @@ type Result struct {
 	// Built is true when this call (or a concurrent one it shared) ran a
 	// build; false when the registry had the image already.
 	Built bool
+	// Log is a built image's build log: each step and its last lines
+	// (credentials masked); nil when nothing was built.
+	Log []string
 }
+
+// A successful build's Log keeps at most summaryStepLines lines per step and
+// summaryLines in all.
+const (
+	summaryStepLines = 5
+	summaryLines     = 100
+)
 
 // Builder builds images with a BuildKit daemon and pushes them. It is safe
 // for concurrent use; requests for the same key share one build.
@@ -278,41 +288,42 @@ func (b *Builder) buildOnce(ctx context.Context, in input) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("build %s: waiting for a free builder: %w", in.tag, ctx.Err())
 	}
-	d, err := b.solve(ctx, in)
+	d, log, err := b.solve(ctx, in)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Ref: pinned(ref, d), Tag: in.tag, Digest: d, Built: true}, nil
+	return Result{Ref: pinned(ref, d), Tag: in.tag, Digest: d, Built: true, Log: log}, nil
 }
 
-// solve sends one build to BuildKit and returns the pushed image's digest.
-func (b *Builder) solve(ctx context.Context, in input) (string, error) {
+// solve sends one build to BuildKit and returns the pushed image's digest
+// and the build's log (summary).
+func (b *Builder) solve(ctx context.Context, in input) (string, []string, error) {
 	work, err := os.MkdirTemp(b.opts.WorkDir, "arbor-build-")
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", in.tag, err)
+		return "", nil, fmt.Errorf("build %s: %w", in.tag, err)
 	}
 	defer os.RemoveAll(work)
 	ctxDir, dfDir := filepath.Join(work, "context"), filepath.Join(work, "dockerfile")
 	for _, d := range []string{ctxDir, dfDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
-			return "", fmt.Errorf("build %s: %w", in.tag, err)
+			return "", nil, fmt.Errorf("build %s: %w", in.tag, err)
 		}
 	}
 	lim := contextLimits{maxSize: b.opts.MaxContextSize, maxFiles: b.opts.MaxContextFiles}
 	if err := writeContext(in.req.Source, in.context, ctxDir, lim); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// The Dockerfile sent is the one checked, not a second read of the tree.
 	if err := os.WriteFile(filepath.Join(dfDir, DefaultDockerfile), in.dockerfile, 0o644); err != nil {
-		return "", fmt.Errorf("build %s: %w", in.tag, err)
+		return "", nil, fmt.Errorf("build %s: %w", in.tag, err)
 	}
 	opt, err := b.solveOpt(in, ctxDir, dfDir)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	c, err := b.dial(ctx)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	b.solves.Add(1)
 	for n := b.running.Add(1); ; {
@@ -330,15 +341,15 @@ func (b *Builder) solve(ctx context.Context, in input) (string, error) {
 	secrets := b.opts.Credentials.secrets()
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", &BuildError{Image: in.tag, Reason: fmt.Sprintf("did not finish within %s (images: build_timeout)", b.opts.Timeout)}
+			return "", nil, &BuildError{Image: in.tag, Reason: fmt.Sprintf("did not finish within %s (images: build_timeout)", b.opts.Timeout)}
 		}
-		return "", log.failure(in.tag, err, b.opts.LogTail, secrets)
+		return "", nil, log.failure(in.tag, err, b.opts.LogTail, secrets)
 	}
 	d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if d == "" {
-		return "", fmt.Errorf("build %s: buildkit reported no image digest", in.tag)
+		return "", nil, fmt.Errorf("build %s: buildkit reported no image digest", in.tag)
 	}
-	return d, nil
+	return d, log.summary(summaryStepLines, summaryLines, secrets), nil
 }
 
 func (b *Builder) solveOpt(in input, ctxDir, dfDir string) (client.SolveOpt, error) {

@@ -123,12 +123,17 @@ func TestBuildScratchCopy(t *testing.T) {
 func TestBuildRunStepOnBaseImage(t *testing.T) {
 	b, prefix := testBuilder(t, nil)
 	base := buildkittest.BaseImage(t, prefix+"/base")
-	fsys := tree("ARG BASE\nFROM ${BASE}\nARG GREETING=hi\nRUN echo \"$GREETING from RUN\" > /out.txt\n", nil)
+	fsys := tree("ARG BASE\nFROM ${BASE}\nARG GREETING=hi\nRUN echo \"$GREETING from RUN\" > /out.txt && cat /out.txt\n", nil)
 	req := request(t, fsys)
 	req.Args = map[string]string{"BASE": base, "GREETING": "hello"}
 	res := build(t, b, req)
 	if got, ok := fileIn(t, res.Ref, "out.txt"); !ok || got != "hello from RUN\n" {
 		t.Fatalf("out.txt in %s = %q (found %v)", res.Ref, got, ok)
+	}
+	// The build's log: each step, and what the RUN step printed.
+	log := strings.Join(res.Log, "\n")
+	if !strings.Contains(log, "RUN echo") || !strings.Contains(log, "  hello from RUN") {
+		t.Errorf("build log %q: want the RUN step and its output", res.Log)
 	}
 }
 
@@ -263,7 +268,7 @@ func TestSourcePolicyDeniesForeignBase(t *testing.T) {
 		context:    "svc",
 		dockerfile: []byte("FROM " + base + "\nRUN true\n"),
 	}
-	_, err := b.solve(context.Background(), in)
+	_, _, err := b.solve(context.Background(), in)
 	if err == nil || !strings.Contains(err.Error(), "denied by policy") {
 		t.Fatalf("error %v, want the source policy's denial", err)
 	}

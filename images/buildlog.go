@@ -158,6 +158,22 @@ func (l *buildLog) tail(d digest.Digest, n int, secrets []string) []string {
 	return out
 }
 
+// summary is a finished build's log: each step's name, then its last
+// perStep lines, at most max lines in all (the last ones kept).
+func (l *buildLog) summary(perStep, max int, secrets []string) []string {
+	var out []string
+	for _, d := range l.order {
+		out = append(out, maskAll(l.names[d], secrets))
+		for _, ln := range l.tail(d, perStep, secrets) {
+			out = append(out, "  "+ln)
+		}
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out
+}
+
 // failure turns a solve error into a BuildError naming the failing step.
 func (l *buildLog) failure(image string, err error, n int, secrets []string) *BuildError {
 	e := &BuildError{Image: image, Reason: maskAll(trimReason(err.Error()), secrets)}

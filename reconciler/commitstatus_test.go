@@ -33,3 +33,19 @@ func TestCommitStatusOfTheCommitThatWaits(t *testing.T) {
 		t.Error("Waiting passes on its own: the comment is not edited for it")
 	}
 }
+
+// TestRecordedImagesKeepFailuresOnly: the record keeps a failed build's log
+// lines and drops a successful build's log (the leader's memory has it).
+func TestRecordedImagesKeepFailuresOnly(t *testing.T) {
+	ims := []ImageStatus{
+		{Service: "api", Pinned: "r/api@sha256:0", Log: []string{"[1/1] COPY", "  done"}},
+		{Service: "web", Error: "build failed", Step: "[2/2] RUN make", Log: []string{"make: error"}},
+	}
+	got := recordedImages(ims)
+	if got[0].Log != nil || len(got[1].Log) != 1 || got[0].Pinned != "r/api@sha256:0" {
+		t.Errorf("recorded %+v; want api's log dropped, web's kept, the pins kept", got)
+	}
+	if len(ims[0].Log) != 2 {
+		t.Error("recordedImages changed the status it was given")
+	}
+}

@@ -445,7 +445,9 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 			st.PullRequest = pr.Number
 		}
 	}
-	if err := saveState(ctx, r.opts.Kube, st); err != nil {
+	recorded := *st
+	recorded.Images = recordedImages(st.Images)
+	if err := saveState(ctx, r.opts.Kube, &recorded); err != nil {
 		return err
 	}
 	r.status.set(envKey{App: st.App, Branch: st.Branch}, st)

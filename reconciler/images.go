@@ -41,11 +41,30 @@ type ImageStatus struct {
 	// Built is true when arbor built it for this commit (false: found in
 	// the registry, built before or by CI).
 	Built bool `json:"built,omitempty"`
-	// Error is why there is no image; Step and Log name the failing build
-	// step and its last lines.
-	Error string   `json:"error,omitempty"`
-	Step  string   `json:"step,omitempty"`
-	Log   []string `json:"log,omitempty"`
+	// Error is why there is no image; Step names the failing build step.
+	Error string `json:"error,omitempty"`
+	Step  string `json:"step,omitempty"`
+	// Log is the build's log: a failed build's failing step's last lines,
+	// or a finished build's steps each with its last lines. The record in
+	// the cluster keeps only a failure's (recordedImages).
+	Log []string `json:"log,omitempty"`
+}
+
+// recordedImages is what an environment's record keeps of its images: the
+// build logs of successes are left to the leader's memory, so that the
+// record stays small.
+func recordedImages(ims []ImageStatus) []ImageStatus {
+	if len(ims) == 0 {
+		return nil
+	}
+	out := make([]ImageStatus, len(ims))
+	for i, im := range ims {
+		if im.Error == "" {
+			im.Log = nil
+		}
+		out[i] = im
+	}
+	return out
 }
 
 // imagesPending is build's answer while an environment's images are not
@@ -247,7 +266,7 @@ func (s *imageSource) one(ctx context.Context, key envKey, in imageInput) ImageS
 	result := s.observe(key, start, res, err)
 	switch {
 	case err == nil:
-		st.Pinned, st.Tag, st.Built = res.Ref, res.Tag, res.Built
+		st.Pinned, st.Tag, st.Built, st.Log = res.Ref, res.Tag, res.Built, res.Log
 	default:
 		st.Error = err.Error()
 		var be *images.BuildError

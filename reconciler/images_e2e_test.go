@@ -92,6 +92,9 @@ func TestDaemonBuildsImages(t *testing.T) {
 	if got := imagesCount(t, d, app, "built"); got != 2 {
 		t.Fatalf("arbor_images_total{result=built} = %v after the first commit; want 2", got)
 	}
+	if len(env.Images) == 2 && !strings.Contains(strings.Join(env.Images[1].Log, "\n"), "COPY hello.txt") {
+		t.Errorf("web's build log %q: want its steps", env.Images[1].Log)
+	}
 
 	// Only api's context changes: one build; web's image is found.
 	c2 := r.commit("api v2", map[string]string{"api/hello.txt": "api v2\n"})

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	repov1 "helm.sh/helm/v4/pkg/repo/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
 )
@@ -197,5 +199,98 @@ func TestDaemonDeploysRemoteCharts(t *testing.T) {
 	eventually(t, 120*time.Second, "the deleted branch's environment gone", func() bool {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, env.Namespace, metav1.GetOptions{})
 		return err != nil
+	})
+}
+
+// valuesChart is a local chart whose ConfigMap comes from its values.
+var valuesChart = map[string]string{
+	".release.yaml":      "charts:\n- name: site\n  directory: chart\n  values: preview.yaml\n",
+	"chart/Chart.yaml":   "apiVersion: v2\nname: site\nversion: 0.1.0\n",
+	"chart/values.yaml":  "greeting: hello\n",
+	"chart/preview.yaml": "branch: ${RELEASE_BRANCH_NAME}\n",
+	"chart/templates/all.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  greeting: {{ .Values.greeting | quote }}
+  branch: {{ .Values.branch | quote }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27}]
+`,
+}
+
+// TestDaemonChartValuesPushAndDrift: through the daemon, a push that
+// changes a chart's values patches only the object whose rendering changed
+// (the ConfigMap; the Deployment and Service are not written), and a chart
+// object deleted by hand comes back.
+func TestDaemonChartValuesPushAndDrift(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, "")
+	c1 := r.commit("chart", valuesChart)
+	d := startDaemon(t, newConfig(t, own, "apps:\n- {name: "+app+", repo: "+r.dir+", poll_interval: 1s}\ndefaults: {domain: test.local}\n"))
+	env := d.waitReadyAt(app, "main", c1, 2*time.Minute)
+	ctx := context.Background()
+	ns := env.Namespace
+	type seen struct{ cm, svc, depGen, depApplied string }
+	look := func() seen {
+		t.Helper()
+		c, err1 := cs.CoreV1().ConfigMaps(ns).Get(ctx, app+"-config", metav1.GetOptions{})
+		s, err2 := cs.CoreV1().Services(ns).Get(ctx, app+"-web", metav1.GetOptions{})
+		dp, err3 := cs.AppsV1().Deployments(ns).Get(ctx, app+"-web", metav1.GetOptions{})
+		if err1 != nil || err2 != nil || err3 != nil {
+			t.Fatalf("the chart's objects: %v, %v, %v", err1, err2, err3)
+		}
+		applied := ""
+		for _, m := range dp.ManagedFields {
+			if m.Manager == apply.FieldManager && m.Time != nil {
+				applied = m.Time.UTC().Format(time.RFC3339)
+			}
+		}
+		return seen{c.ResourceVersion, s.ResourceVersion, strconv.FormatInt(dp.Generation, 10), applied}
+	}
+	before := look()
+	time.Sleep(1100 * time.Millisecond) // managedFields times have a resolution of one second
+	c2 := r.commit("values", map[string]string{"chart/values.yaml": "greeting: bonjour\n"})
+	d.waitReadyAt(app, "main", c2, 2*time.Minute)
+	after := look()
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, app+"-config", metav1.GetOptions{})
+	if err != nil || cm.Data["greeting"] != "bonjour" || after.cm == before.cm {
+		t.Fatalf("the ConfigMap after the values change: %v, %v", cm.Data, err)
+	}
+	if after.svc != before.svc {
+		t.Errorf("the Service was written (resourceVersion %s → %s); its rendering did not change", before.svc, after.svc)
+	}
+	if after.depGen != before.depGen || after.depApplied != before.depApplied || before.depApplied == "" {
+		t.Errorf("the Deployment was written (generation %s → %s, arbor's apply at %s → %s); its rendering did not change",
+			before.depGen, after.depGen, before.depApplied, after.depApplied)
+	}
+
+	if err := cs.CoreV1().Services(ns).Delete(ctx, app+"-web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the chart's Service deleted by hand back", func() bool {
+		_, err := cs.CoreV1().Services(ns).Get(ctx, app+"-web", metav1.GetOptions{})
+		return err == nil
 	})
 }

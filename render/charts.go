@@ -526,11 +526,24 @@ func (r *renderer) addChartObjects(a *app, ch *schema.Chart, files map[string]st
 			if err := r.confine(a, u); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			uncommitted(u)
 			r.add(u.Object, task)
 		}
 	}
 	sortHooks(r.env.Hooks[start:])
 	return nil
+}
+
+// uncommitted drops arbor's commit annotation from a chart's object: the
+// object is what the chart renders, so a push that leaves the chart's
+// output alone leaves the object alone (it is not patched for a new commit).
+func uncommitted(u *unstructured.Unstructured) {
+	ann := u.GetAnnotations()
+	delete(ann, AnnotationCommit)
+	if len(ann) == 0 {
+		ann = nil
+	}
+	u.SetAnnotations(ann)
 }
 
 // Helm's hook annotations.

@@ -294,3 +294,40 @@ func TestDaemonChartValuesPushAndDrift(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestImportedAppsRemoteChart: an imported app's remote chart is fetched
+// under the imported app's allow-list and deployed in the importer's
+// environment.
+func TestImportedAppsRemoteChart(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	front, back := appName(t), appName(t)
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "http://")
+	client, err := helmregistry.NewClient(helmregistry.ClientOptPlainHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Push(packagedChart(t, t.TempDir(), "cache"), host+"/charts/cache:0.1.0"); err != nil {
+		t.Fatalf("push the OCI chart: %v", err)
+	}
+	br := newRepo(t, "charts:\n- name: cache\n  install: oci://"+host+"/charts/cache\n  version: 0.1.0\n")
+	fr := newRepo(t, "app_imports:\n- name: "+back+"\nservices:\n- name: web\n  image: web:1\n")
+	cfg := "apps:\n- name: " + front + "\n  repo: " + fr.dir + "\n  poll_interval: 1s\n" +
+		"- name: " + back + "\n  repo: " + br.dir + "\n  poll_interval: 1s\n  allow_import_by: [" + front + "]\n  chart_repositories: [oci://" + host + "/charts]\n" +
+		"chart_plain_http_hosts: [" + host + "]\ndefaults: {domain: test.local}\n"
+	d := startDaemon(t, newConfig(t, own, cfg))
+	env := d.waitPhase(front, "main", reconciler.PhaseReady, 2*time.Minute)
+	cms, err := cs.CoreV1().ConfigMaps(env.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, cm := range cms.Items {
+		found = found || (cm.Data["chart"] == "cache" && cm.Labels["arbor.dev/imported-from"] == back)
+	}
+	if !found {
+		t.Errorf("no ConfigMap of the imported app's cache chart in %s", env.Namespace)
+	}
+}

@@ -12,6 +12,7 @@ import (
 // placed in a file. The seed corpus is testdata/fuzz/FuzzLoad.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(smallTemplate), []byte("defaults:\n- key: A\n  value: b\n"), uint8(0))
+	f.Add([]byte("services:\n- {name: w, build: {context: ./w, args: [A=1, {x: y}], dockerfile: 7}}\nbuilds: [{name: w, args: {B: [1]}}]\n"), []byte{}, uint8(0))
 	f.Fuzz(func(t *testing.T, main, env []byte, mode uint8) {
 		fsys := fstest.MapFS{"e.yaml": {Data: env}, "deploy/x.conf": {Data: []byte("x")}}
 		switch mode % 3 {
@@ -37,6 +38,11 @@ func FuzzLoad(f *testing.F) {
 			}
 			_ = fd.String()
 			_ = cfg.Position(fd.Field)
+		}
+		for i := range cfg.Template.Services {
+			if spec, ok := cfg.Template.BuildOf(&cfg.Template.Services[i]); ok && spec.Dockerfile == "" {
+				t.Fatalf("build of %s without a Dockerfile: %+v", cfg.Template.Services[i].Name, spec)
+			}
 		}
 	})
 }

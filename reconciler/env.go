@@ -422,8 +422,8 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	r.status.forget(key)
 	r.renders.forget(key)
 	r.imports.Forget(workflow.EnvKey(key))
-	if r.opts.images != nil {
-		r.opts.images.forget(key)
+	if r.images != nil {
+		r.images.forget(key)
 	}
 	return nil
 }
@@ -435,8 +435,8 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
-	if r.opts.images != nil {
-		if rep := r.opts.images.report(envKey{App: st.App, Branch: st.Branch}); rep != nil {
+	if r.images != nil {
+		if rep := r.images.report(envKey{App: st.App, Branch: st.Branch}); rep != nil {
 			st.Images = rep
 		}
 	}

@@ -422,7 +422,7 @@ func recordedPins(st *envState) imagePins {
 // or external mode), for a deploy: an *imagesPending until they are all
 // there. Without an images mode, nothing is pinned.
 func (r *Reconciler) resolvePins(rec *envRecord) imagePins {
-	if r.opts.images == nil {
+	if r.images == nil {
 		return noPins
 	}
 	request := ""
@@ -447,7 +447,7 @@ func (r *Reconciler) resolvePins(rec *envRecord) imagePins {
 			}
 			inputs = append(inputs, in)
 		}
-		return r.opts.images.resolve(key, inputs, request)
+		return r.images.resolve(key, inputs, request)
 	}
 }
 

@@ -16,11 +16,11 @@ import (
 	"github.com/arbordev/arbor/images"
 )
 
-// wireImages makes the image source of the config's images section, and
+// wireImages makes the image builder or waiter of the config's images section, and
 // the registry's notification receiver (external mode; nil otherwise). The
 // registry credentials are read once, here: a rotated Secret takes effect
 // when arbor restarts.
-func wireImages(ctx context.Context, o WireOptions) (*imageSource, http.Handler, error) {
+func wireImages(ctx context.Context, o WireOptions) (*imageParts, http.Handler, error) {
 	im := o.Config.Images
 	if im.Build == "" {
 		return nil, nil, nil
@@ -39,7 +39,7 @@ func wireImages(ctx context.Context, o WireOptions) (*imageSource, http.Handler,
 		if err != nil {
 			return nil, nil, fmt.Errorf("images: %w", err)
 		}
-		return newImageSource(im.Build, b, nil, o.Log, o.Metrics), nil, nil
+		return &imageParts{mode: im.Build, builder: b}, nil, nil
 	default:
 		token := ""
 		if im.NotificationTokenFile != "" {
@@ -53,7 +53,7 @@ func wireImages(ctx context.Context, o WireOptions) (*imageSource, http.Handler,
 			Credentials: creds, PlainHTTP: im.PlainHTTP, Timeout: im.WaitTimeout.Duration,
 			MinPoll: im.PollInterval.Duration, MaxPoll: im.MaxPollInterval.Duration, NotificationToken: token,
 		})
-		return newImageSource(im.Build, nil, w, o.Log, o.Metrics), w.NotificationHandler(), nil
+		return &imageParts{mode: im.Build, waiter: w}, w.NotificationHandler(), nil
 	}
 }
 

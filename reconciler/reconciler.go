@@ -54,7 +54,15 @@ type Options struct {
 
 	// images builds or waits for built services' images (Wire sets it from
 	// the config's images section); nil: references are taken as they are.
-	images *imageSource
+	// Each Reconciler keeps its own jobs over these shared parts.
+	images *imageParts
+}
+
+// imageParts are the image builder or waiter the daemon's Reconcilers share.
+type imageParts struct {
+	mode    string
+	builder imageBuilder
+	waiter  imageWaiter
 }
 
 // envKey names an environment: an app's branch.
@@ -75,6 +83,7 @@ type Reconciler struct {
 	renders *renderCache
 	imports *workflow.ImportIndex
 	charts  chartCluster
+	images  *imageSource // nil without an images mode
 	leading atomic.Bool
 }
 
@@ -101,6 +110,9 @@ func New(opts Options) (*Reconciler, error) {
 		opts.WaitTimeout = 5 * time.Minute
 	}
 	r.status.changed = r.statusChanged
+	if p := opts.images; p != nil {
+		r.images = newImageSource(p.mode, p.builder, p.waiter, opts.Log, opts.Metrics)
+	}
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
 	}
@@ -172,8 +184,8 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 		<-ctx.Done()
 		r.queue.ShutDown()
 	}()
-	if r.opts.images != nil {
-		r.opts.images.start(ctx, func(k envKey) { r.queue.Add(k) })
+	if r.images != nil {
+		r.images.start(ctx, func(k envKey) { r.queue.Add(k) })
 	}
 	var g errgroup.Group
 	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })

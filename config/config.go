@@ -231,6 +231,11 @@ type Server struct {
 	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// WebhookSecretFiles holds a secret file per provider (github, gitlab, gitea, generic).
 	WebhookSecretFiles map[string]string `yaml:"webhook_secret_files"`
+	// AnonymousRead serves the status page and the read-only API
+	// (/api/v1/apps...) without a token. By default they need a bearer
+	// token allowed arbor's verbs list (get for one environment), like the
+	// actions (docs/api.md).
+	AnonymousRead bool `yaml:"anonymous_read"`
 }
 
 // WebhookSecretFileFor returns the secret file for a provider, "" when none.

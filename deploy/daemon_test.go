@@ -50,7 +50,7 @@ func TestDaemonRunsAsServiceAccount(t *testing.T) {
   repo: %s
   poll_interval: 2s
 defaults: {domain: preview.localhost}
-server: {listen: %q}
+server: {listen: %q, anonymous_read: true}
 namespace: %s
 `, app, repo, addr, namespace))
 	t.Cleanup(func() { deleteAppNamespaces(admin, app) })

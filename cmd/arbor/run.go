@@ -153,6 +153,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	}
 	routes := daemonRoutes(rec, reg, parts.Hooks, id)
 	routes.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
+	routes.OpenReads = cfg.Server.AnonymousRead
 	routes.Profiles = f.pprof
 	srv, err := server.Serve(cfg.Server.Listen, server.New(routes, server.Options{Logger: log}), log)
 	if err != nil {

@@ -108,6 +108,9 @@ type App struct {
 	GitTimeout Duration `yaml:"git_timeout"`
 	// GitMaxFetchSize bounds the pack data one fetch may receive.
 	GitMaxFetchSize ByteSize `yaml:"git_max_fetch_size"`
+	// MaxExtension bounds one extension of an environment's expiry through
+	// the API (arbor env extend): at most this long from now; 0: no bound.
+	MaxExtension Duration `yaml:"max_extension"`
 	// MaxConfigSize bounds each configuration file read from a branch
 	// (.release.yaml and the files it includes); 0: schema.DefaultMaxFileSize.
 	MaxConfigSize ByteSize `yaml:"max_config_size"`

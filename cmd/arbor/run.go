@@ -152,6 +152,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		id = identity()
 	}
 	routes := daemonRoutes(rec, reg, parts.Hooks, id)
+	envRoutes(rec, &routes)
 	routes.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
 	routes.OpenReads = cfg.Server.AnonymousRead
 	routes.Profiles = f.pprof

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/arbordev/arbor/internal/gittest"
+	"github.com/arbordev/arbor/internal/testcluster"
+	"github.com/arbordev/arbor/reconciler"
+	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/workflow"
+)
+
+const expiringApp = `tracking_branch: main
+environment_templates:
+- name: ephemeral
+  expires_after: 72h
+services:
+- name: web
+  image: web:1
+`
+
+// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// TestEnvCommandsAgainstDaemon runs `arbor run` in-process on the real
+// cluster and drives it with `arbor env`: list and get (which need a token
+// allowed list/get), extend (refused without the extend verb, naming it),
+// logs of the last workflow and of a build that never ran (404), deploy, and
+// delete — after which the branch's environment stays deleted until its
+// next push, which creates it again.
+func TestEnvCommandsAgainstDaemon(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := testcluster.Name("ecli")
+	ctx := context.Background()
+	t.Cleanup(func() {
+		list, _ := cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: render.LabelApp + "=" + app})
+		for _, ns := range list.Items {
+			_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+		}
+	})
+
+	repo := t.TempDir()
+	gittest.Run(t, repo, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(repo, ".release.yaml"), []byte(expiringApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Run(t, repo, "add", "-A")
+	gittest.Run(t, repo, "commit", "-q", "-m", "app")
+	gittest.Run(t, repo, "branch", "feature/x")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(t.TempDir(), "arbor.yaml")
+	body := fmt.Sprintf("apps:\n- name: %s\n  repo: %s\n  poll_interval: 1s\n  max_extension: 240h\ndefaults: {domain: test.local}\nnamespace: %s\nserver: {listen: %q}\n", app, repo, own, addr)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dctx, stop := context.WithCancel(ctx)
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetArgs([]string{"run", "--config", cfg, "--kubeconfig", testcluster.KubeconfigPath(t),
+			"--cache-dir", t.TempDir(), "--identity", app, "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "500ms"})
+		root.SetErr(logs)
+		root.SetOut(logs)
+		done <- root.ExecuteContext(dctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.b.String())
+		}
+	})
+	server := "http://" + addr
+
+	viewer := testcluster.ServiceAccountToken(t, cs, own, "viewer", "list", "get")
+	operator := testcluster.ServiceAccountToken(t, cs, own, "operator", "list", "get", "deploy", "extend", "delete", "logs")
+	env := func(token string, args ...string) (string, error) {
+		var out bytes.Buffer
+		root := newRootCmd()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append([]string{"env", "--server", server, "--token", token}, args...))
+		err := root.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	get := func(branch string) (reconciler.EnvironmentStatus, error) {
+		var e reconciler.EnvironmentStatus
+		out, err := env(viewer, "get", app, branch, "-o", "json")
+		if err != nil {
+			return e, err
+		}
+		return e, json.Unmarshal([]byte(out), &e)
+	}
+	waitFor := func(what string, timeout time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	waitFor("feature/x Ready", 120*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.Phase == reconciler.PhaseReady
+	})
+
+	// reads need a token
+	if out, err := env("", "list", app); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("list without a token: %v\n%s", err, out)
+	}
+	out, err := env(viewer, "list", app)
+	if err != nil || !strings.Contains(out, "feature/x") || !strings.Contains(out, "Ready") || !strings.HasPrefix(out, "APP") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = env(viewer, "list", "-o", "wide")
+	if err != nil || !strings.Contains(out, "NAMESPACE") || !strings.Contains(out, app+"-") {
+		t.Errorf("list -o wide: %v\n%s", err, out)
+	}
+	out, err = env(viewer, "get", app, "feature/x", "-o", "yaml")
+	var y map[string]any
+	if err != nil || yaml.Unmarshal([]byte(out), &y) != nil || y["branch"] != "feature/x" {
+		t.Errorf("get -o yaml: %v\n%s", err, out)
+	}
+	before, err := get("feature/x")
+	if err != nil || before.ExpiresAt.IsZero() {
+		t.Fatalf("get: %v %+v: want an expiry", err, before)
+	}
+
+	// extend: 403 naming the verb, then allowed; bounded by max_extension
+	if out, err := env(viewer, "extend", app, "feature/x", "200h"); err == nil || !strings.Contains(err.Error(), "verbs [extend]") {
+		t.Errorf("extend without the verb: %v\n%s", err, out)
+	}
+	if out, err := env(operator, "extend", app, "feature/x", "300h"); err == nil || !strings.Contains(err.Error(), "max_extension") {
+		t.Errorf("extend beyond max_extension: %v\n%s", err, out)
+	}
+	if out, err := env(operator, "extend", app, "feature/x", "200h"); err != nil {
+		t.Fatalf("extend: %v\n%s", err, out)
+	}
+	waitFor("the later expiry in status", 30*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.ExpiresAt.After(time.Now().Add(199*time.Hour))
+	})
+
+	// logs
+	if out, err := env(operator, "logs", app, "feature/x", "workflow"); err != nil || !strings.Contains(out, "setup: succeeded") || !strings.Contains(out, "services.web") {
+		t.Errorf("workflow logs: %v\n%s", err, out)
+	}
+	if out, err := env(operator, "logs", app, "feature/x", "build"); err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "no image build") {
+		t.Errorf("build logs: %v\n%s", err, out)
+	}
+	if out, err := env(viewer, "logs", app, "feature/x", "workflow"); err == nil || !strings.Contains(err.Error(), "verbs [logs]") {
+		t.Errorf("logs without the verb: %v\n%s", err, out)
+	}
+
+	// deploy
+	if out, err := env(operator, "deploy", app, "feature/x"); err != nil || !strings.Contains(out, "deploy of") {
+		t.Errorf("deploy: %v\n%s", err, out)
+	}
+
+	// delete: gone, and not created again until a push
+	if out, err := env(viewer, "delete", app, "feature/x"); err == nil || !strings.Contains(err.Error(), "verbs [delete]") {
+		t.Errorf("delete without the verb: %v\n%s", err, out)
+	}
+	if out, err := env(operator, "delete", app, "missing"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("delete of no environment: %v\n%s", err, out)
+	}
+	if out, err := env(operator, "delete", app, "feature/x"); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	waitFor("feature/x Deleted and its namespace gone or going", 60*time.Second, func() bool {
+		e, err := get("feature/x")
+		if err != nil || e.Phase != reconciler.PhaseDeleted {
+			return false
+		}
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, before.Namespace, metav1.GetOptions{})
+		return err != nil || ns.DeletionTimestamp != nil
+	})
+	time.Sleep(4 * time.Second) // four polls
+	if e, err := get("feature/x"); err != nil || e.Phase != reconciler.PhaseDeleted {
+		t.Fatalf("after a few listings: %v %+v, want it still Deleted", err, e)
+	}
+	if ns, err := cs.CoreV1().Namespaces().Get(ctx, before.Namespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Fatalf("namespace %s came back before a push: %v", ns.Name, ns.Annotations[workflow.AnnotationDeleteRequested])
+	}
+	gittest.Run(t, repo, "checkout", "-q", "feature/x")
+	gittest.Run(t, repo, "commit", "-q", "--allow-empty", "-m", "push again")
+	head := strings.TrimSpace(gittest.Run(t, repo, "rev-parse", "HEAD"))
+	waitFor("feature/x Ready again after a push", 120*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.Phase == reconciler.PhaseReady && e.Commit == head
+	})
+}

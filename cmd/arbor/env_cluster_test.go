@@ -8,12 +8,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/arbordev/arbor/internal/gittest"
@@ -184,6 +188,36 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 		t.Errorf("logs without the verb: %v\n%s", err, out)
 	}
 
+	// a service's pod logs, served by kwok from the lines given
+	pods, err := cs.CoreV1().Pods(before.Namespace).List(ctx, metav1.ListOptions{LabelSelector: render.LabelService + "=web"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("the web pod: %v %d", err, len(pods.Items))
+	}
+	pod := pods.Items[0]
+	testcluster.PodLogs(t, pod.Namespace, pod.Name, []string{pod.Spec.Containers[0].Name}, "line 1", "line 2", "line 3", "line 4", "line 5")
+	waitFor("the web pod's logs", 30*time.Second, func() bool {
+		out, err := env(operator, "logs", app, "feature/x", "service/web", "--tail", "2")
+		return err == nil && out == "line 4\nline 5\n"
+	})
+	if out, err := env(operator, "logs", app, "feature/x", "service/web", "--limit-bytes", "9"); err != nil || out != "line 1\nli" {
+		t.Errorf("logs --limit-bytes 9: %v %q", err, out)
+	}
+	if out, err := env(operator, "logs", app, "feature/x", "service/nope"); err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "no pods") {
+		t.Errorf("logs of no service: %v\n%s", err, out)
+	}
+
+	// the daemon found through a port-forward to the arbor Service in its namespace
+	portForwardToDaemon(t, cs, own, addr)
+	t.Setenv(envServer, "")
+	var pf bytes.Buffer
+	root := newRootCmd()
+	root.SetOut(&pf)
+	root.SetErr(&pf)
+	root.SetArgs([]string{"env", "--kubeconfig", testcluster.KubeconfigPath(t), "--arbor-namespace", own, "--token", viewer, "list", app})
+	if err := root.ExecuteContext(ctx); err != nil || !strings.Contains(pf.String(), "feature/x") {
+		t.Errorf("list through a port-forward: %v\n%s", err, pf.String())
+	}
+
 	// deploy
 	if out, err := env(operator, "deploy", app, "feature/x"); err != nil || !strings.Contains(out, "deploy of") {
 		t.Errorf("deploy: %v\n%s", err, out)
@@ -221,4 +255,46 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 		e, err := get("feature/x")
 		return err == nil && e.Phase == reconciler.PhaseReady && e.Commit == head
 	})
+}
+
+// portForwardToDaemon gives arbor's namespace what `arbor env` looks for
+// without --server: the Service arbor and a ready pod behind it, whose port
+// forwards (through kwok) to the daemon's address.
+func portForwardToDaemon(t *testing.T, cs kubernetes.Interface, ns, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := map[string]string{"app.kubernetes.io/name": "arbor"}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "arbor"},
+		Spec:       corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "arbor-0", Labels: sel},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "arbor", Image: "arbor:test",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.PodPortForward(t, ns, "arbor-0", 8080, host, int32(target))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "arbor-0", metav1.GetOptions{})
+		if err == nil && readyPod([]corev1.Pod{*p}) != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s/arbor-0 not ready: %v", ns, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

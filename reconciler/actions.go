@@ -30,6 +30,9 @@ var (
 	ErrTooLong = errors.New("longer than the app allows")
 	// ErrNoLogs: nothing to show (no such service or job, no pods, no run).
 	ErrNoLogs = errors.New("no logs")
+	// ErrNotAdopted: an environment without this install's label, which
+	// arbor deletes only once it adopted it (docs/operations.md).
+	ErrNotAdopted = errors.New("not adopted by this install yet")
 )
 
 // Environment returns app's environment env (its env id or branch).
@@ -117,6 +120,9 @@ func (r *Reconciler) Delete(ctx context.Context, app, env, by string) (DeleteRes
 	_, rec, err := r.live(app, env)
 	if err != nil {
 		return DeleteResponse{}, err
+	}
+	if rec.Legacy {
+		return DeleteResponse{}, fmt.Errorf("%s/%s: namespace %s has no install label: %w", app, env, rec.Namespace, ErrNotAdopted)
 	}
 	v, err := workflow.RequestDelete(ctx, r.opts.Kube, rec.Namespace, by, time.Now())
 	if err != nil {

@@ -51,7 +51,7 @@ func apiError(err error) error {
 		return nil
 	case errors.Is(err, reconciler.ErrNoEnvironment), errors.Is(err, reconciler.ErrNoLogs):
 		return fmt.Errorf("%w: %w", server.ErrNotFound, err)
-	case errors.Is(err, reconciler.ErrNeverExpires):
+	case errors.Is(err, reconciler.ErrNeverExpires), errors.Is(err, reconciler.ErrNotAdopted):
 		return fmt.Errorf("%w: %w", server.ErrConflict, err)
 	case errors.Is(err, reconciler.ErrTooLong):
 		return fmt.Errorf("%w: %w", server.ErrInvalid, err)

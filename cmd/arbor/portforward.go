@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,19 +18,36 @@ import (
 	"k8s.io/client-go/transport/spdy"
 )
 
-// kubeconfigToken is the kubeconfig user's bearer token, or "" (a user
-// with client certificates or an exec plugin has none to pass on).
+// kubeconfigToken is the bearer token the kubeconfig's user sends to the
+// API server, or "" (a user with client certificates has none to pass on).
+// It is read by sending one request through client-go's own authentication
+// wrappers to a round tripper that keeps the header and goes nowhere, so a
+// token file or an exec plugin (cloud logins, OIDC) gives its token too.
 func kubeconfigToken(cfg *rest.Config) string {
-	if cfg.BearerToken != "" {
-		return cfg.BearerToken
-	}
-	if cfg.BearerTokenFile != "" {
-		if b, err := os.ReadFile(cfg.BearerTokenFile); err == nil {
-			return strings.TrimSpace(string(b))
+	var token string
+	capture := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if h := r.Header.Get("Authorization"); len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+			token = strings.TrimSpace(h[len("Bearer "):])
 		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	rt, err := rest.HTTPWrappersForConfig(cfg, capture)
+	if err != nil {
+		return ""
 	}
-	return ""
+	req, err := http.NewRequest(http.MethodGet, "https://kubeconfig.invalid/", nil)
+	if err != nil {
+		return ""
+	}
+	if resp, err := rt.RoundTrip(req); err == nil {
+		resp.Body.Close()
+	}
+	return token
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // portForward forwards a local port to the http port of a ready pod behind
 // arbor's Service, as kubectl port-forward svc/NAME does, and returns the

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/client-go/rest"
+)
+
+// TestKubeconfigToken: the token the kubeconfig's user would send, from the
+// kubeconfig itself, a token file, or none for a user without one.
+func TestKubeconfigToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		cfg  rest.Config
+		want string
+	}{
+		{"token", rest.Config{Host: "https://k8s.invalid", BearerToken: "tok-1"}, "tok-1"},
+		{"token file", rest.Config{Host: "https://k8s.invalid", BearerTokenFile: file}, "from-a-file"},
+		{"basic auth is not passed on", rest.Config{Host: "https://k8s.invalid", Username: "u", Password: "p"}, ""},
+		{"none", rest.Config{Host: "https://k8s.invalid"}, ""},
+	} {
+		if got := kubeconfigToken(&c.cfg); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLogsPath(t *testing.T) {
+	for arg, want := range map[string]string{
+		"service/web": "services/web", "job/migrate": "jobs/migrate", "workflow": "workflow", "build": "build",
+		"service/a b": "services/a%20b",
+	} {
+		if got, err := logsPath(arg); err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", arg, got, err, want)
+		}
+	}
+	for _, bad := range []string{"service", "web", "job/", "workflow/x", "pods/web"} {
+		if _, err := logsPath(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}

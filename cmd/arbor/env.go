@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -197,7 +198,12 @@ func (f *envFlags) run(cmd *cobra.Command, timeout time.Duration, fn func(ctx co
 		return err
 	}
 	defer c.close()
-	return fn(ctx, c)
+	err = fn(ctx, c)
+	var ec *exitError
+	if err != nil && !errors.As(err, &ec) {
+		err = fail(exitNo, err) // a stream cut, an answer not printed: not a usage error
+	}
+	return err
 }
 
 func envListCmd(f *envFlags) *cobra.Command {

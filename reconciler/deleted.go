@@ -161,35 +161,36 @@ func (r *Reconciler) setDeletion(ctx context.Context, key envKey, del *deletion)
 
 // deleteOnRequest handles a listed branch's delete request and its
 // deletion: done is true when the environment is (being) deleted on
-// request and nothing else is to be done. A branch that moved on from the
-// commit it was deleted at is forgotten, and reconciled as usual.
-func (r *Reconciler) deleteOnRequest(ctx context.Context, key envKey, rec *envRecord, commit string) (done bool, err error) {
+// request and nothing else is to be done, deleted when this call deleted
+// it. A branch that moved on from the commit it was deleted at is
+// forgotten, and reconciled as usual.
+func (r *Reconciler) deleteOnRequest(ctx context.Context, key envKey, rec *envRecord, commit string) (done, deleted bool, err error) {
 	if rec != nil && !rec.Deleting && rec.Annotations[workflow.AnnotationDeleteRequested] != "" {
 		at, _ := time.Parse(time.RFC3339Nano, rec.Annotations[workflow.AnnotationDeleteRequested])
 		del := deletion{Branch: key.Branch, Commit: commit, At: at.UTC(), By: rec.Annotations[workflow.AnnotationDeleteRequestedBy]}
 		// remembered first: a deletion that could not be remembered would
 		// be undone by the next listing
 		if err := r.setDeletion(ctx, key, &del); err != nil {
-			return true, err
+			return true, false, err
 		}
 		r.log.Info("deleting the environment on request", "app", key.App, "branch", key.Branch, "by", del.By)
 		if err := r.remove(ctx, key, rec); err != nil {
-			return true, err
+			return true, false, err
 		}
 		r.status.set(key, deletedState(key, del))
-		return true, nil
+		return true, true, nil
 	}
 	del, ok, err := r.deletionOf(ctx, key)
 	if err != nil || !ok {
-		return err != nil, err
+		return err != nil, false, err
 	}
 	if del.Commit == commit {
 		if st := r.status.get(key); st == nil || st.Phase != PhaseDeleted {
 			r.status.set(key, deletedState(key, del))
 		}
-		return true, nil
+		return true, false, nil
 	}
-	return false, r.setDeletion(ctx, key, nil) // pushed since: created again
+	return false, false, r.setDeletion(ctx, key, nil) // pushed since: created again
 }
 
 func deletedState(key envKey, del deletion) *envState {

@@ -58,8 +58,10 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		}
 		return r.remove(ctx, key, rec)
 	}
-	if done, err := r.deleteOnRequest(ctx, key, rec, commit); done || err != nil {
-		result = resultDeleted
+	if done, deleted, err := r.deleteOnRequest(ctx, key, rec, commit); done || err != nil {
+		if deleted {
+			result = resultDeleted
+		}
 		return err
 	}
 	if rec != nil && rec.Deleting {

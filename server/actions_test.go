@@ -168,3 +168,54 @@ func TestReadsNeedGuardUnlessOpen(t *testing.T) {
 		t.Errorf("no guard, reads not open: %d, want 401", rec.Code)
 	}
 }
+
+// TestFollowedLogsStream: a followed log reaches the client as it is
+// written, before the daemon's writer returns, and ends when the client goes.
+func TestFollowedLogsStream(t *testing.T) {
+	ended := make(chan error, 1)
+	r := Routes{
+		Guard: func(_ string, h http.Handler) http.Handler { return h },
+		Logs: func(ctx context.Context, _, _ string, q LogQuery, w io.Writer) error {
+			if !q.Follow {
+				return fmt.Errorf("%w: want follow", ErrInvalid)
+			}
+			if _, err := io.WriteString(w, "first\n"); err != nil {
+				return err
+			}
+			<-ctx.Done() // a log that grows no more until the client leaves
+			ended <- ctx.Err()
+			return nil
+		},
+	}
+	srv := httptest.NewServer(New(r, Options{}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	read := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/apps/a/environments/e/logs/services/web?follow=true", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			read <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		line := make([]byte, len("first\n"))
+		_, _ = io.ReadFull(resp.Body, line)
+		read <- string(line)
+	}()
+	select {
+	case line := <-read:
+		if line != "first\n" {
+			t.Fatalf("first line while the log is followed: %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("the first line did not reach the client while the log was followed (not flushed)")
+	}
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon's log copy did not end when the client went")
+	}
+}

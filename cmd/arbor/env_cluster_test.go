@@ -86,20 +86,26 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dctx, stop := context.WithCancel(ctx)
 	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		root := newRootCmd()
-		root.SetArgs([]string{"run", "--config", cfg, "--kubeconfig", testcluster.KubeconfigPath(t),
-			"--cache-dir", t.TempDir(), "--identity", app, "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "500ms"})
-		root.SetErr(logs)
-		root.SetOut(logs)
-		done <- root.ExecuteContext(dctx)
-	}()
+	cache := t.TempDir()
+	// start runs the daemon until the returned func stops it.
+	start := func() func() {
+		dctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			root := newRootCmd()
+			root.SetArgs([]string{"run", "--config", cfg, "--kubeconfig", testcluster.KubeconfigPath(t),
+				"--cache-dir", cache, "--identity", app, "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "500ms"})
+			root.SetErr(logs)
+			root.SetOut(logs)
+			done <- root.ExecuteContext(dctx)
+		}()
+		var once sync.Once
+		return func() { once.Do(func() { cancel(); <-done }) }
+	}
+	stop := start()
 	t.Cleanup(func() {
 		stop()
-		<-done
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.b.String())
 		}
@@ -247,6 +253,21 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 	}
 	if ns, err := cs.CoreV1().Namespaces().Get(ctx, before.Namespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
 		t.Fatalf("namespace %s came back before a push: %v", ns.Name, ns.Annotations[workflow.AnnotationDeleteRequested])
+	}
+	// a restarted daemon (a new leader) remembers the deletion: from the Lease
+	stop()
+	stop = start()
+	waitFor("the restarted daemon serving", 60*time.Second, func() bool {
+		_, err := env(viewer, "list", app)
+		return err == nil
+	})
+	waitFor("feature/x Deleted after the restart", 60*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.Phase == reconciler.PhaseDeleted
+	})
+	time.Sleep(3 * time.Second) // three polls of the new leader
+	if ns, err := cs.CoreV1().Namespaces().Get(ctx, before.Namespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Fatalf("namespace %s came back after a restart, before a push", ns.Name)
 	}
 	gittest.Run(t, repo, "checkout", "-q", "feature/x")
 	gittest.Run(t, repo, "commit", "-q", "--allow-empty", "-m", "push again")

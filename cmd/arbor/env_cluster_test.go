@@ -48,6 +48,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // TestEnvCommandsAgainstDaemon runs `arbor run` in-process on the real
 // cluster and drives it with `arbor env`: list and get (which need a token
 // allowed list/get), extend (refused without the extend verb, naming it),
@@ -200,7 +206,7 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 		t.Fatalf("the web pod: %v %d", err, len(pods.Items))
 	}
 	pod := pods.Items[0]
-	testcluster.PodLogs(t, pod.Namespace, pod.Name, []string{pod.Spec.Containers[0].Name}, "line 1", "line 2", "line 3", "line 4", "line 5")
+	logFile := testcluster.PodLogs(t, pod.Namespace, pod.Name, []string{pod.Spec.Containers[0].Name}, "line 1", "line 2", "line 3", "line 4", "line 5")
 	waitFor("the web pod's logs", 30*time.Second, func() bool {
 		out, err := env(operator, "logs", app, "feature/x", "service/web", "--tail", "2")
 		return err == nil && out == "line 4\nline 5\n"
@@ -211,6 +217,23 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 	if out, err := env(operator, "logs", app, "feature/x", "service/nope"); err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "no pods") {
 		t.Errorf("logs of no service: %v\n%s", err, out)
 	}
+
+	// followed: what the container logs later arrives while the command runs
+	fctx, fcancel := context.WithCancel(ctx)
+	followed := &syncBuffer{}
+	fdone := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetOut(followed)
+		root.SetErr(followed)
+		root.SetArgs([]string{"env", "--server", server, "--token", operator, "logs", app, "feature/x", "service/web", "-f", "--tail", "1"})
+		fdone <- root.ExecuteContext(fctx)
+	}()
+	waitFor("the followed log's last line", 30*time.Second, func() bool { return followed.String() == "line 5\n" })
+	testcluster.AppendPodLog(t, logFile, "line 6")
+	waitFor("a line appended to the followed log", 30*time.Second, func() bool { return followed.String() == "line 5\nline 6\n" })
+	fcancel()
+	<-fdone
 
 	// the daemon found through a port-forward to the arbor Service in its namespace
 	portForwardToDaemon(t, cs, own, addr)

@@ -25,8 +25,9 @@ var (
 
 // PodLogs makes the containers of pod ns/name "log" lines, as the kubelet
 // serves them (kubectl logs, the pods/log API). The file kwok reads is
-// written in the CRI log format, in t's temporary directory.
-func PodLogs(t testing.TB, ns, pod string, containers []string, lines ...string) {
+// written in the CRI log format, in t's temporary directory; its path is
+// returned for AppendPodLog (a followed log streams what is appended).
+func PodLogs(t testing.TB, ns, pod string, containers []string, lines ...string) string {
 	t.Helper()
 	var b strings.Builder
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -42,6 +43,20 @@ func PodLogs(t testing.TB, ns, pod string, containers []string, lines ...string)
 		cs[i] = c
 	}
 	createKwok(t, kwokLogs, "Logs", ns, pod, map[string]any{"logs": []any{map[string]any{"containers": cs, "logsFile": file}}})
+	return file
+}
+
+// AppendPodLog adds a line to a log file PodLogs wrote.
+func AppendPodLog(t testing.TB, file, line string) {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), line); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // PodPortForward makes a port-forward to port of pod ns/name reach target

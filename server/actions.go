@@ -79,8 +79,10 @@ func (r Routes) actions(mux *http.ServeMux) {
 	mux.Handle("POST "+env+"/resume", r.guard(VerbResume, r.pause(false)))
 	mux.Handle("POST "+env+"/extend", r.guard(VerbExtend, http.HandlerFunc(r.extend)))
 	mux.Handle("DELETE "+env, r.guard(VerbDelete, http.HandlerFunc(r.delete)))
-	for _, p := range []string{"/logs/services/{name}", "/logs/jobs/{name}", "/logs/workflow", "/logs/build"} {
-		mux.Handle("GET "+env+p, r.guard(VerbLogs, http.HandlerFunc(r.logs)))
+	for p, kind := range map[string]string{
+		"/logs/services/{name}": LogService, "/logs/jobs/{name}": LogJob, "/logs/workflow": LogWorkflow, "/logs/build": LogBuild,
+	} {
+		mux.Handle("GET "+env+p, r.guard(VerbLogs, r.logs(kind)))
 	}
 }
 
@@ -149,49 +151,36 @@ func (r Routes) delete(w http.ResponseWriter, req *http.Request) {
 // logs serves a logs request as text. The status is sent with the first
 // byte, so an error before it (no such service, no build logs) is a JSON
 // error with its status; an error after it ends the stream.
-func (r Routes) logs(w http.ResponseWriter, req *http.Request) {
-	if r.Logs == nil {
-		notAvailable(w, "logs")
-		return
-	}
-	q, err := logQuery(req)
-	if err != nil {
-		answer(w, 0, nil, err)
-		return
-	}
-	if q.Follow {
-		// The server's write timeout would cut a followed stream; it is
-		// bounded by MaxFollow instead.
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(MaxFollow))
-	}
-	ctx := req.Context()
-	if q.Follow {
-		var cancel func()
-		ctx, cancel = context.WithTimeout(ctx, MaxFollow)
-		defer cancel()
-	}
-	out := &logWriter{w: w, left: q.LimitBytes, flush: q.Follow}
-	err = r.Logs(ctx, req.PathValue("app"), req.PathValue("env"), q, out)
-	if errors.Is(err, errLogLimit) {
-		return
-	}
-	if err != nil && !out.started {
-		answer(w, 0, nil, err)
-	}
+func (r Routes) logs(kind string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.Logs == nil {
+			notAvailable(w, "logs")
+			return
+		}
+		q, err := logQuery(req, kind)
+		if err != nil {
+			answer(w, 0, nil, err)
+			return
+		}
+		ctx := req.Context()
+		if q.Follow {
+			// The server's write timeout would cut a followed stream; it
+			// is bounded by MaxFollow instead.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(MaxFollow))
+			var cancel func()
+			ctx, cancel = context.WithTimeout(ctx, MaxFollow)
+			defer cancel()
+		}
+		out := &logWriter{w: w, left: q.LimitBytes, flush: q.Follow}
+		err = r.Logs(ctx, req.PathValue("app"), req.PathValue("env"), q, out)
+		if err != nil && !errors.Is(err, errLogLimit) && !out.started {
+			answer(w, 0, nil, err)
+		}
+	})
 }
 
-func logQuery(req *http.Request) (LogQuery, error) {
-	q := LogQuery{Name: req.PathValue("name"), Tail: DefaultLogTail, LimitBytes: DefaultLogBytes}
-	switch p := req.URL.Path; {
-	case strings.Contains(p, "/logs/services/"):
-		q.Kind = LogService
-	case strings.Contains(p, "/logs/jobs/"):
-		q.Kind = LogJob
-	case strings.HasSuffix(p, "/logs/workflow"):
-		q.Kind = LogWorkflow
-	default:
-		q.Kind = LogBuild
-	}
+func logQuery(req *http.Request, kind string) (LogQuery, error) {
+	q := LogQuery{Kind: kind, Name: req.PathValue("name"), Tail: DefaultLogTail, LimitBytes: DefaultLogBytes}
 	v := req.URL.Query()
 	q.Container = v.Get("container")
 	for _, f := range []struct {

@@ -85,6 +85,13 @@ namespace: %s
 	}
 	screenshot(t, base+"/", "daemon-statuspage.png")
 
+	// The logs action works with exactly deploy/'s permissions.
+	for _, e := range envs {
+		if e.Branch == "main" {
+			checkLogsAsServiceAccount(t, ctx, admin, d, base, app, e.Branch, e.Namespace)
+		}
+	}
+
 	// Deleting a branch deletes its environment.
 	git(t, ctx, repo, "branch", "-D", "feature/login")
 	var gone string

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -44,5 +46,28 @@ func TestLogsPath(t *testing.T) {
 		if _, err := logsPath(bad); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
+	}
+}
+
+// TestReadyPodPrefersTheLeader: the port-forward goes to the leader's pod
+// when it is ready, else to any ready pod, never to one not ready.
+func TestReadyPodPrefersTheLeader(t *testing.T) {
+	pod := func(name string, ready bool) corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{
+			Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
+		}}
+	}
+	pods := []corev1.Pod{pod("a", false), pod("b", true), pod("c", true)}
+	for prefer, want := range map[string]string{"c": "c", "": "b", "a": "b", "gone": "b"} {
+		if got := readyPod(pods, prefer); got == nil || got.Name != want {
+			t.Errorf("prefer %q: %v, want %s", prefer, got, want)
+		}
+	}
+	if got := readyPod(pods[:1], "a"); got != nil {
+		t.Errorf("a pod not ready was picked: %s", got.Name)
 	}
 }

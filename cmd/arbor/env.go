@@ -373,7 +373,7 @@ func (f *envFlags) print(w io.Writer, v any, envs []reconciler.EnvironmentStatus
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	wide := f.output == "wide"
-	head := "APP\tBRANCH\tPHASE\tCOMMIT\tAGE\tEXPIRES"
+	head := "APP\tBRANCH\tPHASE\tCOMMIT\tSINCE\tEXPIRES"
 	if wide {
 		head += "\tENV-ID\tNAMESPACE\tWORKFLOW\tURLS\tMESSAGE"
 	}

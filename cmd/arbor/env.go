@@ -432,13 +432,28 @@ func since(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return now.Sub(t).Round(time.Second).String()
+	return human(now.Sub(t))
+}
+
+// human shows d as kubectl's AGE does: its two largest units (3d4h, 2h5m, 40s).
+func human(d time.Duration) string {
+	d = max(d, 0).Round(time.Second)
+	days, h, m, s := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
 }
 
 func expires(now time.Time, e reconciler.EnvironmentStatus) string {
 	switch {
 	case !e.ExpiresAt.IsZero() && e.ExpiresAt.After(now):
-		return "in " + e.ExpiresAt.Sub(now).Round(time.Minute).String()
+		return "in " + human(e.ExpiresAt.Sub(now))
 	case !e.ExpiresAt.IsZero():
 		return "expired"
 	case e.ExpiresAfter != "":

@@ -164,6 +164,7 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 	if err != nil || !strings.Contains(out, "NAMESPACE") || !strings.Contains(out, app+"-") {
 		t.Errorf("list -o wide: %v\n%s", err, out)
 	}
+	t.Logf("arbor env list -o wide:\n%s", out)
 	out, err = env(viewer, "get", app, "feature/x", "-o", "yaml")
 	var y map[string]any
 	if err != nil || yaml.Unmarshal([]byte(out), &y) != nil || y["branch"] != "feature/x" {

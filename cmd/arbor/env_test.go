@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,5 +70,16 @@ func TestReadyPodPrefersTheLeader(t *testing.T) {
 	}
 	if got := readyPod(pods[:1], "a"); got != nil {
 		t.Errorf("a pod not ready was picked: %s", got.Name)
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 40 * time.Second: "40s", 125 * time.Second: "2m5s", 2*time.Hour + 5*time.Minute: "2h5m",
+		76 * time.Hour: "3d4h", 72*time.Hour - time.Second: "2d23h", -time.Second: "0s",
+	} {
+		if got := human(d); got != want {
+			t.Errorf("%s: %q, want %q", d, got, want)
+		}
 	}
 }

@@ -165,7 +165,9 @@ func (r *Reconciler) setDeletion(ctx context.Context, key envKey, del *deletion)
 // it. A branch that moved on from the commit it was deleted at is
 // forgotten, and reconciled as usual.
 func (r *Reconciler) deleteOnRequest(ctx context.Context, key envKey, rec *envRecord, commit string) (done, deleted bool, err error) {
-	if rec != nil && !rec.Deleting && rec.Annotations[workflow.AnnotationDeleteRequested] != "" {
+	// (An environment without this install's label is deleted only once
+	// adopted: its request waits, as the API refuses it.)
+	if rec != nil && !rec.Deleting && !rec.Legacy && rec.Annotations[workflow.AnnotationDeleteRequested] != "" {
 		at, _ := time.Parse(time.RFC3339Nano, rec.Annotations[workflow.AnnotationDeleteRequested])
 		del := deletion{Branch: key.Branch, Commit: commit, At: at.UTC(), By: rec.Annotations[workflow.AnnotationDeleteRequestedBy]}
 		// remembered first: a deletion that could not be remembered would

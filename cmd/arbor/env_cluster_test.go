@@ -248,6 +248,13 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 		t.Errorf("list through a port-forward: %v\n%s", err, pf.String())
 	}
 
+	// pause and resume: the operator here lacks both verbs
+	for _, verb := range []string{"pause", "resume"} {
+		if out, err := env(operator, verb, app, "feature/x"); err == nil || !strings.Contains(err.Error(), "verbs ["+verb+"]") {
+			t.Errorf("%s without the verb: %v\n%s", verb, err, out)
+		}
+	}
+
 	// deploy
 	if out, err := env(operator, "deploy", app, "feature/x"); err != nil || !strings.Contains(out, "deploy of") {
 		t.Errorf("deploy: %v\n%s", err, out)

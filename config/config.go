@@ -108,6 +108,9 @@ type App struct {
 	GitTimeout Duration `yaml:"git_timeout"`
 	// GitMaxFetchSize bounds the pack data one fetch may receive.
 	GitMaxFetchSize ByteSize `yaml:"git_max_fetch_size"`
+	// MaxExtension bounds one extension of an environment's expiry through
+	// the API (arbor env extend): at most this long from now; 0: no bound.
+	MaxExtension Duration `yaml:"max_extension"`
 	// MaxConfigSize bounds each configuration file read from a branch
 	// (.release.yaml and the files it includes); 0: schema.DefaultMaxFileSize.
 	MaxConfigSize ByteSize `yaml:"max_config_size"`
@@ -231,6 +234,11 @@ type Server struct {
 	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// WebhookSecretFiles holds a secret file per provider (github, gitlab, gitea, generic).
 	WebhookSecretFiles map[string]string `yaml:"webhook_secret_files"`
+	// AnonymousRead serves the status page and the read-only API
+	// (/api/v1/apps...) without a token. By default they need a bearer
+	// token allowed arbor's verbs list (get for one environment), like the
+	// actions (docs/api.md).
+	AnonymousRead bool `yaml:"anonymous_read"`
 }
 
 // WebhookSecretFileFor returns the secret file for a provider, "" when none.

@@ -207,6 +207,9 @@ func (d *decoder) limits(a *App, field string) {
 	if a.GitTimeout.Duration < time.Second {
 		d.fail(field+".git_timeout", "must be at least 1s, got %s", a.GitTimeout.Duration)
 	}
+	if a.MaxExtension.Duration < 0 {
+		d.fail(field+".max_extension", "must not be negative, got %s", a.MaxExtension.Duration)
+	}
 	if a.GitMaxFetchSize.Bytes < 1<<20 {
 		d.fail(field+".git_max_fetch_size", "must be at least 1Mi, got %d bytes", a.GitMaxFetchSize.Bytes)
 	}

@@ -50,7 +50,7 @@ func TestDaemonRunsAsServiceAccount(t *testing.T) {
   repo: %s
   poll_interval: 2s
 defaults: {domain: preview.localhost}
-server: {listen: %q}
+server: {listen: %q, anonymous_read: true}
 namespace: %s
 `, app, repo, addr, namespace))
 	t.Cleanup(func() { deleteAppNamespaces(admin, app) })
@@ -84,6 +84,13 @@ namespace: %s
 		}
 	}
 	screenshot(t, base+"/", "daemon-statuspage.png")
+
+	// The logs action works with exactly deploy/'s permissions.
+	for _, e := range envs {
+		if e.Branch == "main" {
+			checkLogsAsServiceAccount(t, ctx, admin, d, base, app, e.Branch, e.Namespace)
+		}
+	}
 
 	// Deleting a branch deletes its environment.
 	git(t, ctx, repo, "branch", "-D", "feature/login")

@@ -111,6 +111,17 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 	}
 }
 
+// TestEnvironmentRoleReadsSecretsAndLogs: what arbor binds in each
+// environment namespace reads Secrets and pod logs, and nothing else.
+func TestEnvironmentRoleReadsSecretsAndLogs(t *testing.T) {
+	objs := build(t, dirInstall)
+	cr := convert[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "arbor-environment-secrets"))
+	want := []string{"/pods/log:get", "/pods:list", "/secrets:get"}
+	if got := grants(t, cr.Rules); !slices.Equal(got, want) {
+		t.Errorf("ClusterRole arbor-environment-secrets grants %v, want exactly %v (docs/security.md)", got, want)
+	}
+}
+
 func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 	objs := build(t, dirInstall)
 	role := convert[rbacv1.Role](t, find(t, objs, "Role", "arbor"))

@@ -117,6 +117,7 @@ func TestServiceAccountCanRunEnvironments(t *testing.T) {
 	}
 
 	checkSecretAccess(t, ctx, admin, arbor, ns)
+	checkPodLogAccess(t, ctx, admin, arbor, ns)
 
 	// The watch cache lists and watches every kind across all namespaces, but
 	// Secrets, which arbor may read only where it binds the right to.
@@ -311,5 +312,32 @@ func checkSecretAccess(t *testing.T, ctx context.Context, admin, arbor *client, 
 		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": saName, "namespace": namespace}}})
 	if _, err := arbor.apply(ctx, escalate, arborManager, false); !apierrors.IsForbidden(err) {
 		t.Errorf("as arbor, bind ClusterRole admin in an environment: %v, want Forbidden", err)
+	}
+}
+
+// checkPodLogAccess: arbor lists pods and reads their logs (the API's logs
+// action) where it bound arbor-environment-secrets, and nowhere else.
+func checkPodLogAccess(t *testing.T, ctx context.Context, admin, arbor *client, ns string) {
+	t.Helper()
+	if _, err := arbor.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("as arbor, list the pods of environment %s: %v", ns, err)
+	}
+	if _, err := arbor.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("as arbor, list pods in all namespaces: %v, want Forbidden", err)
+	}
+	foreign := testcluster.Namespace(t, admin.cs)
+	for _, c := range []struct {
+		ns   string
+		want bool
+	}{{ns, true}, {foreign, false}, {namespace, false}} {
+		r, err := arbor.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authzv1.SelfSubjectAccessReview{Spec: authzv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: c.ns, Resource: "pods", Subresource: "log", Verb: "get"},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status.Allowed != c.want {
+			t.Errorf("as arbor, get pods/log in %s: allowed=%v, want %v", c.ns, r.Status.Allowed, c.want)
+		}
 	}
 }

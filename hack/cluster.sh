@@ -113,6 +113,9 @@ up() {
 	# There is one controller-manager and one scheduler: no leader election,
 	# whose lease a loaded machine can let lapse, and the component then exits
 	# for good (Jobs then never get pods).
+	# kwok's Logs, ClusterLogs and PortForward resources (kwok.x-k8s.io) are
+	# enabled: a test names the file a fake pod's container "logs", or the
+	# address its port forwards to (docs/testing.md).
 	# Keep each component's first --extra-args in the first lines, one per
 	# component: kwokctl v0.8.0 indexes a component's later arguments by the
 	# position of its first one among all of them (and panics otherwise).
@@ -125,6 +128,7 @@ up() {
 			--kube-controller-manager-binary "$BIN/kube-controller-manager" \
 			--kube-scheduler-binary "$BIN/kube-scheduler" \
 			--etcd-binary "$BIN/etcd" --kwok-controller-binary "$BIN/kwok" \
+			--enable-crds Logs,ClusterLogs,PortForward \
 			--extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
 			--extra-args kube-controller-manager=enable-hostpath-provisioner=true \
 			--extra-args kube-scheduler=kube-api-qps=500 \

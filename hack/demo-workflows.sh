@@ -81,6 +81,7 @@ defaults:
   domain: demo.localhost
 server:
   listen: 127.0.0.1:$PORT
+  anonymous_read: true   # the demo reads the status API without a token, on loopback only
 namespace: $SYSTEM
 EOF
 sed 's/^/  /' "$WORK/arbor.yaml"

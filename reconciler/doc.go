@@ -3,7 +3,9 @@
 // and brings each one to its branch's newest commit through the apply engine,
 // one worker per environment at a time and a bounded number at once. It
 // deletes an environment only after a successful, non-empty listing without
-// its branch, and only namespaces arbor created for that app.
+// its branch, or on a delete request through the API (after which the branch
+// gets no environment until its next push), and only namespaces arbor
+// created for that app.
 //
 // The cluster and git are the only state: each environment's record lives in
 // a ConfigMap in its namespace, read back from a watch-based cache on start.
@@ -11,6 +13,7 @@
 // renders) makes a no-op resync free of API requests and brings back objects
 // edited or deleted by hand.
 //
-// The package also serves the daemon's operations endpoints: metrics, health,
-// readiness and the JSON status API.
+// The package also gives the daemon's server (package server) its values and
+// actions: metrics, readiness, the JSON status, and the actions on an
+// environment (deploy, extend, delete requests; logs).
 package reconciler

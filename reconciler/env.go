@@ -53,7 +53,16 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	commit, listed := lst.Branches[key.Branch]
 	if !listed || !a.cfg.Branches.Allows(key.Branch) || !a.forge.deploys(lst.PRs, key.Branch) {
 		result = resultDeleted
+		if err := r.forgetDeletion(ctx, key); err != nil {
+			return err
+		}
 		return r.remove(ctx, key, rec)
+	}
+	if done, deleted, err := r.deleteOnRequest(ctx, key, rec, commit); done || err != nil {
+		if deleted {
+			result = resultDeleted
+		}
+		return err
 	}
 	if rec != nil && rec.Deleting {
 		// The branch is back before its old namespace is gone: look again

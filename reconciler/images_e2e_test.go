@@ -96,6 +96,12 @@ func TestDaemonBuildsImages(t *testing.T) {
 		t.Errorf("web's build log %q: want its steps", env.Images[1].Log)
 	}
 
+	var logs strings.Builder
+	if err := d.rec.Logs(context.Background(), app, "main", reconciler.LogRequest{Kind: "build"}, &logs); err != nil ||
+		!strings.Contains(logs.String(), "==> services.web: built "+first["web"]) || !strings.Contains(logs.String(), "COPY hello.txt") {
+		t.Errorf("build logs: %v\n%s", err, logs.String())
+	}
+
 	// Only api's context changes: one build; web's image is found.
 	c2 := r.commit("api v2", map[string]string{"api/hello.txt": "api v2\n"})
 	env = d.waitReadyAt(app, "main", c2, 5*time.Minute)

@@ -428,6 +428,9 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 	if st.ExpiresAfter != "" && st.ExpiresAt.IsZero() != rec.Keep {
 		return true // arbor.dev/keep was set or removed: the expiry time changes
 	}
+	if ext := workflow.ExtendedUntil(rec.Annotations); st.ExpiresAfter != "" && !rec.Keep && ext.After(st.ExpiresAt) {
+		return true // extended through the API: record the later expiry
+	}
 	if st.LastRun == nil {
 		return false
 	}

@@ -86,7 +86,7 @@ func startProcessServer(t testing.TB, name, body, server string, extra ...string
 	if server != "" {
 		server = ", " + server
 	}
-	if err := os.WriteFile(cfgPath, []byte(body+"\nserver: {listen: \"127.0.0.1:"+port+"\""+server+"}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(body+"\nserver: {listen: \"127.0.0.1:"+port+"\", anonymous_read: true"+server+"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary(t), "run", "--config", cfgPath, "--kubeconfig", testcluster.KubeconfigPath(t),

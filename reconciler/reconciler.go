@@ -85,6 +85,7 @@ type Reconciler struct {
 	charts  chartCluster
 	images  *imageSource // nil without an images mode
 	leading atomic.Bool
+	deleted deletions // environments deleted on request (deleted.go)
 }
 
 // New builds a Reconciler; nothing runs until Start.
@@ -174,6 +175,7 @@ func (r *Reconciler) HasApp(app string) bool {
 func (r *Reconciler) Lead(ctx context.Context) error {
 	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[envKey](r.opts.RetryBase, r.opts.RetryMax)
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[envKey]{Name: "environments"})
+	r.deleted.reset()
 	r.leading.Store(true)
 	r.opts.Metrics.leader.Set(1)
 	defer func() {

@@ -51,8 +51,18 @@ type Caller struct {
 	Groups []string
 }
 
+type callerKey struct{}
+
+// CallerOf returns who made the request whose context ctx is, when Require
+// authorized it, or nil.
+func CallerOf(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
 // Require returns h guarded by verb on the environment named by the request's
-// {app} and {env} path values: 401 without a valid token, 403 when RBAC does
+// {app} and {env} path values (the resource name APP/ENV; none without
+// them, as for a list): 401 without a valid token, 403 when RBAC does
 // not allow it or the request is cross-site.
 func (a *Authorizer) Require(verb string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,8 +74,12 @@ func (a *Authorizer) Require(verb string, h http.Handler) http.Handler {
 			deny(w, http.StatusForbidden, msg)
 			return
 		}
-		name := r.PathValue("app") + "/" + r.PathValue("env")
-		if _, err := a.Authorize(r.Context(), r, verb, name); err != nil {
+		name := ""
+		if app, env := r.PathValue("app"), r.PathValue("env"); app != "" && env != "" {
+			name = app + "/" + env
+		}
+		c, err := a.Authorize(r.Context(), r, verb, name)
+		if err != nil {
 			var d *Denied
 			if errors.As(err, &d) {
 				deny(w, d.Status, d.Reason)
@@ -74,7 +88,7 @@ func (a *Authorizer) Require(verb string, h http.Handler) http.Handler {
 			deny(w, http.StatusServiceUnavailable, "cannot check the request with the API server: "+err.Error())
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	})
 }
 
@@ -120,9 +134,13 @@ func (a *Authorizer) Authorize(ctx context.Context, r *http.Request, verb, name 
 		return nil, fmt.Errorf("access review: %w", err)
 	}
 	if !sar.Status.Allowed {
+		what := fmt.Sprintf("%s %q", ResourceEnvs, name)
+		if name == "" {
+			what = ResourceEnvs
+		}
 		return nil, &Denied{Status: http.StatusForbidden, Reason: fmt.Sprintf(
-			"%s may not %s %s %q in namespace %s (RBAC: apiGroups [%s], resources [%s], verbs [%s])",
-			u.Username, verb, ResourceEnvs, name, a.Namespace, APIGroup, ResourceEnvs, verb)}
+			"%s may not %s %s in namespace %s (RBAC: apiGroups [%s], resources [%s], verbs [%s])",
+			u.Username, verb, what, a.Namespace, APIGroup, ResourceEnvs, verb)}
 	}
 	return &Caller{User: u.Username, Groups: u.Groups}, nil
 }

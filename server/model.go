@@ -1,7 +1,14 @@
-// Package server serves arbor's status page: one self-contained HTML page,
-// rendered on the server with html/template, listing every app and its
-// environments. It needs no external assets (inline CSS, no script), works
-// offline, and reloads itself.
+// Package server is the daemon's one HTTP server (New, Serve): the status
+// page, the status API, health, metrics, the webhooks the daemon mounts, and
+// the actions on an environment (deploy, pause, resume, extend, delete,
+// logs), each authorized by the Authorizer (TokenReview, then a
+// SubjectAccessReview on a verb of arbor's; docs/api.md). The daemon
+// supplies the values and the actions (Routes); the server owns the paths,
+// methods, status codes and bounds.
+//
+// The status page is one self-contained HTML page, rendered on the server
+// with html/template, listing every app and its environments. It needs no
+// external assets (inline CSS, no script), works offline, and reloads itself.
 //
 // The page reads status through the narrow Source interface and its plain
 // structs below, so that it depends on nothing but what it shows; the daemon

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,10 +39,28 @@ type Routes struct {
 	// branch): POST /api/v1/apps/{app}/environments/{env}/deploy answers
 	// 202 with what it returns, 404 for ErrNotFound.
 	Deploy func(ctx context.Context, app, env string) (any, error)
+	// Environment is GET /api/v1/apps/{app}/environments/{env} (env id or
+	// branch); ErrNotFound answers 404.
+	Environment func(app, env string) (any, error)
+	// Pause pauses (paused true) or resumes an environment: POST
+	// .../{env}/pause and .../{env}/resume answer 202 with what it returns.
+	Pause func(ctx context.Context, app, env string, paused bool) (any, error)
+	// Extend records a later expiry, by from now: POST .../{env}/extend
+	// with {"duration": "48h"} answers 202.
+	Extend func(ctx context.Context, app, env string, by time.Duration) (any, error)
+	// Delete deletes an environment: DELETE .../environments/{env} answers 202.
+	Delete func(ctx context.Context, app, env string) (any, error)
+	// Logs writes the logs q asks for to w: GET .../{env}/logs/... (see
+	// actions.go). The server bounds what reaches the client.
+	Logs func(ctx context.Context, app, env string, q LogQuery, w io.Writer) error
 	// Guard authorizes an action (a verb of arbor's on an environment);
 	// Authorizer.Require is one. Without a Guard every action is refused:
 	// actions are never open.
 	Guard func(verb string, h http.Handler) http.Handler
+	// OpenReads serves the status page and the read-only API to anyone
+	// (the daemon config's server.anonymous_read). Otherwise they pass
+	// Guard too, with the verbs list (get for one environment).
+	OpenReads bool
 	// Profiles serves net/http/pprof at /debug/pprof/.
 	Profiles bool
 }
@@ -51,7 +70,7 @@ type Routes struct {
 func New(r Routes, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	if r.Page != nil {
-		mux.Handle("GET /{$}", Handler(r.Page, opts))
+		mux.Handle("GET /{$}", r.read("list", Handler(r.Page, opts)))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -68,6 +87,7 @@ func New(r Routes, opts Options) http.Handler {
 	}
 	r.status(mux)
 	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard("deploy", http.HandlerFunc(r.deploy)))
+	r.actions(mux)
 	if r.Hooks != nil {
 		mux.Handle("/hooks/", r.Hooks)
 	}
@@ -80,12 +100,12 @@ func New(r Routes, opts Options) http.Handler {
 // status mounts the read-only JSON API.
 func (r Routes) status(mux *http.ServeMux) {
 	if r.Apps != nil {
-		mux.HandleFunc("GET /api/v1/apps", func(w http.ResponseWriter, _ *http.Request) {
+		mux.Handle("GET /api/v1/apps", r.read("list", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			httpjson.Write(w, http.StatusOK, r.Apps())
-		})
+		})))
 	}
 	if r.Environments != nil {
-		mux.HandleFunc("GET /api/v1/apps/{app}/environments", func(w http.ResponseWriter, req *http.Request) {
+		mux.Handle("GET /api/v1/apps/{app}/environments", r.read("list", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			app := req.PathValue("app")
 			v, ok := r.Environments(app)
 			if !ok {
@@ -93,8 +113,22 @@ func (r Routes) status(mux *http.ServeMux) {
 				return
 			}
 			httpjson.Write(w, http.StatusOK, v)
-		})
+		})))
 	}
+	if r.Environment != nil {
+		mux.Handle("GET /api/v1/apps/{app}/environments/{env}", r.read("get", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			v, err := r.Environment(req.PathValue("app"), req.PathValue("env"))
+			answer(w, http.StatusOK, v, err)
+		})))
+	}
+}
+
+// read guards a read-only endpoint with verb unless reads are open.
+func (r Routes) read(verb string, h http.Handler) http.Handler {
+	if r.OpenReads {
+		return h
+	}
+	return r.guard(verb, h)
 }
 
 // deploy serves a deploy request.
@@ -104,14 +138,7 @@ func (r Routes) deploy(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	v, err := r.Deploy(req.Context(), req.PathValue("app"), req.PathValue("env"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpjson.Write(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-	case err != nil:
-		httpjson.Write(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-	default:
-		httpjson.Write(w, http.StatusAccepted, v)
-	}
+	answer(w, http.StatusAccepted, v, err)
 }
 
 // guard puts an action behind Routes.Guard, refusing it when there is none.

@@ -4,7 +4,8 @@
 // engine, reporting each task's progress; it decides which stage a change
 // calls for; it chooses the branch of each imported app and indexes which
 // environments import which branch; it decides when an environment has
-// expired; and it records deploy requests for apps with auto_deploy: false.
+// expired; and it records the API's requests on an environment's namespace
+// (deploy, a later expiry, delete) for the leader to act on.
 //
 // The package knows nothing of git: callers (the daemon, and `arbor apply`,
 // which runs the stage the daemon would) give it rendered environments,

@@ -27,7 +27,8 @@ type Expiry struct {
 // namespace's annotations (nil when there is none yet) and now the time.
 // Inactivity counts from the commit, not from a deploy, so a branch whose
 // newest commit is older than expires_after gets no environment until a push,
-// and a restarted daemon decides the same.
+// and a restarted daemon decides the same. An extension recorded on the
+// namespace (AnnotationExpiresAt) moves the expiry later, never earlier.
 func CheckExpiry(expiresAfter string, lastCommit time.Time, nsAnnotations map[string]string, now time.Time) (Expiry, error) {
 	if expiresAfter == "" {
 		return Expiry{}, nil
@@ -43,6 +44,9 @@ func CheckExpiry(expiresAfter string, lastCommit time.Time, nsAnnotations map[st
 		return Expiry{Kept: true}, nil
 	}
 	at := lastCommit.Add(d)
+	if ext := ExtendedUntil(nsAnnotations); ext.After(at) {
+		at = ext // extended through the API (RequestExtend)
+	}
 	return Expiry{Expired: !now.Before(at), At: at}, nil
 }
 

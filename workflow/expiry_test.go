@@ -66,6 +66,10 @@ func TestCheckExpiry(t *testing.T) {
 		{"kept", "72h", now.Add(-73 * time.Hour), map[string]string{render.AnnotationKeep: "true"}, Expiry{Kept: true}, ""},
 		{"keep other than true", "72h", now.Add(-73 * time.Hour), map[string]string{render.AnnotationKeep: "yes"}, Expiry{Expired: true, At: now.Add(-time.Hour)}, ""},
 		{"bad duration", "soon", now, nil, Expiry{}, "expires_after"},
+		{"extended", "72h", now.Add(-73 * time.Hour), map[string]string{AnnotationExpiresAt: now.Add(5 * time.Hour).Format(time.RFC3339)}, Expiry{At: now.Add(5 * time.Hour)}, ""},
+		{"extension older than a push", "72h", now.Add(-time.Hour), map[string]string{AnnotationExpiresAt: now.Add(5 * time.Hour).Format(time.RFC3339)}, Expiry{At: now.Add(71 * time.Hour)}, ""},
+		{"extension run out", "72h", now.Add(-73 * time.Hour), map[string]string{AnnotationExpiresAt: now.Add(-5 * time.Minute).Format(time.RFC3339)}, Expiry{Expired: true, At: now.Add(-5 * time.Minute)}, ""},
+		{"extension unreadable", "72h", now.Add(-73 * time.Hour), map[string]string{AnnotationExpiresAt: "tomorrow"}, Expiry{Expired: true, At: now.Add(-time.Hour)}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

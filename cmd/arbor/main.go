@@ -2,7 +2,8 @@
 // Kubernetes, from the .release.yaml committed to that repository.
 //
 // Subcommands: validate, render and init work offline (CI, laptops); diff,
-// apply and delete act on one environment in a cluster; run is the daemon.
+// apply and delete act on one environment in a cluster; run is the daemon;
+// deploy and env talk to a running daemon's API.
 package main
 
 import (

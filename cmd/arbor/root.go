@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes shared by the subcommands: validate and diff use 1 for "the answer
@@ -42,6 +43,12 @@ func (c *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.context, "context", "", "the kubeconfig context to use")
 }
 
+// registerOn adds the cluster flags to a flag set (a command's persistent flags).
+func (c *clusterFlags) registerOn(fs *pflag.FlagSet) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
+	fs.StringVar(&c.context, "context", "", "the kubeconfig context to use")
+}
+
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "arbor",
@@ -52,7 +59,7 @@ from the .release.yaml committed to that repository.
 Offline:   validate, render, init
 Images:    build
 Cluster:   diff, apply, delete
-Daemon:    run, deploy`,
+Daemon:    run, deploy, env`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -62,6 +69,7 @@ Daemon:    run, deploy`,
 		newValidateCmd(),
 		newInitCmd(),
 		newDeployCmd(),
+		newEnvCmd(),
 		newRenderCmd(),
 		newBuildCmd(),
 		newDiffCmd(),

@@ -152,7 +152,9 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		id = identity()
 	}
 	routes := daemonRoutes(rec, reg, parts.Hooks, id)
+	envRoutes(rec, &routes)
 	routes.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
+	routes.OpenReads = cfg.Server.AnonymousRead
 	routes.Profiles = f.pprof
 	srv, err := server.Serve(cfg.Server.Listen, server.New(routes, server.Options{Logger: log}), log)
 	if err != nil {

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+)
+
+// TestKubeconfigToken: the token the kubeconfig's user would send, from the
+// kubeconfig itself, a token file, or none for a user without one.
+func TestKubeconfigToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		cfg  rest.Config
+		want string
+	}{
+		{"token", rest.Config{Host: "https://k8s.invalid", BearerToken: "tok-1"}, "tok-1"},
+		{"token file", rest.Config{Host: "https://k8s.invalid", BearerTokenFile: file}, "from-a-file"},
+		{"basic auth is not passed on", rest.Config{Host: "https://k8s.invalid", Username: "u", Password: "p"}, ""},
+		{"none", rest.Config{Host: "https://k8s.invalid"}, ""},
+	} {
+		if got := kubeconfigToken(&c.cfg); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLogsPath(t *testing.T) {
+	for arg, want := range map[string]string{
+		"service/web": "services/web", "job/migrate": "jobs/migrate", "workflow": "workflow", "build": "build",
+		"service/a b": "services/a%20b",
+	} {
+		if got, err := logsPath(arg); err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", arg, got, err, want)
+		}
+	}
+	for _, bad := range []string{"service", "web", "job/", "workflow/x", "pods/web"} {
+		if _, err := logsPath(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+// TestReadyPodPrefersTheLeader: the port-forward goes to the leader's pod
+// when it is ready, else to any ready pod, never to one not ready.
+func TestReadyPodPrefersTheLeader(t *testing.T) {
+	pod := func(name string, ready bool) corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{
+			Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
+		}}
+	}
+	pods := []corev1.Pod{pod("a", false), pod("b", true), pod("c", true)}
+	for prefer, want := range map[string]string{"c": "c", "": "b", "a": "b", "gone": "b"} {
+		if got := readyPod(pods, prefer); got == nil || got.Name != want {
+			t.Errorf("prefer %q: %v, want %s", prefer, got, want)
+		}
+	}
+	if got := readyPod(pods[:1], "a"); got != nil {
+		t.Errorf("a pod not ready was picked: %s", got.Name)
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 40 * time.Second: "40s", 125 * time.Second: "2m5s", 2*time.Hour + 5*time.Minute: "2h5m",
+		76 * time.Hour: "3d4h", 72*time.Hour - time.Second: "2d23h", -time.Second: "0s",
+	} {
+		if got := human(d); got != want {
+			t.Errorf("%s: %q, want %q", d, got, want)
+		}
+	}
+}

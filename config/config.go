@@ -20,7 +20,12 @@ const (
 	DefaultPath         = ".release.yaml"
 	DefaultPollInterval = time.Minute
 	DefaultListen       = ":8080"
-	DefaultNamespace    = "arbor-system"
+	// DefaultWakeListen is the waking endpoint's listener, DefaultWakeService
+	// the Service reaching it; WakeOff as wake_listen turns waking off.
+	DefaultWakeListen  = ":8081"
+	DefaultWakeService = "arbor"
+	WakeOff            = "off"
+	DefaultNamespace   = "arbor-system"
 	// DefaultServiceAccount is the ServiceAccount arbor runs as in its namespace.
 	DefaultServiceAccount = "arbor"
 	DefaultConcurrency    = 16
@@ -134,6 +139,9 @@ type App struct {
 	Environments string `yaml:"environments"`
 	// PullRequests narrows pull_requests environments.
 	PullRequests PullRequestFilter `yaml:"pull_requests"`
+	// Pause says when the app's environments pause on their own: a
+	// schedule, idling, per-branch overrides (docs/pausing.md).
+	Pause Pause `yaml:"pause"`
 }
 
 // The values of App.Environments.
@@ -231,7 +239,17 @@ type Server struct {
 	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// WebhookSecretFiles holds a secret file per provider (github, gitlab, gitea, generic).
 	WebhookSecretFiles map[string]string `yaml:"webhook_secret_files"`
+	// WakeListen is the waking endpoint's own listener (docs/pausing.md):
+	// the Ingresses of paused environments lead there. "off" turns waking
+	// off; paused environments' Ingresses are then left as they are.
+	WakeListen string `yaml:"wake_listen"`
+	// WakeService is the Service in arbor's namespace whose port named
+	// "wake" reaches WakeListen; paused environments route to its cluster IP.
+	WakeService string `yaml:"wake_service"`
 }
+
+// Waking reports whether paused environments wake on a request.
+func (s Server) Waking() bool { return s.WakeListen != WakeOff }
 
 // WebhookSecretFileFor returns the secret file for a provider, "" when none.
 func (s Server) WebhookSecretFileFor(provider string) string {

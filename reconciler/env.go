@@ -89,6 +89,14 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		return err
 	}
 	result = resultApplied
+	defer r.pausing.drop(key)
+	env, done, err := r.preparePause(ctx, key, rec, env, settings, commit)
+	if done || err != nil {
+		if err != nil {
+			r.fail(ctx, key, rec, commit, err)
+		}
+		return err
+	}
 	return r.lifecycle(ctx, key, rec, env, settings, commit)
 }
 
@@ -117,7 +125,7 @@ func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) 
 	if st.Phase == PhaseInvalid && st.InvalidCommit == commit {
 		return verdictKnownInvalid
 	}
-	if st.Phase != PhaseReady || st.Commit != commit || r.lifecycleDue(key, rec) {
+	if (st.Phase != PhaseReady && st.Phase != PhasePaused) || st.Commit != commit || r.lifecycleDue(key, rec) || r.pauseDue(key, rec) {
 		return verdictChanged
 	}
 	if r.drifted(st) {
@@ -414,6 +422,7 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 		return fmt.Errorf("%s@%s: not recording: %w", st.App, st.Branch, err)
 	}
 	st.Install = r.opts.Config.Install
+	r.stampPause(st)
 	if a := r.apps[st.App]; a != nil && a.forge != nil {
 		if pr, closed, ok := a.forge.pullRequest(st.Branch); ok && !closed {
 			st.PullRequest = pr.Number

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/chartsource"
@@ -51,6 +52,10 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Clock tells the time of pause schedules, idle times and pause
+	// requests (docs/pausing.md); the real clock when nil. Tests step a
+	// fake one instead of sleeping for hours.
+	Clock clock.Clock
 }
 
 // envKey names an environment: an app's branch.
@@ -72,6 +77,15 @@ type Reconciler struct {
 	imports *workflow.ImportIndex
 	charts  chartCluster
 	leading atomic.Bool
+
+	clock   clock.Clock
+	pausing pausings // pause parts of the records being written (pause.go)
+	// wakeMu guards the waking Service's address (read once) and the
+	// times of the last wake requests per namespace.
+	wakeMu   sync.Mutex
+	wakeIP   string
+	wakePort int32
+	wakeSent map[string]time.Time
 }
 
 // New builds a Reconciler; nothing runs until Start.
@@ -85,7 +99,11 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.RetryMax == 0 {
 		opts.RetryMax = 5 * time.Minute
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	r := &Reconciler{
+		clock:   opts.Clock,
 		opts:    opts,
 		log:     opts.Log,
 		apps:    map[string]*appRunner{},
@@ -170,6 +188,7 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	}()
 	var g errgroup.Group
 	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
+	g.Go(func() error { r.pauseLoop(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })

@@ -120,6 +120,11 @@ type EnvironmentStatus struct {
 	Workflow       *workflow.Progress `json:"workflow,omitempty"`
 	// Warnings are the render's warnings for the commit deployed.
 	Warnings []string `json:"warnings,omitempty"`
+	// Paused: scaled to zero (phase Paused, or Deploying while it resumes);
+	// PauseReason says what paused it (api, schedule, idle) and PausedSince when.
+	Paused      bool      `json:"paused,omitempty"`
+	PauseReason string    `json:"pauseReason,omitempty"`
+	PausedSince time.Time `json:"pausedSince,omitzero"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -147,6 +152,10 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
 		})
+		if p := st.Pause; p != nil && p.Paused {
+			e := &out[len(out)-1]
+			e.Paused, e.PauseReason, e.PausedSince = true, p.Reason, p.Since
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
 	return out

@@ -345,13 +345,13 @@ func TestScheduleAndIdlePause(t *testing.T) {
 		t.Fatalf("feature-x within its hours: %s", e.Phase)
 	}
 
-	step(t, clk, 9*time.Hour) // 20:30
+	step(t, clk, 9*time.Hour) // 21:30
 	env = waitPaused(t, d.daemon, app, "feature-x", "schedule")
 	checkPaused(t, cs, env.Namespace)
-	if at := env.PausedSince; at.Before(monday10.Add(9*time.Hour)) || at.After(monday10.Add(11*time.Hour)) {
-		t.Errorf("paused at %s, want by the clock at the evening step", at)
+	if at := env.PausedSince; !at.Equal(monday10.Add(11*time.Hour + 30*time.Minute)) {
+		t.Errorf("paused at %s, want 21:30 by the injected clock", at)
 	}
-	step(t, clk, 12*time.Hour) // Tuesday 08:30
+	step(t, clk, 11*time.Hour) // Tuesday 08:30
 	d.waitPhase(app, "feature-x", reconciler.PhaseReady, 90*time.Second)
 	if w := readWorkloads(t, cs, env.Namespace); w.Replicas["Deployment/web"] != 1 {
 		t.Errorf("feature-x after the morning: %+v", w.Replicas)

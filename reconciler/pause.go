@@ -614,7 +614,7 @@ func (r *Reconciler) Wake(ctx context.Context, host string) (WakeResult, error) 
 		if at, err := time.Parse(time.RFC3339Nano, rec.Annotations[AnnotationWakeRequested]); err == nil && !at.Before(st.Pause.Since) {
 			return res, nil // asked already
 		}
-		if !r.wakeDue(st.Namespace) {
+		if !r.wakeDue(st.Namespace, st.Pause.Since) {
 			return res, nil
 		}
 		value := r.clock.Now().UTC().Format(time.RFC3339Nano)
@@ -627,20 +627,25 @@ func (r *Reconciler) Wake(ctx context.Context, host string) (WakeResult, error) 
 	return WakeResult{}, nil
 }
 
-// wakeDue rate-limits wake requests per namespace while the cache catches up.
-func (r *Reconciler) wakeDue(ns string) bool {
+// wakeDue rate-limits the wake requests of one pause (of ns, paused
+// since) while the cache catches up.
+func (r *Reconciler) wakeDue(ns string, since time.Time) bool {
 	r.wakeMu.Lock()
 	defer r.wakeMu.Unlock()
 	if r.wakeSent == nil {
-		r.wakeSent = map[string]time.Time{}
+		r.wakeSent = map[string]wakeSent{}
 	}
 	now := r.clock.Now()
-	if t, ok := r.wakeSent[ns]; ok && now.Sub(t) < wakeRepeat {
+	if w, ok := r.wakeSent[ns]; ok && w.since.Equal(since) && now.Sub(w.at) < wakeRepeat {
 		return false
 	}
-	r.wakeSent[ns] = now
+	r.wakeSent[ns] = wakeSent{since: since, at: now}
 	return true
 }
+
+// wakeSent is the last wake request written for a namespace: when, and
+// for the pause that began at since.
+type wakeSent struct{ since, at time.Time }
 
 // normalizeHost is a Host header as Ingress rules write hosts: lower case,
 // without port or trailing dot.

@@ -85,7 +85,7 @@ type Reconciler struct {
 	wakeMu   sync.Mutex
 	wakeIP   string
 	wakePort int32
-	wakeSent map[string]time.Time
+	wakeSent map[string]wakeSent
 }
 
 // New builds a Reconciler; nothing runs until Start.

@@ -91,11 +91,15 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	result = resultApplied
 	defer r.pausing.drop(key)
 	env, done, err := r.preparePause(ctx, key, rec, env, settings, commit)
-	if done || err != nil {
-		if err != nil {
-			r.fail(ctx, key, rec, commit, err)
+	switch {
+	case err != nil:
+		st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
+		if rec != nil && rec.State != nil {
+			st = copyState(rec.State)
 		}
-		return err
+		return r.failed(ctx, key, st, err) // recorded once, retried with backoff
+	case done:
+		return nil
 	}
 	return r.lifecycle(ctx, key, rec, env, settings, commit)
 }

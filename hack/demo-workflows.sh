@@ -81,6 +81,7 @@ defaults:
   domain: demo.localhost
 server:
   listen: 127.0.0.1:$PORT
+  wake_listen: "off"   # no paused environments in the demo; :8081 stays free
 namespace: $SYSTEM
 EOF
 sed 's/^/  /' "$WORK/arbor.yaml"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // Pausing (docs/pausing.md). A paused environment is the reconciler's own
@@ -197,7 +198,8 @@ func (r *Reconciler) nextPauseState(rec *envRecord, d pauseDecision, commit stri
 			*p = *prev.Pause
 		}
 	}
-	if prev == nil || prev.Commit != commit || p.LastActivity.IsZero() {
+	_, requested := workflow.Requested(rec.annotations(), prevHandled(prev))
+	if prev == nil || prev.Commit != commit || p.LastActivity.IsZero() || requested {
 		p.LastActivity = now
 	}
 	if prev == nil || prev.Pause == nil || p.Paused != d.Paused {
@@ -343,6 +345,21 @@ func (r *Reconciler) setPause(ctx context.Context, key envKey, rec *envRecord, e
 	st.Fingerprints, st.Written, st.AppliedAt = nil, written, start.Add(-clockSkew).UTC().Truncate(time.Second)
 	r.pausing.drop(key)
 	return r.save(ctx, st)
+}
+
+// annotations are the namespace's annotations, nil without a record.
+func (rec *envRecord) annotations() map[string]string {
+	if rec == nil {
+		return nil
+	}
+	return rec.Annotations
+}
+
+func prevHandled(st *envState) string {
+	if st == nil {
+		return ""
+	}
+	return st.HandledRequest
 }
 
 func copyState(st *envState) *envState {

@@ -164,7 +164,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		// there, and must reach nothing else of arbor's (docs/pausing.md)
 		wsrv, err := server.Serve(cfg.Server.WakeListen, server.WakeHandler(wakeOf(rec), server.Options{Logger: log}), log)
 		if err != nil {
-			return fail(exitUsage, err)
+			return fail(exitUsage, fmt.Errorf("server.wake_listen: %w", errors.Unwrap(err)))
 		}
 		defer server.Shutdown(ctx, wsrv, log)
 	}

@@ -473,3 +473,49 @@ func TestPushWhilePaused(t *testing.T) {
 	}
 	checkPaused(t, cs, nsOf["keeps"])
 }
+
+// TestResumeRoutesOnlyWhenReady resumes an environment whose pods cannot
+// start (a push made while it was paused asks for a node that does not
+// exist): its Deployment is scaled back, but its Ingress keeps pointing at
+// the waking route for as long as the Deployment is not ready, so no
+// request reaches a pod that is not ready.
+func TestResumeRoutesOnlyWhenReady(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\n")
+	d := startPauseDaemon(t, cfg, nil)
+	ns := d.waitPhase(app, "main", reconciler.PhaseReady, 90*time.Second).Namespace
+	setPaused(t, d.daemon, app, "main", true)
+	waitPaused(t, d.daemon, app, "main", "api")
+	c := r.commit("no node for it", map[string]string{".release.yaml": webApp + "  node_selector:\n  - {key: pool, value: nowhere}\n"})
+	eventually(t, 90*time.Second, "the paused environment at the new commit", func() bool {
+		e := d.env(app, "main")
+		return e != nil && e.Commit == c && e.Phase == reconciler.PhasePaused
+	})
+	setPaused(t, d.daemon, app, "main", false)
+	eventually(t, 30*time.Second, "the Deployment scaled back", func() bool {
+		return readWorkloads(t, cs, ns).Replicas["Deployment/web"] == 1
+	})
+	for range 20 { // two seconds of a resume that cannot finish
+		if e := d.env(app, "main"); e.Phase == reconciler.PhaseReady {
+			t.Fatalf("Ready with pods that cannot start: %+v", e)
+		}
+		checkRoutedToWaker(t, cs, ns)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func checkRoutedToWaker(t testing.TB, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	for name, spec := range readWorkloads(t, cs, ns).Ingress {
+		for _, rule := range spec.Rules {
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service == nil || p.Backend.Service.Name != "arbor-wake" {
+					t.Fatalf("%s: Ingress %s routes %s to %+v before the environment is ready", ns, name, rule.Host, p.Backend)
+				}
+			}
+		}
+	}
+}

@@ -266,7 +266,8 @@ func (r *Reconciler) preparePause(ctx context.Context, key envKey, rec *envRecor
 	}
 	if rec != nil && rec.State != nil {
 		st := rec.State
-		if st.Commit == commit && st.SettingsHash == settings && (st.Phase == PhaseReady || st.Phase == PhasePaused) &&
+		// (Failed too: a resume that timed out is retried here, with backoff.)
+		if st.Commit == commit && st.SettingsHash == settings && (st.Phase == PhaseReady || st.Phase == PhasePaused || st.Phase == PhaseFailed) &&
 			recordedPaused(st) != d.Paused && !r.lifecycleDue(key, rec) {
 			return nil, true, r.setPause(ctx, key, rec, env, d)
 		}
@@ -321,6 +322,8 @@ func (r *Reconciler) setPause(ctx context.Context, key envKey, rec *envRecord, e
 	}
 	if !d.Paused {
 		if err := r.opts.Engine.Wait(ctx, first, apply.WaitOptions{Namespace: env.Namespace, Timeout: r.opts.WaitTimeout}); err != nil {
+			// still paused in the record: the Ingresses stay on the waking
+			// route, and the resume is tried again with backoff
 			return r.failed(ctx, key, st, fmt.Errorf("%s: resuming: wait: %w", key, err))
 		}
 	}

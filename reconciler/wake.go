@@ -122,6 +122,7 @@ func (r *Reconciler) Wake(ctx context.Context, host string) (WakeResult, error) 
 		}
 		value := r.clock.Now().UTC().Format(time.RFC3339Nano)
 		if err := r.annotateNamespace(ctx, st.Namespace, AnnotationWakeRequested, value, "arbor-wake"); err != nil {
+			r.wakeFailed(st.Namespace) // the page's next reload tries again
 			return res, err
 		}
 		r.log.Info("wake request", "app", st.App, "branch", st.Branch, "host", host)
@@ -144,6 +145,13 @@ func (r *Reconciler) wakeDue(ns string, since time.Time) bool {
 	}
 	r.wakeSent[ns] = wakeSent{since: since, at: now}
 	return true
+}
+
+// wakeFailed forgets a wake request that was not written.
+func (r *Reconciler) wakeFailed(ns string) {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	delete(r.wakeSent, ns)
 }
 
 // wakeSent is the last wake request written for a namespace: when, and

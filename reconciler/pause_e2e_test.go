@@ -519,3 +519,31 @@ func checkRoutedToWaker(t testing.TB, cs kubernetes.Interface, ns string) {
 		}
 	}
 }
+
+// TestPauseWithWakingOff: with server.wake_listen off a pause still scales
+// to zero, but leaves the Ingress as rendered and adds no waking route, and
+// no host is known to the waking endpoint.
+func TestPauseWithWakingOff(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, webApp)
+	cfg := newConfig(t, own, "apps:\n- name: "+app+"\n  repo: "+r.dir+"\n  poll_interval: 1h\ndefaults: {domain: test.local}\nserver: {wake_listen: \"off\"}\n")
+	d := startPauseDaemon(t, cfg, nil)
+	ns := d.waitPhase(app, "main", reconciler.PhaseReady, 90*time.Second).Namespace
+	before := readWorkloads(t, cs, ns)
+	setPaused(t, d.daemon, app, "main", true)
+	waitPaused(t, d.daemon, app, "main", "api")
+	w := readWorkloads(t, cs, ns)
+	if w.Replicas["Deployment/web"] != 0 || !reflect.DeepEqual(w.Ingress, before.Ingress) {
+		t.Errorf("paused with waking off: %+v; want replicas 0 and the Ingress as before %+v", w, before.Ingress)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices(ns).Get(context.Background(), "arbor-wake", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a waking route with waking off: %v", err)
+	}
+	for _, spec := range before.Ingress {
+		if code, _ := d.request(spec.Rules[0].Host); code != http.StatusNotFound {
+			t.Errorf("the waking endpoint knows %s with waking off: %d", spec.Rules[0].Host, code)
+		}
+	}
+}

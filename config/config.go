@@ -1,8 +1,9 @@
 // Package config reads the daemon configuration of `arbor run --config FILE`:
 // which repositories to follow, how to reach them, the defaults every
 // environment is rendered with, which clusters to act on, how the daemon
-// serves its HTTP endpoints, and how images of `build` services get into a
-// registry (built with BuildKit, or waited for).
+// serves its HTTP endpoints, how images of `build` services get into a
+// registry (built with BuildKit, or waited for), and when environments
+// pause on their own (schedules, idle time, per-branch overrides).
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as

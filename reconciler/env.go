@@ -343,6 +343,12 @@ func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commi
 		cp := *rec.State
 		st = &cp
 	}
+	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == err.Error() {
+		// Already recorded. Writing the record again would be seen by the
+		// cache, which queues the environment at once: a retry loop
+		// without backoff.
+		return
+	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
 	r.status.set(key, st)
 	if st.Namespace != "" && ctx.Err() == nil {

@@ -1,8 +1,9 @@
 // Package config reads the daemon configuration of `arbor run --config FILE`:
 // which repositories to follow, how to reach them, the defaults every
 // environment is rendered with, which clusters to act on, how the daemon
-// serves its HTTP endpoints, and how images of `build` services get into a
-// registry (built with BuildKit, or waited for).
+// serves its HTTP endpoints, how images of `build` services get into a
+// registry (built with BuildKit, or waited for), and when environments
+// pause on their own (schedules, idle time, per-branch overrides).
 //
 // Decoding is strict: an unknown key, a value of the wrong type and a value
 // that does not make sense are all errors, each reported as
@@ -20,7 +21,12 @@ const (
 	DefaultPath         = ".release.yaml"
 	DefaultPollInterval = time.Minute
 	DefaultListen       = ":8080"
-	DefaultNamespace    = "arbor-system"
+	// DefaultWakeListen is the waking endpoint's listener, DefaultWakeService
+	// the Service reaching it; WakeOff as wake_listen turns waking off.
+	DefaultWakeListen  = ":8081"
+	DefaultWakeService = "arbor"
+	WakeOff            = "off"
+	DefaultNamespace   = "arbor-system"
 	// DefaultServiceAccount is the ServiceAccount arbor runs as in its namespace.
 	DefaultServiceAccount = "arbor"
 	DefaultConcurrency    = 16
@@ -137,6 +143,9 @@ type App struct {
 	Environments string `yaml:"environments"`
 	// PullRequests narrows pull_requests environments.
 	PullRequests PullRequestFilter `yaml:"pull_requests"`
+	// Pause says when the app's environments pause on their own: a
+	// schedule, idling, per-branch overrides (docs/pausing.md).
+	Pause Pause `yaml:"pause"`
 }
 
 // The values of App.Environments.
@@ -239,7 +248,17 @@ type Server struct {
 	// token allowed arbor's verbs list (get for one environment), like the
 	// actions (docs/api.md).
 	AnonymousRead bool `yaml:"anonymous_read"`
+	// WakeListen is the waking endpoint's own listener (docs/pausing.md):
+	// the Ingresses of paused environments lead there. "off" turns waking
+	// off; paused environments' Ingresses are then left as they are.
+	WakeListen string `yaml:"wake_listen"`
+	// WakeService is the Service in arbor's namespace whose port named
+	// "wake" reaches WakeListen; paused environments route to its cluster IP.
+	WakeService string `yaml:"wake_service"`
 }
+
+// Waking reports whether paused environments wake on a request.
+func (s Server) Waking() bool { return s.WakeListen != WakeOff }
 
 // WebhookSecretFileFor returns the secret file for a provider, "" when none.
 func (s Server) WebhookSecretFileFor(provider string) string {

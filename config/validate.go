@@ -42,6 +42,12 @@ func (c *Config) setDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
+	if c.Server.WakeListen == "" {
+		c.Server.WakeListen = DefaultWakeListen
+	}
+	if c.Server.WakeService == "" {
+		c.Server.WakeService = DefaultWakeService
+	}
 	c.Images.setDefaults(c.Defaults)
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
@@ -136,6 +142,7 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
 	}
 	d.limits(a, field)
+	d.pause(&a.Pause, field+".pause")
 	d.forge(&a.Forge, a.Repo, field+".forge", base, remote)
 	switch a.Environments {
 	case "":
@@ -360,6 +367,16 @@ func (d *decoder) defaults(df Defaults) {
 func (d *decoder) server(s *Server, base string) {
 	if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
 		d.fail("server.listen", "%q must be host:port or :port, like :8080", s.Listen)
+	}
+	if s.WakeListen != WakeOff {
+		if _, port, err := net.SplitHostPort(s.WakeListen); err != nil || port == "" {
+			d.fail("server.wake_listen", "%q must be host:port, :port or off, like :8081", s.WakeListen)
+		} else if s.WakeListen == s.Listen {
+			d.fail("server.wake_listen", "%q is server.listen's too: the waking endpoint needs a listener of its own", s.WakeListen)
+		}
+	}
+	if !dnsLabel.MatchString(s.WakeService) {
+		d.fail("server.wake_service", "%q is not a Service name", s.WakeService)
 	}
 	s.WebhookSecretFile = d.file0(base, s.WebhookSecretFile, "server.webhook_secret_file")
 	for p, f := range s.WebhookSecretFiles {

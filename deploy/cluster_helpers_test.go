@@ -136,6 +136,7 @@ func install(t *testing.T, ctx context.Context, admin *client, dir string) {
 	keep := map[string]bool{
 		"Namespace": true, "ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true,
 		"Role": true, "RoleBinding": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+		"Service": true, // its port wake is where paused environments route (docs/pausing.md)
 	}
 	for _, o := range build(t, dir) {
 		if !keep[o.GetKind()] {

@@ -43,16 +43,16 @@ func TestDaemonRunsAsServiceAccount(t *testing.T) {
 	bin := buildArbor(t, ctx, dir)
 	app := testcluster.Name("kz")
 	repo := exampleRepo(t, ctx, filepath.Join(dir, "repo"), app)
-	addr := freeAddr(t)
+	addr, wakeAddr := freeAddr(t), freeAddr(t)
 	config := filepath.Join(dir, "arbor.yaml")
 	writeFile(t, config, fmt.Sprintf(`apps:
 - name: %s
   repo: %s
   poll_interval: 2s
 defaults: {domain: preview.localhost}
-server: {listen: %q, anonymous_read: true}
+server: {listen: %q, anonymous_read: true, wake_listen: %q}
 namespace: %s
-`, app, repo, addr, namespace))
+`, app, repo, addr, wakeAddr, namespace))
 	t.Cleanup(func() { deleteAppNamespaces(admin, app) })
 
 	d := startDaemon(t, ctx, bin, "run", "--config", config, "--kubeconfig", kubeconfig,
@@ -91,6 +91,7 @@ namespace: %s
 			checkLogsAsServiceAccount(t, ctx, admin, d, base, app, e.Branch, e.Namespace)
 		}
 	}
+	pauseAndWake(t, ctx, admin, d, base, "http://"+wakeAddr, app, envs)
 
 	// Deleting a branch deletes its environment.
 	git(t, ctx, repo, "branch", "-D", "feature/login")
@@ -111,6 +112,57 @@ namespace: %s
 		t.Fatalf("namespace %s of the deleted branch still exists\n%s", gone, d.logs())
 	}
 	d.stop(t)
+}
+
+// pauseAndWake pauses main's environment with the request the API records
+// (written here as admin), checks that the daemon paused it with deploy/'s
+// permissions (its waking route in place), then wakes it with a request for
+// its host at the waking endpoint of the running binary.
+func pauseAndWake(t *testing.T, ctx context.Context, admin *client, d *daemon, base, wake, app string, envs []apiEnvironment) {
+	t.Helper()
+	ns := ""
+	for _, e := range envs {
+		if e.Branch == "main" {
+			ns = e.Namespace
+		}
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"arbor.dev/pause-requested":"pause %s"}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+	if _, err := admin.cs.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mainIs := func(phase string) func([]apiEnvironment) bool {
+		return func(envs []apiEnvironment) bool {
+			for _, e := range envs {
+				if e.Branch == "main" {
+					return e.Phase == phase
+				}
+			}
+			return false
+		}
+	}
+	waitEnvironments(t, ctx, d, base, app, mainIs("Paused"))
+	if _, err := admin.cs.DiscoveryV1().EndpointSlices(ns).Get(ctx, "arbor-wake", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the paused environment's waking route: %v\n%s", err, d.logs())
+	}
+	ings, err := admin.cs.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(ings.Items) == 0 || len(ings.Items[0].Spec.Rules) == 0 {
+		t.Fatalf("the paused environment's Ingress: %v %v", ings, err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, wake+"/", nil)
+	req.Host = ings.Items[0].Spec.Rules[0].Host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "Waking up") {
+		t.Fatalf("the waking endpoint for %s: %s %s", req.Host, res.Status, body)
+	}
+	waitEnvironments(t, ctx, d, base, app, mainIs("Ready"))
+	if logs := d.logs(); strings.Contains(strings.ToLower(logs), "forbidden") {
+		t.Errorf("the daemon was refused something while pausing or waking:\n%s", logs)
+	}
 }
 
 // deleteAppNamespaces deletes, as admin, every namespace of app that is left.

@@ -96,7 +96,7 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 	}
 	want = append(want, "rbac.authorization.k8s.io/clusterroles:bind[arbor-environment-secrets]")
 	for _, v := range []string{"get", "create", "patch", "delete"} {
-		want = append(want, "networking.k8s.io/networkpolicies:"+v)
+		want = append(want, "networking.k8s.io/networkpolicies:"+v, "discovery.k8s.io/endpointslices:"+v)
 	}
 	want = append(want, "/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch")
 	want = append(want, "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create")
@@ -180,7 +180,8 @@ func TestAdmissionPolicyMatchesTheInstall(t *testing.T) {
 			}
 		}
 		var want []string
-		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, renderedKind{"networking.k8s.io", "networkpolicies", "NetworkPolicy"}, secretReaderBinding) {
+		for _, k := range append(renderedKinds, renderedKind{"", "namespaces", "Namespace"}, renderedKind{"networking.k8s.io", "networkpolicies", "NetworkPolicy"}, secretReaderBinding,
+			renderedKind{"discovery.k8s.io", "endpointslices", "EndpointSlice"}) { // the waking route of a paused environment
 			want = append(want, k.group+"/"+k.resource+" CREATE,UPDATE,DELETE")
 		}
 		sort.Strings(got)

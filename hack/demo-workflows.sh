@@ -82,6 +82,7 @@ defaults:
 server:
   listen: 127.0.0.1:$PORT
   anonymous_read: true   # the demo reads the status API without a token, on loopback only
+  wake_listen: "off"   # no paused environments in the demo; :8081 stays free
 namespace: $SYSTEM
 EOF
 sed 's/^/  /' "$WORK/arbor.yaml"

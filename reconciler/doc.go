@@ -13,6 +13,12 @@
 // renders) makes a no-op resync free of API requests and brings back objects
 // edited or deleted by hand.
 //
+// It also pauses and resumes environments (docs/pausing.md): a paused
+// environment is a view of its render with its workloads at zero and its
+// Ingresses on a waking route, applied like any other desired state, and
+// decided from the cache and an injected clock (API requests, schedules,
+// idle time, wake requests from the waking endpoint).
+//
 // The package also gives the daemon's server (package server) its values and
 // actions: metrics, readiness, the JSON status, and the actions on an
 // environment (deploy, extend, delete requests; logs).

@@ -104,6 +104,18 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		return err
 	}
 	result = resultApplied
+	defer r.pausing.drop(key)
+	env, done, err := r.preparePause(ctx, key, rec, env, settings, commit)
+	switch {
+	case err != nil:
+		st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
+		if rec != nil && rec.State != nil {
+			st = copyState(rec.State)
+		}
+		return r.failed(ctx, key, st, err) // recorded once, retried with backoff
+	case done:
+		return nil
+	}
 	return r.lifecycle(ctx, key, rec, env, settings, commit)
 }
 
@@ -132,7 +144,7 @@ func (r *Reconciler) check(key envKey, rec *envRecord, commit, settings string) 
 	if st.Phase == PhaseInvalid && st.InvalidCommit == commit {
 		return verdictKnownInvalid
 	}
-	if st.Phase != PhaseReady || st.Commit != commit || r.lifecycleDue(key, rec) {
+	if (st.Phase != PhaseReady && st.Phase != PhasePaused) || st.Commit != commit || r.lifecycleDue(key, rec) || r.pauseDue(key, rec) {
 		return verdictChanged
 	}
 	if r.drifted(st) {
@@ -357,6 +369,12 @@ func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commi
 		cp := *rec.State
 		st = &cp
 	}
+	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == err.Error() {
+		// Already recorded. Writing the record again would be seen by the
+		// cache, which queues the environment at once: a retry loop
+		// without backoff.
+		return
+	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
 	st.TargetCommit = commit
 	r.status.set(key, st)
@@ -449,6 +467,7 @@ func (r *Reconciler) save(ctx context.Context, st *envState) error {
 			st.Images = rep
 		}
 	}
+	r.stampPause(st)
 	if a := r.apps[st.App]; a != nil && a.forge != nil {
 		if pr, closed, ok := a.forge.pullRequest(st.Branch); ok && !closed {
 			st.PullRequest = pr.Number

@@ -225,6 +225,13 @@ func startDaemon(t testing.TB, cfg *config.Config) *daemon {
 // startDaemonLog is startDaemon with the daemon's logs sent to log.
 func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon {
 	t.Helper()
+	return startDaemonWith(t, cfg, log, nil)
+}
+
+// startDaemonWith is startDaemonLog with mod changing the reconciler's
+// options first (a fake clock).
+func startDaemonWith(t testing.TB, cfg *config.Config, log *slog.Logger, mod func(*reconciler.Options)) *daemon {
+	t.Helper()
 	restCfg := testcluster.Config(t)
 	reg := prometheus.NewRegistry()
 	m, err := reconciler.NewMetrics(reg)
@@ -245,6 +252,9 @@ func startDaemonLog(t testing.TB, cfg *config.Config, log *slog.Logger) *daemon 
 	parts.Options.Kube = cs
 	parts.Options.Metadata = metadata.NewForConfigOrDie(restCfg)
 	parts.Options.RetryMax = 2 * time.Second
+	if mod != nil {
+		mod(&parts.Options)
+	}
 	rec, err := reconciler.New(parts.Options)
 	if err != nil {
 		cancel()

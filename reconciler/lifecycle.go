@@ -55,7 +55,7 @@ func (r *Reconciler) lifecycle(ctx context.Context, key envKey, rec *envRecord, 
 		return r.hold(ctx, key, rec, env, plan.ExpiresAt)
 	}
 	if in.Last.Exists && in.Last.SetupDone && !changedSince(in.Last, env) &&
-		rec.State.Phase == PhaseReady && r.drifted(rec.State) {
+		(rec.State.Phase == PhaseReady || rec.State.Phase == PhasePaused) && r.drifted(rec.State) {
 		return r.repair(ctx, key, rec, env)
 	}
 	if rec != nil && rec.State != nil && !rec.State.ExpiresAt.Equal(plan.ExpiresAt) {

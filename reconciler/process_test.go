@@ -86,6 +86,7 @@ func startProcessServer(t testing.TB, name, body, server string, extra ...string
 	if server != "" {
 		server = ", " + server
 	}
+	server += ", wake_listen: \"127.0.0.1:" + freePort(t) + "\"" // replicas side by side: each its own
 	if err := os.WriteFile(cfgPath, []byte(body+"\nserver: {listen: \"127.0.0.1:"+port+"\", anonymous_read: true"+server+"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/chartsource"
@@ -51,6 +52,10 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Clock tells the time of pause schedules, idle times and pause
+	// requests (docs/pausing.md); the real clock when nil. Tests step a
+	// fake one instead of sleeping for hours.
+	Clock clock.Clock
 
 	// images builds or waits for built services' images (Wire sets it from
 	// the config's images section); nil: references are taken as they are.
@@ -86,6 +91,15 @@ type Reconciler struct {
 	images  *imageSource // nil without an images mode
 	leading atomic.Bool
 	deleted deletions // environments deleted on request (deleted.go)
+
+	clock   clock.Clock
+	pausing pausings // pause parts of the records being written (pause.go)
+	// wakeMu guards the waking Service's address (read once) and the
+	// times of the last wake requests per namespace.
+	wakeMu   sync.Mutex
+	wakeIP   string
+	wakePort int32
+	wakeSent map[string]wakeSent
 }
 
 // New builds a Reconciler; nothing runs until Start.
@@ -99,7 +113,11 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.RetryMax == 0 {
 		opts.RetryMax = 5 * time.Minute
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	r := &Reconciler{
+		clock:   opts.Clock,
 		opts:    opts,
 		log:     opts.Log,
 		apps:    map[string]*appRunner{},
@@ -191,6 +209,7 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
+	g.Go(func() error { r.pauseLoop(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })

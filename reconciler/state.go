@@ -90,6 +90,10 @@ type envState struct {
 	// record was written (with a forge): where to say, after a restart too,
 	// that the environment is gone.
 	PullRequest int64 `json:"pullRequest,omitempty"`
+	// Pause is the environment's pausing: paused or not, why, since when,
+	// its last activity, the hosts routed to the waking endpoint
+	// (pause.go). Nil when pausing never applied to it.
+	Pause *pauseState `json:"pause,omitempty"`
 }
 
 func decodeState(cm *corev1.ConfigMap) (*envState, error) {

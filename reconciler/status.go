@@ -127,6 +127,11 @@ type EnvironmentStatus struct {
 	// Images are the built services' images: pinned, or the failing build
 	// step and its log.
 	Images []ImageStatus `json:"images,omitempty"`
+	// Paused: scaled to zero (phase Paused, or Deploying while it resumes);
+	// PauseReason says what paused it (api, schedule, idle) and PausedSince when.
+	Paused      bool      `json:"paused,omitempty"`
+	PauseReason string    `json:"pauseReason,omitempty"`
+	PausedSince time.Time `json:"pausedSince,omitzero"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -155,6 +160,10 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
 			Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
 		})
+		if p := st.Pause; p != nil && p.Paused {
+			e := &out[len(out)-1]
+			e.Paused, e.PauseReason, e.PausedSince = true, p.Reason, p.Since
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
 	return out

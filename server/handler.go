@@ -204,7 +204,7 @@ func phaseClass(phase string) string {
 		return "busy"
 	case "failed", "error", "degraded", "invalid", "conflict":
 		return "bad"
-	case "deleting", "tearingdown", "terminating", "expired", "deleted":
+	case "deleting", "tearingdown", "terminating", "expired", "deleted", "paused":
 		return "gone"
 	default:
 		return "unknown"

@@ -14,6 +14,10 @@
 // structs below, so that it depends on nothing but what it shows; the daemon
 // adapts its status model to them. Nothing here holds environment variable
 // values, and credentials embedded in URLs are removed before display.
+//
+// It also holds the daemon's HTTP routes (New, Routes), the authorizer of
+// actions, and the waking endpoint of paused environments (WakeHandler),
+// served on a listener of its own.
 package server
 
 import (

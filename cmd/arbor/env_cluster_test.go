@@ -85,10 +85,15 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	wake, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, wakeAddr := ln.Addr().String(), wake.Addr().String()
 	ln.Close()
+	wake.Close()
 	cfg := filepath.Join(t.TempDir(), "arbor.yaml")
-	body := fmt.Sprintf("apps:\n- name: %s\n  repo: %s\n  poll_interval: 1s\n  max_extension: 240h\ndefaults: {domain: test.local}\nnamespace: %s\nserver: {listen: %q}\n", app, repo, own, addr)
+	body := fmt.Sprintf("apps:\n- name: %s\n  repo: %s\n  poll_interval: 1s\n  max_extension: 240h\ndefaults: {domain: test.local}\nnamespace: %s\nserver: {listen: %q, wake_listen: %q}\n", app, repo, own, addr, wakeAddr)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +259,23 @@ func TestEnvCommandsAgainstDaemon(t *testing.T) {
 			t.Errorf("%s without the verb: %v\n%s", verb, err, out)
 		}
 	}
+
+	// with the verbs, a user pauses and resumes
+	pauser := testcluster.ServiceAccountToken(t, cs, own, "pauser", "list", "get", "pause", "resume")
+	if out, err := env(pauser, "pause", app, "feature/x"); err != nil {
+		t.Fatalf("pause: %v\n%s", err, out)
+	}
+	waitFor("feature/x Paused", 60*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.Phase == reconciler.PhasePaused && e.Paused
+	})
+	if out, err := env(pauser, "resume", app, "feature/x"); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	waitFor("feature/x Ready again", 60*time.Second, func() bool {
+		e, err := get("feature/x")
+		return err == nil && e.Phase == reconciler.PhaseReady && !e.Paused
+	})
 
 	// deploy
 	if out, err := env(operator, "deploy", app, "feature/x"); err != nil || !strings.Contains(out, "deploy of") {

@@ -12,8 +12,7 @@ import (
 )
 
 // envRoutes adds the environment actions of the API (docs/api.md) to
-// routes, translating the reconciler's errors into the server's. Pausing
-// (routes.Pause) is wired where the reconciler can pause: see below.
+// routes, translating the reconciler's errors into the server's.
 func envRoutes(rec *reconciler.Reconciler, routes *server.Routes) {
 	routes.Environment = func(app, env string) (any, error) {
 		st, ok := rec.Environment(app, env)
@@ -39,9 +38,10 @@ func envRoutes(rec *reconciler.Reconciler, routes *server.Routes) {
 			Kind: q.Kind, Name: q.Name, Container: q.Container, Tail: q.Tail, LimitBytes: q.LimitBytes, Follow: q.Follow,
 		}, w))
 	}
-	// Pause and resume: the lead wires
-	//	routes.Pause = func(ctx context.Context, app, env string, paused bool) (any, error) { v, err := rec.SetPaused(ctx, app, env, paused); return v, err }
-	// once the reconciler has SetPaused (its errors wrap server.ErrNotFound).
+	routes.Pause = func(ctx context.Context, app, env string, paused bool) (any, error) {
+		v, err := rec.SetPaused(ctx, app, env, paused)
+		return v, apiError(err)
+	}
 }
 
 // apiError gives the reconciler's errors the server's status codes.

@@ -161,6 +161,15 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return fail(exitUsage, err)
 	}
 	defer server.Shutdown(ctx, srv, log)
+	if cfg.Server.Waking() {
+		// its own listener: the Ingresses of paused environments lead
+		// there, and must reach nothing else of arbor's (docs/pausing.md)
+		wsrv, err := server.Serve(cfg.Server.WakeListen, server.WakeHandler(wakeOf(rec), server.Options{Logger: log}), log)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("server.wake_listen: %w", errors.Unwrap(err)))
+		}
+		defer server.Shutdown(ctx, wsrv, log)
+	}
 
 	log.Info("arbor starting", "version", version, "apps", len(cfg.Apps), "listen", srv.Addr, "namespace", cfg.Namespace)
 	if err := rec.Start(ctx); err != nil {

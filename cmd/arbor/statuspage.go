@@ -39,6 +39,20 @@ func daemonRoutes(rec *reconciler.Reconciler, reg *prometheus.Registry, hooks ht
 	}
 }
 
+// wakeOf adapts the reconciler's Wake to the waking endpoint's.
+func wakeOf(rec *reconciler.Reconciler) server.Wake {
+	return func(ctx context.Context, host string) (server.WakeState, error) {
+		res, err := rec.Wake(ctx, host)
+		switch {
+		case !res.Found:
+			return server.WakeUnknown, err
+		case res.Awake:
+			return server.WakeAwake, err
+		}
+		return server.WakeWaking, err
+	}
+}
+
 // statusReader is what the status page needs of the reconciler.
 type statusReader interface {
 	Apps() []reconciler.AppStatus

@@ -52,6 +52,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	}
 	commit, listed := lst.Branches[key.Branch]
 	if !listed || !a.cfg.Branches.Allows(key.Branch) || !a.forge.deploys(lst.PRs, key.Branch) {
+		r.placed.forget(key)
 		result = resultDeleted
 		return r.remove(ctx, key, rec)
 	}
@@ -67,6 +68,13 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		r.queue.AddAfter(key, terminatingPoll)
 		return nil
 	}
+	if r.placedElsewhere(key, commit) {
+		// Another cluster's: a commit already loaded and sent there.
+		if rec != nil {
+			result = resultDeleted
+		}
+		return r.remove(ctx, key, rec)
+	}
 	settings := a.settings
 	switch r.check(key, rec, commit, settings) {
 	case verdictUpToDate:
@@ -78,9 +86,13 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	}
 	env, findings, err := r.build(ctx, a, key.Branch, commit, lst.Default)
 	switch {
-	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut):
-		result = resultDeleted
+	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut), errors.Is(err, errOtherCluster):
+		if rec != nil {
+			result = resultDeleted
+		}
 		return r.remove(ctx, key, rec)
+	case (err != nil || findings.HasErrors()) && r.quiet(a, key, rec, commit):
+		return nil // the app's own cluster reports it
 	case findings.HasErrors():
 		result = resultInvalid
 		return r.invalid(ctx, key, rec, commit, settings, findings)
@@ -230,6 +242,10 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if !cfg.Template.Branches.Allows(branch) {
 		return nil, nil, errFilteredOut
 	}
+	target, placeWarning := r.place(key, commit, a.cfg, cfg.Template.Context)
+	if target != r.cluster {
+		return nil, nil, errOtherCluster
+	}
 	imports, err := r.resolveImports(ctx, a.cfg.Name, cfg.Template, branch)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
@@ -277,6 +293,9 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	env.Warnings = append(env.Warnings, stale...)
+	if placeWarning != "" {
+		env.Warnings = append(env.Warnings, placeWarning)
+	}
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }
@@ -292,7 +311,7 @@ func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]stri
 	if a.cfg.SecretsFrom == "" {
 		return nil, nil, nil
 	}
-	values, uid, err := environment.Secrets(ctx, r.opts.Kube, r.opts.Config.Namespace, a.cfg.SecretsFrom)
+	values, uid, err := environment.Secrets(ctx, r.opts.Home, r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	if err != nil {
 		return nil, nil, fmt.Errorf("secrets_from: %w", err)
 	}

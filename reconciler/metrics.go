@@ -19,6 +19,9 @@ type Metrics struct {
 	// listings and reports).
 	forgeErrors        *prometheus.CounterVec
 	forgeRateRemaining *prometheus.GaugeVec
+	// clusterUp and clusterErrors: each configured cluster's health (cluster.go).
+	clusterUp     *prometheus.GaugeVec
+	clusterErrors *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -30,6 +33,8 @@ type Metrics struct {
 //	arbor_leader                                  gauge: 1 while this replica leads
 //	arbor_forge_errors_total{app}                 counter: failed pull request listings and reports (nothing stopped or undone)
 //	arbor_forge_rate_limit_remaining{app}         gauge: the requests the forge said are left (-1: it sends no limit)
+//	arbor_cluster_up{cluster}                     gauge: 1 while the cluster's API server answers its health check
+//	arbor_cluster_errors_total{cluster}           counter: failed health checks of the cluster
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -57,12 +62,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_listing_errors_total",
 			Help: "Failed or empty branch listings, by app; nothing is deleted after one.",
 		}, []string{"app"}),
+		clusterUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_cluster_up",
+			Help: "1 while the configured cluster's API server answers arbor's health check, 0 while it does not.",
+		}, []string{"cluster"}),
+		clusterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_cluster_errors_total",
+			Help: "Failed health checks of a configured cluster; its environments wait, nothing is deleted.",
+		}, []string{"cluster"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "arbor_leader",
 			Help: "1 while this replica holds the leader lease.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.clusterUp, m.clusterErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

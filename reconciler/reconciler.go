@@ -51,6 +51,13 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Cluster names the configured cluster Kube, Metadata and Engine reach
+	// ("" is config.DefaultCluster): this Reconciler deploys the
+	// environments placed there (cluster.go).
+	Cluster string
+	// Home reaches arbor's own namespace (the Lease, secrets_from): the
+	// default cluster. Nil: Kube.
+	Home kubernetes.Interface
 }
 
 // envKey names an environment: an app's branch.
@@ -72,6 +79,9 @@ type Reconciler struct {
 	imports *workflow.ImportIndex
 	charts  chartCluster
 	leading atomic.Bool
+	cluster string     // the configured cluster this Reconciler acts on
+	placed  placements // where branches' environments go (cluster.go)
+	health  clusterHealth
 }
 
 // New builds a Reconciler; nothing runs until Start.
@@ -97,10 +107,21 @@ func New(opts Options) (*Reconciler, error) {
 		opts.WaitTimeout = 5 * time.Minute
 	}
 	r.status.changed = r.statusChanged
+	r.cluster = opts.Cluster
+	if r.cluster == "" {
+		r.cluster = config.DefaultCluster
+	}
+	if opts.Home == nil {
+		r.opts.Home = opts.Kube
+	}
+	r.placed.m = map[envKey]placement{}
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
 	}
 	for _, a := range opts.Config.Apps {
+		if !follows(r.cluster, a) {
+			continue
+		}
 		src, ok := opts.Sources[a.Name]
 		if !ok {
 			return nil, fmt.Errorf("app %s: no source", a.Name)

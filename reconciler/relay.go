@@ -59,7 +59,7 @@ func (a *appRunner) wake() {
 
 // requestRefresh records on the leader Lease that app's repository changed.
 func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
-	leases := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace)
+	leases := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		l, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
 		if err != nil {
@@ -77,7 +77,7 @@ func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
 // watchRefreshRequests wakes, while this replica leads, every app whose
 // refresh a standby requested on the Lease since the watch began.
 func (r *Reconciler) watchRefreshRequests(ctx context.Context) {
-	leases := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace)
+	leases := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace)
 	sel := fields.OneTermEqualSelector("metadata.name", LeaseName).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

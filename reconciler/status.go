@@ -120,6 +120,11 @@ type EnvironmentStatus struct {
 	Workflow       *workflow.Progress `json:"workflow,omitempty"`
 	// Warnings are the render's warnings for the commit deployed.
 	Warnings []string `json:"warnings,omitempty"`
+	// Cluster names the configured cluster the environment is on, with
+	// more than one configured; ClusterError is that cluster's last
+	// health error while it does not answer (cluster.go).
+	Cluster      string `json:"cluster,omitempty"`
+	ClusterError string `json:"clusterError,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -146,6 +151,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
+			Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
@@ -182,6 +188,11 @@ func (r *Reconciler) Apps() []AppStatus {
 // updatePhaseGauge recomputes arbor_environments from the current status.
 func (r *Reconciler) updatePhaseGauge() {
 	r.opts.Metrics.environments.Reset()
+	r.addPhaseGauge()
+}
+
+// addPhaseGauge adds this Reconciler's environments to arbor_environments.
+func (r *Reconciler) addPhaseGauge() {
 	for _, name := range r.order {
 		for _, e := range r.Environments(name) {
 			r.opts.Metrics.environments.WithLabelValues(name, e.Phase).Inc()

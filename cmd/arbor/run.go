@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,7 +145,11 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	parts.Options.Kube, parts.Options.Metadata = cs, meta
-	rec, err := reconciler.New(parts.Options)
+	members, err := otherClusters(ctx, cfg, parts, cs, f, metrics)
+	if err != nil {
+		return err
+	}
+	rec, err := reconciler.NewFleet(append([]reconciler.Options{parts.Options}, members...))
 	if err != nil {
 		return err
 	}
@@ -174,6 +180,30 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	}
 	log.Info("arbor stopped")
 	return nil
+}
+
+// otherClusters are the Options of every configured cluster but the default
+// one, each with clients of its own (so its own rate limit), counted in
+// arbor_api_requests_total.
+func otherClusters(ctx context.Context, cfg *config.Config, parts *reconciler.Parts, home kubernetes.Interface, f *runFlags, m *reconciler.Metrics) ([]reconciler.Options, error) {
+	var out []reconciler.Options
+	for _, name := range slices.Sorted(maps.Keys(cfg.Clusters)) {
+		if name == config.DefaultCluster {
+			continue
+		}
+		rc, err := reconciler.ClusterREST(ctx, home, cfg.Namespace, cfg.Clusters[name])
+		if err != nil {
+			return nil, fail(exitUsage, fmt.Errorf("clusters.%s: %w", name, err))
+		}
+		rc.Wrap(m.WrapTransport)
+		rc.QPS, rc.Burst = f.qps, f.burst
+		o, err := parts.ForCluster(name, rc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // daemonRESTConfig picks the cluster: --kubeconfig/--context, else the

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -184,4 +186,42 @@ func startFleet(t *testing.T, cfg *config.Config, others map[string]*testcluster
 	}()
 	t.Cleanup(d.stop)
 	return d
+}
+
+// A cluster's kubeconfig in a Secret of arbor's namespace: read through the
+// home cluster and used; a Secret without the key, or with something that
+// is not a kubeconfig, is an error naming the Secret and not its content.
+func TestClusterRESTFromSecret(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	second := testcluster.Second(t)
+	own := testcluster.Namespace(t, cs)
+	ctx := context.Background()
+	kc, err := os.ReadFile(second.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]map[string][]byte{
+		"good": {"kubeconfig": kc}, "nokey": {"config": kc}, "garbage": {"kubeconfig": []byte("sekrit: [")},
+	} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}
+		if _, err := cs.CoreV1().Secrets(own).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := reconciler.ClusterREST(ctx, cs, own, config.Cluster{KubeconfigSecret: "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubernetes.NewForConfigOrDie(rc).Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		t.Fatalf("the cluster from the Secret does not answer: %v", err)
+	}
+	if rc.Host != second.Config(t).Host {
+		t.Errorf("host %s, want the second cluster's %s", rc.Host, second.Config(t).Host)
+	}
+	for _, name := range []string{"nokey", "garbage", "missing"} {
+		_, err := reconciler.ClusterREST(ctx, cs, own, config.Cluster{KubeconfigSecret: name})
+		if err == nil || !strings.Contains(err.Error(), own+"/"+name) || strings.Contains(err.Error(), "sekrit") {
+			t.Errorf("secret %s: error %v, want one naming %s/%s without the content", name, err, own, name)
+		}
+	}
 }

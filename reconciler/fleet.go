@@ -183,8 +183,10 @@ func (r *Reconciler) wakeAll() {
 // in status and metrics, and does not take the daemon out of service.
 func (f *Fleet) Ready() bool { return f.home.Ready() }
 
-// Leading reports whether this replica acts.
-func (f *Fleet) Leading() bool { return f.home.Leading() }
+// Leading reports whether this replica acts on at least one app.
+func (f *Fleet) Leading() bool {
+	return f.home.Leading() && (f.home.owner == nil || len(f.home.owner.list()) > 0)
+}
 
 // HasApp reports whether app is one of the configured apps.
 func (f *Fleet) HasApp(app string) bool {

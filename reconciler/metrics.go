@@ -22,6 +22,8 @@ type Metrics struct {
 	// clusterUp and clusterErrors: each configured cluster's health (cluster.go).
 	clusterUp     *prometheus.GaugeVec
 	clusterErrors *prometheus.CounterVec
+	// ownedApps: the apps this replica acts on (shard.go).
+	ownedApps prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -30,9 +32,10 @@ type Metrics struct {
 //	arbor_environments{app,phase}                 gauge
 //	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see apply.Verb)
 //	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
-//	arbor_leader                                  gauge: 1 while this replica leads
+//	arbor_leader                                  gauge: 1 while this replica acts on at least one app
 //	arbor_forge_errors_total{app}                 counter: failed pull request listings and reports (nothing stopped or undone)
 //	arbor_forge_rate_limit_remaining{app}         gauge: the requests the forge said are left (-1: it sends no limit)
+//	arbor_owned_apps                              gauge: the apps this replica acts on (its share; docs/clusters.md)
 //	arbor_cluster_up{cluster}                     gauge: 1 while the cluster's API server answers its health check
 //	arbor_cluster_errors_total{cluster}           counter: failed health checks of the cluster
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -70,12 +73,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_cluster_errors_total",
 			Help: "Failed health checks of a configured cluster; its environments wait, nothing is deleted.",
 		}, []string{"cluster"}),
+		ownedApps: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "arbor_owned_apps",
+			Help: "The apps this replica acts on: its share of the apps, by the replica Leases.",
+		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "arbor_leader",
-			Help: "1 while this replica holds the leader lease.",
+			Help: "1 while this replica acts on at least one app (holds its Lease and a share of the apps).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.clusterUp, m.clusterErrors} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.clusterUp, m.clusterErrors, m.ownedApps} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

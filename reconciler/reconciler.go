@@ -82,7 +82,14 @@ type Reconciler struct {
 	cluster string     // the configured cluster this Reconciler acts on
 	placed  placements // where branches' environments go (cluster.go)
 	health  clusterHealth
+	// owner and shard: this replica's share of the apps (shard.go); nil:
+	// every app (one Reconciler led directly).
+	owner *ownership
+	shard *shards
 }
+
+// acts reports whether this replica acts on app now.
+func (r *Reconciler) acts(app string) bool { return r.leading.Load() && r.owner.owns(app) }
 
 // New builds a Reconciler; nothing runs until Start.
 func New(opts Options) (*Reconciler, error) {
@@ -157,8 +164,8 @@ func (r *Reconciler) Ready() bool {
 	if !r.leading.Load() {
 		return true
 	}
-	for _, a := range r.apps {
-		if !a.attempted.Load() {
+	for name, a := range r.apps {
+		if r.owner.owns(name) && !a.attempted.Load() {
 			return false
 		}
 	}
@@ -180,17 +187,20 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[envKey](r.opts.RetryBase, r.opts.RetryMax)
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[envKey]{Name: "environments"})
 	r.leading.Store(true)
-	r.opts.Metrics.leader.Set(1)
+	if r.owner == nil { // sharded: the share sets it (shard.go)
+		r.opts.Metrics.leader.Set(1)
+	}
 	defer func() {
 		r.leading.Store(false)
-		r.opts.Metrics.leader.Set(0)
+		if r.owner == nil {
+			r.opts.Metrics.leader.Set(0)
+		}
 	}()
 	go func() {
 		<-ctx.Done()
 		r.queue.ShutDown()
 	}()
 	var g errgroup.Group
-	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })
@@ -216,7 +226,7 @@ func (r *Reconciler) namespaceChanged(ns string, itself bool) {
 	if !r.leading.Load() {
 		return
 	}
-	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && (itself || !rec.Deleting) {
+	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && r.owner.owns(rec.App) && (itself || !rec.Deleting) {
 		r.queue.Add(envKey{App: rec.App, Branch: rec.Branch})
 	}
 }
@@ -227,7 +237,13 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer r.queue.Done(key)
-	if err := r.reconcile(ctx, key); err != nil && ctx.Err() == nil {
+	actx, done, ok := r.owner.begin(ctx, key.App)
+	if !ok {
+		r.queue.Forget(key) // another replica's now; it queues the app when it takes it
+		return true
+	}
+	defer done()
+	if err := r.reconcile(actx, key); err != nil && actx.Err() == nil {
 		r.log.Warn("reconcile failed; will retry", "app", key.App, "branch", key.Branch, "error", err,
 			"retry", r.queue.NumRequeues(key)+1)
 		r.queue.AddRateLimited(key)
@@ -272,7 +288,9 @@ func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
 	t := time.NewTicker(a.cfg.PollInterval.Duration)
 	defer t.Stop()
 	for {
-		r.refresh(ctx, a)
+		if r.owner.owns(a.cfg.Name) {
+			r.refresh(ctx, a)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -83,9 +83,12 @@ func (s *statusStore) snapshot() map[envKey]envState {
 
 // AppStatus is one app in the status API.
 type AppStatus struct {
-	Name          string     `json:"name"`
-	Repo          string     `json:"repo"`
-	Standby       bool       `json:"standby,omitempty"` // this replica does not lead: no listing of its own
+	Name    string `json:"name"`
+	Repo    string `json:"repo"`
+	Standby bool   `json:"standby,omitempty"` // this replica does not act on the app: no listing of its own
+	// Owner is the replica acting on the app, as this one last saw the
+	// replica Leases ("" without sharding).
+	Owner         string     `json:"owner,omitempty"`
 	DefaultBranch string     `json:"defaultBranch,omitempty"`
 	Branches      int        `json:"branches"`
 	Environments  int        `json:"environments"`
@@ -136,7 +139,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			byBranch[st.Branch] = *st
 		}
 	}
-	if r.leading.Load() {
+	if r.acts(app) {
 		for k, st := range r.status.snapshot() {
 			if k.App == app {
 				byBranch[k.Branch] = st
@@ -163,7 +166,7 @@ func (r *Reconciler) Apps() []AppStatus {
 	out := make([]AppStatus, 0, len(r.order))
 	for _, name := range r.order {
 		a := r.apps[name]
-		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.leading.Load(), Environments: len(r.Environments(name))}
+		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.acts(name), Owner: r.shard.owner(name), Environments: len(r.Environments(name))}
 		a.mu.Lock()
 		if a.listing != nil {
 			s.DefaultBranch, s.Branches = a.listing.Default, len(a.listing.Branches)

@@ -478,39 +478,54 @@ func short(commit string) string {
 
 // renderCache keeps each environment's last render, keyed by commit,
 // configuration hash and settings, so drift repairs and retries do not render again.
+// The objects are kept packed (packedRender): they were half the daemon's
+// live memory as maps, and are read again only on a repair, a retry, a
+// teardown or a pull request comment.
 type renderCache struct {
 	mu sync.Mutex
 	m  map[envKey]renderEntry
 }
 
 type renderEntry struct {
-	id  string
-	env *render.Environment
+	id     string
+	packed packedRender
 }
 
 func newRenderCache() *renderCache { return &renderCache{m: map[envKey]renderEntry{}} }
 
+// get returns a copy of the render of key at commit, configuration and
+// settings, or nil.
 func (c *renderCache) get(key envKey, commit, configHash, settings string) *render.Environment {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[key]; ok && e.id == commit+"/"+configHash+"/"+settings {
-		return e.env
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.id == commit+"/"+configHash+"/"+settings {
+		return e.packed.unpack()
 	}
 	return nil
 }
 
 func (c *renderCache) put(key envKey, commit, configHash, settings string, env *render.Environment) {
+	p, err := packRender(env)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, env: env}
+	if err != nil {
+		delete(c.m, key) // not kept: rendered again when needed
+		return
+	}
+	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, packed: p}
 }
 
-// latest returns the environment's last render, whatever it was rendered
-// from (the teardown of a branch that is gone runs it), or nil.
+// latest returns a copy of the environment's last render, whatever it was
+// rendered from (the teardown of a branch that is gone runs it), or nil.
 func (c *renderCache) latest(key envKey) *render.Environment {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[key].env
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return e.packed.unpack()
 }
 
 func (c *renderCache) forget(key envKey) {

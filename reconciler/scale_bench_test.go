@@ -33,8 +33,9 @@ import (
 //     objects (those arbor made for one environment, moved to N new
 //     namespaces), 64 at a time, and waits for the same Deployments to be
 //     available; arbor's zero-to-ready time over it.
-//   - replicas (ARBOR_BENCH_REPLICAS=1): 30 apps sharing N environments,
-//     zero to all Ready with one replica, then (other apps) with three.
+//   - replicas (ARBOR_BENCH_REPLICAS=1): 30 apps sharing N environments
+//     (ARBOR_BENCH_REPLICA_ENVS, default N), zero to all Ready with one
+//     replica, then (other apps) with three.
 //
 // N is ARBOR_BENCH_ENVS (default 1000); ARBOR_BENCH_BASELINE=0 leaves the
 // baseline out. On a shared machine run it smaller
@@ -46,6 +47,15 @@ func BenchmarkScale(b *testing.B) {
 	if v := os.Getenv("ARBOR_BENCH_ENVS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	need := 2 * n // arbor's environments, then the baseline's
+	if os.Getenv("ARBOR_BENCH_REPLICAS") != "" {
+		need += 2 * n
+		if v := os.Getenv("ARBOR_BENCH_REPLICA_ENVS"); v != "" {
+			m, _ := strconv.Atoi(v)
+			need += 2*m - 2*n
+		}
+	}
+	podRoom(b, need+50)
 	arborTook, sample := benchRSS(b, n)
 	if os.Getenv("ARBOR_BENCH_BASELINE") != "0" {
 		baseTook := benchBaseline(b, n, sample)
@@ -53,12 +63,38 @@ func BenchmarkScale(b *testing.B) {
 		b.Logf("zero to %d ready: arbor %s, client-go baseline %s: ratio %.2f", n, arborTook.Round(100*time.Millisecond), baseTook.Round(100*time.Millisecond), arborTook.Seconds()/baseTook.Seconds())
 	}
 	if os.Getenv("ARBOR_BENCH_REPLICAS") != "" {
-		one := benchReplicas(b, n, 1)
-		three := benchReplicas(b, n, 3)
+		m := n
+		if v := os.Getenv("ARBOR_BENCH_REPLICA_ENVS"); v != "" {
+			m, _ = strconv.Atoi(v)
+		}
+		one := benchReplicas(b, m, 1)
+		three := benchReplicas(b, m, 3)
 		b.ReportMetric(one.Seconds()/three.Seconds(), "speedup-3-replicas")
-		b.Logf("zero to %d ready over 30 apps: one replica %s, three replicas %s", n, one.Round(100*time.Millisecond), three.Round(100*time.Millisecond))
+		b.Logf("zero to %d ready over 30 apps: one replica %s, three replicas %s", m, one.Round(100*time.Millisecond), three.Round(100*time.Millisecond))
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// podRoom fails b unless the cluster's nodes can take want more pods: a
+// pod that finds no room stays Pending and the clock would time the wait.
+func podRoom(b *testing.B, want int) {
+	cs := testcluster.Clientset(b)
+	ctx := context.Background()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := int64(0)
+	for _, nd := range nodes.Items {
+		room += nd.Status.Allocatable.Pods().Value()
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if free := room - int64(len(pods.Items)); free < int64(want) {
+		b.Fatalf("the cluster's %d nodes have room for %d more pods, the benchmark needs %d: add kwok nodes (hack/cluster.sh bin)/kwokctl scale node --name $ARBOR_CLUSTER --replicas N", len(nodes.Items), free, want)
+	}
 }
 
 // benchRSS runs one replica on one app and returns its zero-to-ready time for

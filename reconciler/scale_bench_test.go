@@ -37,7 +37,8 @@ import (
 //     (ARBOR_BENCH_REPLICA_ENVS, default N), zero to all Ready with one
 //     replica, then (other apps) with three.
 //
-// N is ARBOR_BENCH_ENVS (default 1000); ARBOR_BENCH_BASELINE=0 leaves the
+// N is ARBOR_BENCH_ENVS (default 1000); ARBOR_BENCH_CONCURRENCY sets the
+// rss daemon's concurrency (64); ARBOR_BENCH_BASELINE=0 leaves the
 // baseline out. On a shared machine run it smaller
 // and say so: every figure is of one sitting.
 //
@@ -106,7 +107,11 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	app := appName(b)
 	r := newRepo(b, webApp)
 	binary(b)
-	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: 64\n"
+	concurrency := "64"
+	if c := os.Getenv("ARBOR_BENCH_CONCURRENCY"); c != "" {
+		concurrency = c
+	}
+	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: " + concurrency + "\n"
 	p := startProcess(b, "rss", body, "--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s", "--pprof")
 	eventually(b, 120*time.Second, "main ready", func() bool { return readyCount(p.environments(app)) == 1 })
 	time.Sleep(6 * time.Second) // a poll with nothing to do

@@ -29,8 +29,8 @@ import (
 
 // Three replicas (binaries) and 30 apps: the replicas split the apps among
 // themselves with their Leases, every app owned by exactly one and every
-// environment Ready; the third replica joins while a commit waits on every
-// app and takes its share from the live two. The owner of some apps killed
+// environment Ready; the third replica joins while commits keep coming on
+// every app and takes its share from the live two. The owner of some apps killed
 // with SIGKILL → its apps
 // are taken over by the others and a commit pushed to each while it is
 // gone is deployed; no namespace is re-created; and, from every write each
@@ -74,11 +74,27 @@ func TestShardedReplicas(t *testing.T) {
 		}
 		return out
 	}
-	commits := pushAll("before the third replica", apps)
+	// Commits keep coming on every app while the third replica joins, so
+	// that the old owners are busy writing when the handover happens.
+	stopPushing, pushed := make(chan struct{}), make(chan map[string]string)
+	go func() {
+		last := map[string]string{}
+		for round := 0; ; round++ {
+			select {
+			case <-stopPushing:
+				pushed <- last
+				return
+			default:
+			}
+			maps.Copy(last, pushAll(fmt.Sprintf("round %d", round), apps))
+		}
+	}()
 	replicas["replica-c"] = startProcess(t, "replica-c", body.String(), "--kubeconfig", countingProxy(t, "replica-c", log))
 	eventually(t, 120*time.Second, "replica-c owning apps, agreed by every replica", func() bool {
 		return agreedOwners(t, replicas, apps, owners) && slices.Contains(slices.Collect(maps.Values(owners)), "replica-c")
 	})
+	close(stopPushing)
+	commits := <-pushed
 	waitAllReady(t, replicas["replica-a"], apps, commits)
 	commits = pushAll("with three replicas", apps)
 	waitAllReady(t, replicas["replica-c"], apps, commits)

@@ -228,12 +228,15 @@ type Defaults struct {
 	IngressAnnotations []string `yaml:"ingress_annotations"`
 }
 
-// Cluster says how to reach one cluster. With both fields empty arbor uses
+// Cluster says how to reach one cluster. With every field empty arbor uses
 // its in-cluster configuration when running in a pod, and otherwise
 // $KUBECONFIG and ~/.kube/config as kubectl does.
 type Cluster struct {
 	Kubeconfig string `yaml:"kubeconfig"`
-	Context    string `yaml:"context"`
+	// KubeconfigSecret names a Secret in arbor's namespace (on the default
+	// cluster) whose key "kubeconfig" holds the kubeconfig; read at start.
+	KubeconfigSecret string `yaml:"kubeconfig_secret"`
+	Context          string `yaml:"context"`
 }
 
 // Server configures arbor's HTTP endpoints.

@@ -146,6 +146,8 @@ func TestLoadErrors(t *testing.T) {
 		{"cluster_unknown", "apps:\n- name: a\n  repo: repo\n  cluster: prod\n", `arbor.yaml:4:3: apps[0].cluster: no cluster named "prod"`},
 		{"cluster_name_bad", "apps: [{name: a, repo: repo}]\nclusters:\n  Prod_1: {}\n", "arbor.yaml:3:3: clusters.Prod_1: cluster name must be a DNS label"},
 		{"cluster_kubeconfig_missing", "apps: [{name: a, repo: repo}]\nclusters:\n  default:\n    kubeconfig: nope\n", "arbor.yaml:4:5: clusters.default.kubeconfig:"},
+		{"cluster_two_sources", "apps: [{name: a, repo: repo}]\nclusters:\n  b: {kubeconfig: arbor.yaml, kubeconfig_secret: s}\n", "arbor.yaml:3:3: clusters.b: kubeconfig and kubeconfig_secret: give one"},
+		{"cluster_secret_default", "apps: [{name: a, repo: repo}]\nclusters:\n  default: {kubeconfig_secret: s}\n", "arbor.yaml:3:13: clusters.default.kubeconfig_secret: \"s\": a Secret's name"},
 		{"cluster_unknown_key", "apps: [{name: a, repo: repo}]\nclusters:\n  default: {server: x}\n", "arbor.yaml:3:13: clusters.default.server: unknown key"},
 		{"defaults_domain_bad", "apps: [{name: a, repo: repo}]\ndefaults:\n  domain: not a domain\n", `arbor.yaml:3:3: defaults.domain: "not a domain" is not a DNS name`},
 		{"defaults_unknown_key", "apps: [{name: a, repo: repo}]\ndefaults:\n  registry: x\n", "arbor.yaml:3:3: defaults.registry: unknown key"},

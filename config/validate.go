@@ -100,6 +100,12 @@ func (d *decoder) validate(c *Config) {
 		if !dnsLabel.MatchString(name) {
 			d.fail(field, "cluster name must be a DNS label (lower-case letters, digits and '-')")
 		}
+		if cl.Kubeconfig != "" && cl.KubeconfigSecret != "" {
+			d.fail(field, "kubeconfig and kubeconfig_secret: give one")
+		}
+		if cl.KubeconfigSecret != "" && (!dnsSubdomain.MatchString(cl.KubeconfigSecret) || name == DefaultCluster) {
+			d.fail(field+".kubeconfig_secret", "%q: a Secret's name in arbor's namespace, for a cluster other than %q (the default cluster holds that namespace)", cl.KubeconfigSecret, DefaultCluster)
+		}
 		if cl.Kubeconfig != "" {
 			cl.Kubeconfig = d.file0(base, cl.Kubeconfig, field+".kubeconfig")
 			c.Clusters[name] = cl

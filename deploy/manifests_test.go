@@ -130,9 +130,8 @@ func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 	}
 	want := []string{
 		"/secrets:get",
-		"coordination.k8s.io/leases:create",
-		"coordination.k8s.io/leases:get[arbor-leader]", "coordination.k8s.io/leases:list[arbor-leader]",
-		"coordination.k8s.io/leases:update[arbor-leader]", "coordination.k8s.io/leases:watch[arbor-leader]",
+		"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:delete", "coordination.k8s.io/leases:get",
+		"coordination.k8s.io/leases:list", "coordination.k8s.io/leases:update",
 	}
 	sort.Strings(want)
 	if got := grants(t, role.Rules); !slices.Equal(got, want) {

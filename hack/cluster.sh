@@ -6,6 +6,8 @@
 #   hack/cluster.sh build   build the binaries into the cache (idempotent)
 #   hack/cluster.sh up      build, start the cluster if it is not running; last line: export KUBECONFIG=...
 #   hack/cluster.sh down    stop and delete the cluster
+#   hack/cluster.sh stop    stop the running cluster's processes, keeping its data (a cluster that went away)
+#   hack/cluster.sh start   start a stopped cluster again, same address and data; waits until it answers
 #
 # Environment: ARBOR_CACHE (default ~/.cache/arbor), ARBOR_CLUSTER (default arbor).
 set -euo pipefail
@@ -148,10 +150,31 @@ down() {
 	"$BIN/kwokctl" delete cluster --name "$CLUSTER" >&2 || true
 }
 
+# stop and start take a cluster away and bring it back as it was: the
+# multi-cluster tests use them to show that a cluster that is down affects
+# only its own environments.
+stop() { "$BIN/kwokctl" stop cluster --name "$CLUSTER" >&2; }
+
+start() {
+	"$BIN/kwokctl" start cluster --name "$CLUSTER" >&2
+	local i
+	for i in $(seq 1 120); do
+		if "$BIN/kubectl" --kubeconfig "$(kubeconfig)" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
+			echo "export KUBECONFIG=$(kubeconfig)"
+			return 0
+		fi
+		sleep 1
+	done
+	log "cluster $CLUSTER did not answer within 2 minutes of its start"
+	return 1
+}
+
 case "${1:-up}" in
 build) build ;;
 up) up ;;
 down) down ;;
+stop) stop ;;
+start) start ;;
 bin) echo "$BIN" ;;
-*) echo "usage: $0 build|up|down|bin" >&2; exit 2 ;;
+*) echo "usage: $0 build|up|down|stop|start|bin" >&2; exit 2 ;;
 esac

@@ -76,7 +76,11 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install s
 	})
 	for gk, gvr := range watchedKinds {
 		inf := c.metaInf.ForResource(gvr).Informer()
-		if err := inf.SetTransform(slim); err != nil {
+		transform := slimObject
+		if gk.Kind == "Namespace" {
+			transform = slim // its labels and annotations are the environment's identity
+		}
+		if err := inf.SetTransform(transform); err != nil {
 			return nil, err
 		}
 		if gk.Kind == "Namespace" {
@@ -97,12 +101,12 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install s
 	// The records are arbor's own writes: their events trigger nothing but
 	// forgetting a deleted record's decoded copy.
 	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
-	if err := c.states.SetTransform(slimRecord); err != nil {
+	if err := c.states.SetTransform(c.slimRecord); err != nil {
 		return nil, err
 	}
 	if _, err := c.states.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
 		if m, err := metaOf(obj); err == nil {
-			c.decoded.forget(m.GetNamespace())
+			c.decoded.forget(m.GetNamespace(), m.GetResourceVersion())
 		}
 	}}); err != nil {
 		return nil, err
@@ -111,13 +115,22 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install s
 	return c, nil
 }
 
-// slimRecord keeps of a record ConfigMap only what decodeState reads.
-func slimRecord(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-		m.SetAnnotations(nil)
+// slimRecord decodes a record ConfigMap as it enters the cache and keeps of
+// it only its metadata: the decoded record is the one copy held (a
+// thousand records' JSON kept beside their decoded form was the cache's
+// largest part after the renders).
+func (c *clusterCache) slimRecord(obj any) (any, error) {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	cm.SetManagedFields(nil)
+	cm.SetAnnotations(nil)
+	if cm.Data != nil || cm.BinaryData != nil {
+		c.decoded.put(cm)
+		cm.Data, cm.BinaryData = nil, nil
+	}
+	return cm, nil
 }
 
 // slim drops what the cache never reads — the field sets of managedFields
@@ -137,6 +150,35 @@ func slim(obj any) (any, error) {
 			delete(a, "kubectl.kubernetes.io/last-applied-configuration")
 		}
 	}
+	return obj, nil
+}
+
+// keptLabels are the labels of an object in an environment (not its
+// Namespace) that the cache reads: whose the object is.
+var keptLabels = []string{render.LabelManagedBy, apply.LabelInstall, render.LabelApp, render.LabelEnv}
+
+// slimObject is slim for the objects in an environments' namespaces: the
+// cache reads only their generation or resourceVersion, arbor's labels and
+// who wrote them when (managedFields' managers and times), so their other
+// labels, annotations, owner references and finalizers are dropped.
+func slimObject(obj any) (any, error) {
+	obj, _ = slim(obj)
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	if l := m.GetLabels(); len(l) > 0 {
+		kept := make(map[string]string, len(keptLabels))
+		for _, k := range keptLabels {
+			if v, ok := l[k]; ok {
+				kept[k] = v
+			}
+		}
+		m.SetLabels(kept)
+	}
+	m.SetAnnotations(nil)
+	m.SetOwnerReferences(nil)
+	m.SetFinalizers(nil)
 	return obj, nil
 }
 
@@ -362,32 +404,48 @@ type decodedStates struct {
 type decodedState struct {
 	resourceVersion string
 	st              *envState
+	err             error
+}
+
+// put decodes cm (with its data) and keeps the result for its version.
+func (d *decodedStates) put(cm *corev1.ConfigMap) decodedState {
+	st, err := decodeState(cm)
+	e := decodedState{resourceVersion: cm.ResourceVersion, st: st, err: err}
+	d.mu.Lock()
+	d.m[cm.Namespace] = e
+	d.mu.Unlock()
+	return e
 }
 
 // get returns a copy of cm's decoded record; the copy's fields may be
 // replaced but the slices and maps it shares must not be changed in place.
+// A cached cm has no data left (slimRecord): its record was decoded as it
+// came in.
 func (d *decodedStates) get(cm *corev1.ConfigMap) (*envState, error) {
 	d.mu.Lock()
 	e, ok := d.m[cm.Namespace]
 	d.mu.Unlock()
 	if !ok || e.resourceVersion != cm.ResourceVersion || cm.ResourceVersion == "" {
-		st, err := decodeState(cm)
-		if err != nil {
-			return nil, err
+		if cm.Data == nil && cm.BinaryData == nil {
+			return nil, fmt.Errorf("%s: the record at version %s was not decoded", cm.Namespace, cm.ResourceVersion)
 		}
-		e = decodedState{resourceVersion: cm.ResourceVersion, st: st}
-		d.mu.Lock()
-		d.m[cm.Namespace] = e
-		d.mu.Unlock()
+		e = d.put(cm)
+	}
+	if e.err != nil {
+		return nil, e.err
 	}
 	cp := *e.st
 	return &cp, nil
 }
 
-func (d *decodedStates) forget(ns string) {
+// forget drops the decoded record of ns at version rv (a record already
+// replaced by a newer one is kept).
+func (d *decodedStates) forget(ns, rv string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.m, ns)
+	if e, ok := d.m[ns]; ok && e.resourceVersion == rv {
+		delete(d.m, ns)
+	}
 }
 
 // fingerprint returns the object's generation (g), or its resourceVersion

@@ -20,12 +20,18 @@ import (
 
 // An environment deleted through the API stays deleted while its branch
 // stays at the commit it had: the next push creates it again (as for an
-// expired one). Its namespace is gone, so the leader remembers the deletion
-// on the leader Lease, one annotation per environment, which a new leader
-// reads when it starts; the annotation goes when the branch moves or goes.
+// expired one). Its namespace is gone, so the replica acting on its app
+// remembers the deletion on the Lease arbor-deletions in arbor's namespace,
+// one annotation per environment, which a replica reads when it starts to
+// act and again when it takes an app on; the annotation goes when the branch
+// moves or goes.
+
+// DeletionsLease is the Lease in arbor's namespace whose annotations
+// remember the environments deleted on request (it is never held).
+const DeletionsLease = "arbor-deletions"
 
 // DeletedAnnotationPrefix, followed by APP.HASH (the branch's hash), is the
-// annotation of the leader Lease that remembers an environment deleted on
+// annotation of DeletionsLease that remembers an environment deleted on
 // request.
 const DeletedAnnotationPrefix = "deleted.arbor.dev/"
 
@@ -44,11 +50,12 @@ type deletion struct {
 	By     string    `json:"by,omitempty"`
 }
 
-// deletions are the leader's copy of the deletions on the Lease (only the
-// leader writes them).
+// deletions are this Reconciler's copy of the deletions on the Lease (the
+// replica acting on an app writes its deletions).
 type deletions struct {
 	mu     sync.Mutex
 	loaded bool
+	gen    int64 // the ownership generation when loaded
 	m      map[envKey]deletion
 }
 
@@ -57,25 +64,27 @@ func deletionAnnotation(key envKey) string {
 	return DeletedAnnotationPrefix + key.App + "." + hex.EncodeToString(h[:8])
 }
 
-// reset makes the next leadership read the Lease again.
+// reset makes the next term read the Lease again.
 func (d *deletions) reset() {
 	d.mu.Lock()
 	d.loaded, d.m = false, nil
 	d.mu.Unlock()
 }
 
-// get returns the deletion of key, reading the Lease once per leadership.
+// deletionOf returns the deletion of key, reading the Lease once per term
+// and again after an app is taken on.
 func (r *Reconciler) deletionOf(ctx context.Context, key envKey) (deletion, bool, error) {
 	d := &r.deleted
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.loaded {
-		l, err := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace).Get(ctx, LeaseName, metav1.GetOptions{})
+	if gen := r.owner.generation(); !d.loaded || d.gen != gen {
+		d.gen = gen
+		l, err := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace).Get(ctx, DeletionsLease, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			l, err = &coordinationv1.Lease{}, nil // leading without a Lease (tests): nothing remembered
+			l, err = &coordinationv1.Lease{}, nil // nothing deleted on request yet
 		}
 		if err != nil {
-			return deletion{}, false, fmt.Errorf("read the deleted environments from Lease %s: %w", LeaseName, err)
+			return deletion{}, false, fmt.Errorf("read the deleted environments from Lease %s: %w", DeletionsLease, err)
 		}
 		d.m = map[envKey]deletion{}
 		for k, v := range l.Annotations {
@@ -113,13 +122,12 @@ func (r *Reconciler) setDeletion(ctx context.Context, key envKey, del *deletion)
 		}
 	}
 	ann := deletionAnnotation(key)
-	leases := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace)
+	leases := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		l, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
+		l, err := leases.Get(ctx, DeletionsLease, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) && del != nil {
-			// leading without a Lease (tests): one with no holder, which
-			// leader election would take as free
-			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Annotations: map[string]string{ann: string(value)}}}
+			// the first deletion: the Lease, never held, holds the annotations
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: DeletionsLease, Annotations: map[string]string{ann: string(value)}}}
 			_, err = leases.Create(ctx, l, metav1.CreateOptions{FieldManager: "arbor-delete"})
 			return err
 		}
@@ -144,7 +152,7 @@ func (r *Reconciler) setDeletion(ctx context.Context, key envKey, del *deletion)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("%s: remember the deletion on Lease %s: %w", key, LeaseName, err)
+		return fmt.Errorf("%s: remember the deletion on Lease %s: %w", key, DeletionsLease, err)
 	}
 	r.deleted.mu.Lock()
 	if r.deleted.m == nil {

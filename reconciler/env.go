@@ -52,6 +52,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	}
 	commit, listed := lst.Branches[key.Branch]
 	if !listed || !a.cfg.Branches.Allows(key.Branch) || !a.forge.deploys(lst.PRs, key.Branch) {
+		r.placed.forget(key)
 		result = resultDeleted
 		if err := r.forgetDeletion(ctx, key); err != nil {
 			return err
@@ -76,6 +77,13 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		r.queue.AddAfter(key, terminatingPoll)
 		return nil
 	}
+	if r.placedElsewhere(key, commit) {
+		// Another cluster's: a commit already loaded and sent there.
+		if rec != nil {
+			result = resultDeleted
+		}
+		return r.remove(ctx, key, rec)
+	}
 	settings := a.settings
 	switch r.check(key, rec, commit, settings) {
 	case verdictUpToDate:
@@ -89,9 +97,13 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	var pending *imagesPending
 	var noImage *imageFailure
 	switch {
-	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut):
-		result = resultDeleted
+	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut), errors.Is(err, errOtherCluster):
+		if rec != nil {
+			result = resultDeleted
+		}
 		return r.remove(ctx, key, rec)
+	case (err != nil || findings.HasErrors()) && r.quiet(a, key, rec, commit):
+		return nil // the app's own cluster reports it
 	case findings.HasErrors():
 		result = resultInvalid
 		return r.invalid(ctx, key, rec, commit, settings, findings)
@@ -258,6 +270,10 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	if !cfg.Template.Branches.Allows(branch) {
 		return nil, nil, errFilteredOut
 	}
+	target, placeWarning := r.place(key, commit, a.cfg, cfg.Template.Context)
+	if target != r.cluster {
+		return nil, nil, errOtherCluster
+	}
 	imports, err := r.resolveImports(ctx, a.cfg.Name, cfg.Template, branch)
 	if err != nil {
 		return nil, findings, fmt.Errorf("%s: %w", key, err)
@@ -292,6 +308,9 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	env.Warnings = append(env.Warnings, stale...)
+	if placeWarning != "" {
+		env.Warnings = append(env.Warnings, placeWarning)
+	}
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
 }
@@ -330,7 +349,7 @@ func (r *Reconciler) secrets(ctx context.Context, a *appRunner) (map[string]stri
 	if a.cfg.SecretsFrom == "" {
 		return nil, nil, nil
 	}
-	values, uid, err := environment.Secrets(ctx, r.opts.Kube, r.opts.Config.Namespace, a.cfg.SecretsFrom)
+	values, uid, err := environment.Secrets(ctx, r.opts.Home, r.opts.Config.Namespace, a.cfg.SecretsFrom)
 	if err != nil {
 		return nil, nil, fmt.Errorf("secrets_from: %w", err)
 	}
@@ -515,39 +534,54 @@ func short(commit string) string {
 
 // renderCache keeps each environment's last render, keyed by commit,
 // configuration hash and settings, so drift repairs and retries do not render again.
+// The objects are kept packed (packedRender): they were half the daemon's
+// live memory as maps, and are read again only on a repair, a retry, a
+// teardown or a pull request comment.
 type renderCache struct {
 	mu sync.Mutex
 	m  map[envKey]renderEntry
 }
 
 type renderEntry struct {
-	id  string
-	env *render.Environment
+	id     string
+	packed packedRender
 }
 
 func newRenderCache() *renderCache { return &renderCache{m: map[envKey]renderEntry{}} }
 
+// get returns a copy of the render of key at commit, configuration and
+// settings, or nil.
 func (c *renderCache) get(key envKey, commit, configHash, settings string) *render.Environment {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[key]; ok && e.id == commit+"/"+configHash+"/"+settings {
-		return e.env
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.id == commit+"/"+configHash+"/"+settings {
+		return e.packed.unpack()
 	}
 	return nil
 }
 
 func (c *renderCache) put(key envKey, commit, configHash, settings string, env *render.Environment) {
+	p, err := packRender(env)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, env: env}
+	if err != nil {
+		delete(c.m, key) // not kept: rendered again when needed
+		return
+	}
+	c.m[key] = renderEntry{id: commit + "/" + configHash + "/" + settings, packed: p}
 }
 
-// latest returns the environment's last render, whatever it was rendered
-// from (the teardown of a branch that is gone runs it), or nil.
+// latest returns a copy of the environment's last render, whatever it was
+// rendered from (the teardown of a branch that is gone runs it), or nil.
 func (c *renderCache) latest(key envKey) *render.Environment {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[key].env
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return e.packed.unpack()
 }
 
 func (c *renderCache) forget(key envKey) {

@@ -2,93 +2,70 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// LeaseName is the coordination.k8s.io Lease the replicas compete for, in arbor's namespace.
-const LeaseName = "arbor-leader"
-
-// LeaseTiming is the leader election's timing; the zero value uses 15s, 10s and 2s.
+// LeaseTiming is the timing of the replica Leases (shard.go); the zero value
+// uses 15s, 10s and 2s.
 type LeaseTiming struct {
+	// LeaseDuration is how long a replica's claims stand after its last
+	// renewal was seen; RenewDeadline how long a replica goes on acting
+	// without a renewal (less than LeaseDuration: the difference is the
+	// margin of a handover); RetryPeriod how often it renews and rebalances.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
-// ErrLostLease is returned by RunWithLease when the lease is lost while ctx lives.
-var ErrLostLease = errors.New("lost the leader lease")
-
-// RunWithLease calls lead while this replica holds the Lease, and returns
-// only after lead has returned: when ctx ends (the lease is released), or
-// when the lease is lost (ErrLostLease; the caller should exit, so that two
-// replicas never act at once).
-func RunWithLease(ctx context.Context, cs kubernetes.Interface, namespace, identity string, timing LeaseTiming, log *slog.Logger, lead func(context.Context)) error {
-	if timing.LeaseDuration == 0 {
-		timing = LeaseTiming{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+func (t LeaseTiming) orDefaults() (LeaseTiming, error) {
+	if t.LeaseDuration == 0 {
+		t = LeaseTiming{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
 	}
-	var (
-		mu      sync.Mutex
-		stopped bool // Run has returned: a late OnStartedLeading must not act
-		running bool
-		done    = make(chan struct{})
-	)
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1ObjectMeta(LeaseName, namespace),
-			Client:     cs.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
-		},
-		LeaseDuration:   timing.LeaseDuration,
-		RenewDeadline:   timing.RenewDeadline,
-		RetryPeriod:     timing.RetryPeriod,
-		ReleaseOnCancel: true,
-		Name:            "arbor",
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
-				mu.Lock()
-				if stopped || ctx.Err() != nil {
-					mu.Unlock()
-					return
-				}
-				running = true
-				mu.Unlock()
-				defer close(done)
-				log.Info("leading: this replica acts", "identity", identity)
-				lead(ctx)
-			},
-			OnStoppedLeading: func() {},
-			OnNewLeader: func(id string) {
-				if id != identity {
-					log.Info("standing by", "leader", id)
-				}
-			},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+	if t.RetryPeriod <= 0 || t.RenewDeadline <= t.RetryPeriod || t.LeaseDuration <= t.RenewDeadline {
+		return t, fmt.Errorf("lease timing: want 0 < retry period (%s) < renew deadline (%s) < lease duration (%s)", t.RetryPeriod, t.RenewDeadline, t.LeaseDuration)
 	}
-	le.Run(ctx)
-	mu.Lock()
-	stopped = true
-	wasRunning := running
-	mu.Unlock()
-	if !wasRunning {
-		return nil
+	if t.LeaseDuration%time.Second != 0 {
+		return t, fmt.Errorf("lease timing: the lease duration (%s) is whole seconds (a Lease holds seconds)", t.LeaseDuration)
 	}
-	<-done
-	if ctx.Err() != nil {
-		return nil
-	}
-	return ErrLostLease
+	return t, nil
 }
 
-func metav1ObjectMeta(name, namespace string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: namespace}
+// RunSharded runs this replica until ctx ends: its Lease, its share of the
+// apps (shard.go) and every cluster's Reconciler acting on that share. Call
+// it after Start. When ctx ends it stops acting, deletes its Lease (so that
+// the other replicas take its apps at once) and returns.
+func (f *Fleet) RunSharded(ctx context.Context, o ShardOptions) error {
+	timing, err := o.Timing.orDefaults()
+	if err != nil {
+		return err
+	}
+	o.Timing = timing
+	if o.Log == nil {
+		o.Log = f.log
+	}
+	own := &ownership{apps: map[string]*claim{}}
+	s := &shards{o: o, own: own, wake: f.wake, metrics: f.home.opts.Metrics,
+		pending: map[string]bool{}, peers: map[string]*peerSeen{}, refreshes: map[string]string{}}
+	for _, a := range f.home.opts.Config.Apps {
+		s.apps = append(s.apps, a.Name)
+	}
+	for _, r := range f.members {
+		r.owner, r.shard = own, s
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.run(ctx)
+	}()
+	_ = f.Lead(ctx)
+	<-done
+	return nil
+}
+
+// wake refreshes app on every cluster now.
+func (f *Fleet) wake(app string) {
+	for _, r := range f.members {
+		if a := r.apps[app]; a != nil {
+			a.wake()
+		}
+	}
 }

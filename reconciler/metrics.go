@@ -22,6 +22,11 @@ type Metrics struct {
 	// images and imageSeconds: built services' images (images: build or external).
 	images       *prometheus.CounterVec
 	imageSeconds *prometheus.HistogramVec
+	// clusterUp and clusterErrors: each configured cluster's health (cluster.go).
+	clusterUp     *prometheus.GaugeVec
+	clusterErrors *prometheus.CounterVec
+	// ownedApps: the apps this replica acts on (shard.go).
+	ownedApps prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -30,11 +35,14 @@ type Metrics struct {
 //	arbor_environments{app,phase}                 gauge
 //	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see apply.Verb)
 //	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
-//	arbor_leader                                  gauge: 1 while this replica leads
+//	arbor_leader                                  gauge: 1 while this replica acts on at least one app
 //	arbor_forge_errors_total{app}                 counter: failed pull request listings and reports (nothing stopped or undone)
 //	arbor_forge_rate_limit_remaining{app}         gauge: the requests the forge said are left (-1: it sends no limit)
 //	arbor_images_total{app,mode,result}           counter: built services' images; result = built|found|failed|timeout
 //	arbor_image_seconds{app,mode}                 histogram: from asking for an image to having it (built, found or waited for)
+//	arbor_owned_apps                              gauge: the apps this replica acts on (its share; docs/clusters.md)
+//	arbor_cluster_up{cluster}                     gauge: 1 while the cluster's API server answers its health check
+//	arbor_cluster_errors_total{cluster}           counter: failed health checks of the cluster
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -71,12 +79,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from asking for a built service's image to having it (built, found in the registry or waited for), by app and mode.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800},
 		}, []string{"app", "mode"}),
+		clusterUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_cluster_up",
+			Help: "1 while the configured cluster's API server answers arbor's health check, 0 while it does not.",
+		}, []string{"cluster"}),
+		clusterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_cluster_errors_total",
+			Help: "Failed health checks of a configured cluster; its environments wait, nothing is deleted.",
+		}, []string{"cluster"}),
+		ownedApps: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "arbor_owned_apps",
+			Help: "The apps this replica acts on: its share of the apps, by the replica Leases.",
+		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "arbor_leader",
-			Help: "1 while this replica holds the leader lease.",
+			Help: "1 while this replica acts on at least one app (holds its Lease and a share of the apps).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds, m.clusterUp, m.clusterErrors, m.ownedApps} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

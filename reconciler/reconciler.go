@@ -52,6 +52,14 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff of a failing environment
 	// (5ms and 5m when zero).
 	RetryBase, RetryMax time.Duration
+	// Cluster names the configured cluster Kube, Metadata and Engine reach
+	// ("" is config.DefaultCluster): this Reconciler deploys the
+	// environments placed there (cluster.go).
+	Cluster string
+	// Home reaches arbor's own namespace (the Lease, secrets_from): the
+	// default cluster. Nil: Kube.
+	Home kubernetes.Interface
+
 	// Clock tells the time of pause schedules, idle times and pause
 	// requests (docs/pausing.md); the real clock when nil. Tests step a
 	// fake one instead of sleeping for hours.
@@ -100,7 +108,17 @@ type Reconciler struct {
 	wakeIP   string
 	wakePort int32
 	wakeSent map[string]wakeSent
+	cluster  string     // the configured cluster this Reconciler acts on
+	placed   placements // where branches' environments go (cluster.go)
+	health   clusterHealth
+	// owner and shard: this replica's share of the apps (shard.go); nil:
+	// every app (one Reconciler led directly).
+	owner *ownership
+	shard *shards
 }
+
+// acts reports whether this replica acts on app now.
+func (r *Reconciler) acts(app string) bool { return r.leading.Load() && r.owner.owns(app) }
 
 // New builds a Reconciler; nothing runs until Start.
 func New(opts Options) (*Reconciler, error) {
@@ -132,10 +150,21 @@ func New(opts Options) (*Reconciler, error) {
 	if p := opts.images; p != nil {
 		r.images = newImageSource(p.mode, p.builder, p.waiter, opts.Log, opts.Metrics)
 	}
+	r.cluster = opts.Cluster
+	if r.cluster == "" {
+		r.cluster = config.DefaultCluster
+	}
+	if opts.Home == nil {
+		r.opts.Home = opts.Kube
+	}
+	r.placed.m = map[envKey]placement{}
 	if opts.Workflows == nil {
 		return nil, errors.New("reconciler: no workflow executor")
 	}
 	for _, a := range opts.Config.Apps {
+		if !follows(r.cluster, a) {
+			continue
+		}
 		src, ok := opts.Sources[a.Name]
 		if !ok {
 			return nil, fmt.Errorf("app %s: no source", a.Name)
@@ -171,8 +200,8 @@ func (r *Reconciler) Ready() bool {
 	if !r.leading.Load() {
 		return true
 	}
-	for _, a := range r.apps {
-		if !a.attempted.Load() {
+	for name, a := range r.apps {
+		if r.owner.owns(name) && !a.attempted.Load() {
 			return false
 		}
 	}
@@ -195,10 +224,14 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[envKey]{Name: "environments"})
 	r.deleted.reset()
 	r.leading.Store(true)
-	r.opts.Metrics.leader.Set(1)
+	if r.owner == nil { // sharded: the share sets it (shard.go)
+		r.opts.Metrics.leader.Set(1)
+	}
 	defer func() {
 		r.leading.Store(false)
-		r.opts.Metrics.leader.Set(0)
+		if r.owner == nil {
+			r.opts.Metrics.leader.Set(0)
+		}
 	}()
 	go func() {
 		<-ctx.Done()
@@ -208,7 +241,6 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 		r.images.start(ctx, func(k envKey) { r.queue.Add(k) })
 	}
 	var g errgroup.Group
-	g.Go(func() error { r.watchRefreshRequests(ctx); return nil })
 	g.Go(func() error { r.pauseLoop(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
@@ -235,7 +267,7 @@ func (r *Reconciler) namespaceChanged(ns string, itself bool) {
 	if !r.leading.Load() {
 		return
 	}
-	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && (itself || !rec.Deleting) {
+	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && r.owner.owns(rec.App) && (itself || !rec.Deleting) {
 		r.queue.Add(envKey{App: rec.App, Branch: rec.Branch})
 	}
 }
@@ -246,7 +278,13 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer r.queue.Done(key)
-	if err := r.reconcile(ctx, key); err != nil && ctx.Err() == nil {
+	actx, done, ok := r.owner.begin(ctx, key.App)
+	if !ok {
+		r.queue.Forget(key) // another replica's now; it queues the app when it takes it
+		return true
+	}
+	defer done()
+	if err := r.reconcile(actx, key); err != nil && actx.Err() == nil {
 		r.log.Warn("reconcile failed; will retry", "app", key.App, "branch", key.Branch, "error", err,
 			"retry", r.queue.NumRequeues(key)+1)
 		r.queue.AddRateLimited(key)
@@ -291,7 +329,9 @@ func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
 	t := time.NewTicker(a.cfg.PollInterval.Duration)
 	defer t.Stop()
 	for {
-		r.refresh(ctx, a)
+		if r.owner.owns(a.cfg.Name) {
+			r.refresh(ctx, a)
+		}
 		select {
 		case <-ctx.Done():
 			return

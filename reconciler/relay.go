@@ -2,33 +2,27 @@ package reconciler
 
 import (
 	"context"
-	"strings"
+	"fmt"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 )
 
-// A webhook reaches whichever replica the Service picks, and only the leader
-// acts. A standby that receives one records a refresh request for the app
-// on the leader Lease (an annotation per app holding the request's time);
-// the leader watches the Lease and refreshes the app at once. The request
-// lives in the cluster, like a deploy request: no replica needs another's
-// address, and a request made while the leadership changes hands is seen by
-// the next leader's first list.
+// A webhook reaches whichever replica the Service picks, and only the app's
+// owner acts (shard.go). Another replica that receives one records a
+// refresh request for the app on the owner's Lease (an annotation per app
+// holding the request's time); the owner reads its Lease at every renewal
+// and refreshes the app at once. The request lives in the cluster, like a
+// deploy request: no replica needs another's address.
 
 // RefreshAnnotationPrefix, followed by an app's name, is the annotation of
-// the leader Lease that holds the app's last refresh request.
+// the owner's Lease that holds the app's last refresh request.
 const RefreshAnnotationPrefix = "refresh.arbor.dev/"
 
 // watchTriggers passes app a's triggers (fsnotify, verified webhooks) to its
-// poll loop while this replica leads, and, for a remote repository, to the
-// leader through the Lease while it stands by.
+// poll loop while this replica acts on the app, and, for a remote
+// repository, to the app's owner through its Lease otherwise.
 func (r *Reconciler) watchTriggers(ctx context.Context, a *appRunner) {
 	for {
 		select {
@@ -36,15 +30,15 @@ func (r *Reconciler) watchTriggers(ctx context.Context, a *appRunner) {
 			return
 		case <-a.src.Triggers():
 		}
-		if r.leading.Load() {
+		if r.acts(a.cfg.Name) {
 			a.wake()
 			continue
 		}
-		if a.cfg.Local() {
-			continue // the leader's own fsnotify watch sees it too
+		if a.cfg.Local() || r.shard == nil {
+			continue // the owner's own fsnotify watch sees it too
 		}
 		if err := r.requestRefresh(ctx, a.cfg.Name); err != nil && ctx.Err() == nil {
-			r.log.Warn("could not pass a webhook to the leader; it acts on its next poll", "app", a.cfg.Name, "error", err)
+			r.log.Warn("could not pass a webhook to the app's owner; it acts on its next poll", "app", a.cfg.Name, "error", err)
 		}
 	}
 }
@@ -57,11 +51,15 @@ func (a *appRunner) wake() {
 	}
 }
 
-// requestRefresh records on the leader Lease that app's repository changed.
+// requestRefresh records on the Lease of app's owner that its repository changed.
 func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
-	leases := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace)
+	name := r.shard.ownerLease(app)
+	if name == "" {
+		return fmt.Errorf("no owner of app %s known yet", app)
+	}
+	leases := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		l, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -72,49 +70,4 @@ func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: "arbor-relay"})
 		return err
 	})
-}
-
-// watchRefreshRequests wakes, while this replica leads, every app whose
-// refresh a standby requested on the Lease since the watch began.
-func (r *Reconciler) watchRefreshRequests(ctx context.Context) {
-	leases := r.opts.Kube.CoordinationV1().Leases(r.opts.Config.Namespace)
-	sel := fields.OneTermEqualSelector("metadata.name", LeaseName).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return leases.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return leases.Watch(ctx, o)
-		},
-	}
-	seen := map[string]string{}
-	look := func(obj any, wake bool) {
-		l, ok := obj.(*coordinationv1.Lease)
-		if !ok {
-			return
-		}
-		for k, v := range l.Annotations {
-			app, ok := strings.CutPrefix(k, RefreshAnnotationPrefix)
-			if !ok || seen[k] == v {
-				continue
-			}
-			seen[k] = v
-			if a := r.apps[app]; a != nil && wake {
-				a.wake()
-			}
-		}
-	}
-	_, ctrl := cache.NewInformerWithOptions(cache.InformerOptions{
-		ListerWatcher: lw,
-		ObjectType:    &coordinationv1.Lease{},
-		Handler: cache.ResourceEventHandlerFuncs{
-			// The first sight only learns what was asked before: every app
-			// is refreshed when a leader starts anyway.
-			AddFunc:    func(obj any) { look(obj, false) },
-			UpdateFunc: func(_, obj any) { look(obj, true) },
-		},
-	})
-	ctrl.RunWithContext(ctx)
 }

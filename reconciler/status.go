@@ -83,9 +83,12 @@ func (s *statusStore) snapshot() map[envKey]envState {
 
 // AppStatus is one app in the status API.
 type AppStatus struct {
-	Name          string     `json:"name"`
-	Repo          string     `json:"repo"`
-	Standby       bool       `json:"standby,omitempty"` // this replica does not lead: no listing of its own
+	Name    string `json:"name"`
+	Repo    string `json:"repo"`
+	Standby bool   `json:"standby,omitempty"` // this replica does not act on the app: no listing of its own
+	// Owner is the replica acting on the app, as this one last saw the
+	// replica Leases ("" without sharding).
+	Owner         string     `json:"owner,omitempty"`
 	DefaultBranch string     `json:"defaultBranch,omitempty"`
 	Branches      int        `json:"branches"`
 	Environments  int        `json:"environments"`
@@ -132,6 +135,11 @@ type EnvironmentStatus struct {
 	Paused      bool      `json:"paused,omitempty"`
 	PauseReason string    `json:"pauseReason,omitempty"`
 	PausedSince time.Time `json:"pausedSince,omitzero"`
+	// Cluster names the configured cluster the environment is on, with
+	// more than one configured; ClusterError is that cluster's last
+	// health error while it does not answer (cluster.go).
+	Cluster      string `json:"cluster,omitempty"`
+	ClusterError string `json:"clusterError,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -143,7 +151,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			byBranch[st.Branch] = *st
 		}
 	}
-	if r.leading.Load() {
+	if r.acts(app) {
 		for k, st := range r.status.snapshot() {
 			if k.App == app {
 				byBranch[k.Branch] = st
@@ -159,6 +167,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
 			Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
+			Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
 		})
 		if p := st.Pause; p != nil && p.Paused {
 			e := &out[len(out)-1]
@@ -174,7 +183,7 @@ func (r *Reconciler) Apps() []AppStatus {
 	out := make([]AppStatus, 0, len(r.order))
 	for _, name := range r.order {
 		a := r.apps[name]
-		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.leading.Load(), Environments: len(r.Environments(name))}
+		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.acts(name), Owner: r.shard.owner(name), Environments: len(r.Environments(name))}
 		a.mu.Lock()
 		if a.listing != nil {
 			s.DefaultBranch, s.Branches = a.listing.Default, len(a.listing.Branches)
@@ -199,6 +208,11 @@ func (r *Reconciler) Apps() []AppStatus {
 // updatePhaseGauge recomputes arbor_environments from the current status.
 func (r *Reconciler) updatePhaseGauge() {
 	r.opts.Metrics.environments.Reset()
+	r.addPhaseGauge()
+}
+
+// addPhaseGauge adds this Reconciler's environments to arbor_environments.
+func (r *Reconciler) addPhaseGauge() {
 	for _, name := range r.order {
 		for _, e := range r.Environments(name) {
 			r.opts.Metrics.environments.WithLabelValues(name, e.Phase).Inc()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/arbordev/arbor/apply"
@@ -42,6 +44,8 @@ type WireOptions struct {
 type Parts struct {
 	Options Options
 	Hooks   http.Handler
+	// workflowMetrics are shared by every cluster's executor (ForCluster).
+	workflowMetrics *workflow.Metrics
 }
 
 // Wire opens every app's repository (watching local ones), the webhook
@@ -80,13 +84,7 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 		return nil, err
 	}
 	hooks.SetSources(all)
-	eng, err := apply.New(o.REST, apply.Options{
-		Concurrency: apply.DefaultConcurrency,
-		// The daemon owns its environments: a field taken by hand is taken back.
-		Force:               true,
-		AllowClusterScoped:  o.Config.AllowClusterScoped,
-		ProtectedNamespaces: []string{o.Config.Namespace},
-	})
+	eng, err := newEngine(o.Config, o.REST)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +110,41 @@ func Wire(ctx context.Context, o WireOptions) (*Parts, error) {
 			Workflows: &workflow.Executor{Engine: eng, RolloutTimeout: wait, Metrics: wm},
 			images:    imgs,
 		},
-		Hooks: hooksWith(hooks, registryHook),
+		Hooks:           hooksWith(hooks, registryHook),
+		workflowMetrics: wm,
 	}, nil
+}
+
+// newEngine is the daemon's apply engine on one cluster.
+func newEngine(c *config.Config, restCfg *rest.Config) (*apply.Engine, error) {
+	return apply.New(restCfg, apply.Options{
+		Concurrency: apply.DefaultConcurrency,
+		// The daemon owns its environments: a field taken by hand is taken back.
+		Force:               true,
+		AllowClusterScoped:  c.AllowClusterScoped,
+		ProtectedNamespaces: []string{c.Namespace},
+	})
+}
+
+// ForCluster returns Options for the Reconciler of the configured cluster
+// name, reached through restCfg (already wrapped to count requests): an
+// engine, a workflow executor and clients of its own, so its own client
+// rate limit; the rest is shared with p.Options. Home is left to NewFleet.
+func (p *Parts) ForCluster(name string, restCfg *rest.Config) (Options, error) {
+	o := p.Options
+	eng, err := newEngine(o.Config, restCfg)
+	if err != nil {
+		return Options{}, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	o.Engine, o.Cluster = eng, name
+	o.Workflows = &workflow.Executor{Engine: eng, RolloutTimeout: o.WaitTimeout, Metrics: p.workflowMetrics}
+	if o.Kube, err = kubernetes.NewForConfig(restCfg); err != nil {
+		return Options{}, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if o.Metadata, err = metadata.NewForConfig(restCfg); err != nil {
+		return Options{}, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return o, nil
 }
 
 func webhooks(o WireOptions, gm *gitsource.Metrics) (*gitsource.Webhooks, error) {

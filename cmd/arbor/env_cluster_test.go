@@ -363,7 +363,7 @@ func portForwardToDaemon(t *testing.T, cs kubernetes.Interface, ns, addr string)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, "arbor-0", metav1.GetOptions{})
-		if err == nil && readyPod([]corev1.Pod{*p}, "") != nil {
+		if err == nil && readyPod([]corev1.Pod{*p}) != nil {
 			return
 		}
 		if time.Now().After(deadline) {

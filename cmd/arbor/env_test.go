@@ -50,9 +50,9 @@ func TestLogsPath(t *testing.T) {
 	}
 }
 
-// TestReadyPodPrefersTheLeader: the port-forward goes to the leader's pod
-// when it is ready, else to any ready pod, never to one not ready.
-func TestReadyPodPrefersTheLeader(t *testing.T) {
+// TestReadyPod: the port-forward goes to a ready pod, never to one not
+// ready or going away.
+func TestReadyPod(t *testing.T) {
 	pod := func(name string, ready bool) corev1.Pod {
 		st := corev1.ConditionFalse
 		if ready {
@@ -62,14 +62,13 @@ func TestReadyPodPrefersTheLeader(t *testing.T) {
 			Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}},
 		}}
 	}
-	pods := []corev1.Pod{pod("a", false), pod("b", true), pod("c", true)}
-	for prefer, want := range map[string]string{"c": "c", "": "b", "a": "b", "gone": "b"} {
-		if got := readyPod(pods, prefer); got == nil || got.Name != want {
-			t.Errorf("prefer %q: %v, want %s", prefer, got, want)
-		}
+	going := pod("c", true)
+	going.DeletionTimestamp = &metav1.Time{}
+	if got := readyPod([]corev1.Pod{pod("a", false), going, pod("b", true)}); got == nil || got.Name != "b" {
+		t.Errorf("picked %v, want b", got)
 	}
-	if got := readyPod(pods[:1], "a"); got != nil {
-		t.Errorf("a pod not ready was picked: %s", got.Name)
+	if got := readyPod([]corev1.Pod{pod("a", false), going}); got != nil {
+		t.Errorf("a pod not ready or going away was picked: %s", got.Name)
 	}
 }
 

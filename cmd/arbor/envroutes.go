@@ -13,7 +13,7 @@ import (
 
 // envRoutes adds the environment actions of the API (docs/api.md) to
 // routes, translating the reconciler's errors into the server's.
-func envRoutes(rec *reconciler.Reconciler, routes *server.Routes) {
+func envRoutes(rec *reconciler.Fleet, routes *server.Routes) {
 	routes.Environment = func(app, env string) (any, error) {
 		st, ok := rec.Environment(app, env)
 		if !ok {

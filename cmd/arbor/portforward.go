@@ -16,8 +16,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
-
-	"github.com/arbordev/arbor/reconciler"
 )
 
 // kubeconfigToken is the bearer token the kubeconfig's user sends to the
@@ -70,7 +68,7 @@ func portForward(ctx context.Context, cfg *rest.Config, namespace, service strin
 	if err != nil {
 		return "", nil, fmt.Errorf("find the daemon's pods: %w", err)
 	}
-	pod := readyPod(pods.Items, leaderOf(ctx, cs, namespace))
+	pod := readyPod(pods.Items)
 	if pod == nil {
 		return "", nil, fmt.Errorf("find the daemon: no ready pod behind Service %s/%s", namespace, service)
 	}
@@ -107,33 +105,18 @@ func portForward(ctx context.Context, cfg *rest.Config, namespace, service strin
 	return fmt.Sprintf("127.0.0.1:%d", ports[0].Local), func() { close(stop) }, nil
 }
 
-// leaderOf names the pod holding arbor's leader Lease (its identity is the
-// pod's name in deploy/), or "" when it cannot be read: a standby's status
-// lags the leader's, so the leader is the better one to ask.
-func leaderOf(ctx context.Context, cs kubernetes.Interface, namespace string) string {
-	l, err := cs.CoordinationV1().Leases(namespace).Get(ctx, reconciler.LeaseName, metav1.GetOptions{})
-	if err != nil || l.Spec.HolderIdentity == nil {
-		return ""
-	}
-	return *l.Spec.HolderIdentity
-}
-
-// readyPod picks a ready pod, the one named prefer if it is ready.
-func readyPod(pods []corev1.Pod, prefer string) *corev1.Pod {
-	var found *corev1.Pod
+// readyPod picks a ready pod. Any replica answers the API: the status is
+// the records in the cluster, overlaid by the owner of each app with what
+// it knows in memory (docs/clusters.md), and actions are recorded in the
+// cluster for the owner to act on.
+func readyPod(pods []corev1.Pod) *corev1.Pod {
 	for i := range pods {
 		p := &pods[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !podReady(p) {
-			continue
-		}
-		if p.Name == prefer {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
 			return p
 		}
-		if found == nil {
-			found = p
-		}
 	}
-	return found
+	return nil
 }
 
 func podReady(p *corev1.Pod) bool {

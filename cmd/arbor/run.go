@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,8 +50,8 @@ func newRunCmd() *cobra.Command {
 		Long: `run follows the repositories named in the daemon configuration: every branch with a
 valid .release.yaml gets an environment, updated on every push and deleted when the
 branch goes. It serves /metrics, /healthz, /readyz, the status API (/api/v1/...) and the
-webhook receivers (/hooks/...) on server.listen. Replicas elect a leader with a Lease in
-arbor's namespace; only the leader acts.`,
+webhook receivers (/hooks/...) on server.listen. Every replica holds a Lease in arbor's
+namespace, and the live replicas split the apps among themselves (docs/clusters.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := runDaemon(cmd.Context(), &f, cmd.ErrOrStderr())
@@ -66,13 +68,13 @@ arbor's namespace; only the leader acts.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where remote repositories are cached (default: the user cache directory, /arbor/git)")
-	fl.StringVar(&f.identity, "identity", "", "this replica's name in the leader lease (default: hostname and a random suffix)")
+	fl.StringVar(&f.identity, "identity", "", "this replica's name, and its Lease's (default: hostname and a random suffix)")
 	fl.Float32Var(&f.qps, "kube-api-qps", 200, "requests per second each of arbor's Kubernetes clients may send (the apply engine, the records and the watches each have one)")
 	fl.IntVar(&f.burst, "kube-api-burst", 400, "requests each client may send at once above --kube-api-qps")
 	fl.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on server.listen (for diagnosing memory and CPU; keep the port private)")
-	fl.DurationVar(&f.lease.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader lease lasts without renewal")
-	fl.DurationVar(&f.lease.RenewDeadline, "lease-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up")
-	fl.DurationVar(&f.lease.RetryPeriod, "lease-retry-period", 2*time.Second, "how often replicas try to acquire or renew the lease")
+	fl.DurationVar(&f.lease.LeaseDuration, "lease-duration", 15*time.Second, "how long a replica's claim on its apps stands after its last renewal was seen (whole seconds)")
+	fl.DurationVar(&f.lease.RenewDeadline, "lease-renew-deadline", 10*time.Second, "how long a replica goes on acting without renewing its Lease (less than --lease-duration)")
+	fl.DurationVar(&f.lease.RetryPeriod, "lease-retry-period", 2*time.Second, "how often a replica renews its Lease and rebalances the apps")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -143,7 +145,11 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		return err
 	}
 	parts.Options.Kube, parts.Options.Metadata = cs, meta
-	rec, err := reconciler.New(parts.Options)
+	members, err := otherClusters(ctx, cfg, parts, cs, f, metrics)
+	if err != nil {
+		return err
+	}
+	rec, err := reconciler.NewFleet(append([]reconciler.Options{parts.Options}, members...))
 	if err != nil {
 		return err
 	}
@@ -175,16 +181,38 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	if err := rec.Start(ctx); err != nil {
 		return err
 	}
-	err = reconciler.RunWithLease(ctx, leaseCS, cfg.Namespace, id, f.lease, log, func(ctx context.Context) {
-		if err := rec.Lead(ctx); err != nil && ctx.Err() == nil {
-			log.Error("reconciler stopped", "error", err)
-		}
+	err = rec.RunSharded(ctx, reconciler.ShardOptions{
+		Kube: leaseCS, Namespace: cfg.Namespace, Install: cfg.Install, Identity: id, Timing: f.lease, Log: log,
 	})
 	if err != nil {
-		return err
+		return fail(exitUsage, err)
 	}
 	log.Info("arbor stopped")
 	return nil
+}
+
+// otherClusters are the Options of every configured cluster but the default
+// one, each with clients of its own (so its own rate limit), counted in
+// arbor_api_requests_total.
+func otherClusters(ctx context.Context, cfg *config.Config, parts *reconciler.Parts, home kubernetes.Interface, f *runFlags, m *reconciler.Metrics) ([]reconciler.Options, error) {
+	var out []reconciler.Options
+	for _, name := range slices.Sorted(maps.Keys(cfg.Clusters)) {
+		if name == config.DefaultCluster {
+			continue
+		}
+		rc, err := reconciler.ClusterREST(ctx, home, cfg.Namespace, cfg.Clusters[name])
+		if err != nil {
+			return nil, fail(exitUsage, fmt.Errorf("clusters.%s: %w", name, err))
+		}
+		rc.Wrap(m.WrapTransport)
+		rc.QPS, rc.Burst = f.qps, f.burst
+		o, err := parts.ForCluster(name, rc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // daemonRESTConfig picks the cluster: --kubeconfig/--context, else the

@@ -16,7 +16,7 @@ import (
 
 // daemonRoutes are what the server exposes of the reconciler (identity
 // names this replica on the page). The caller adds the Guard.
-func daemonRoutes(rec *reconciler.Reconciler, reg *prometheus.Registry, hooks http.Handler, identity string) server.Routes {
+func daemonRoutes(rec daemonView, reg *prometheus.Registry, hooks http.Handler, identity string) server.Routes {
 	return server.Routes{
 		Page: statusSource{rec: rec, identity: identity},
 		Apps: func() any { return rec.Apps() },
@@ -40,7 +40,7 @@ func daemonRoutes(rec *reconciler.Reconciler, reg *prometheus.Registry, hooks ht
 }
 
 // wakeOf adapts the reconciler's Wake to the waking endpoint's.
-func wakeOf(rec *reconciler.Reconciler) server.Wake {
+func wakeOf(rec *reconciler.Fleet) server.Wake {
 	return func(ctx context.Context, host string) (server.WakeState, error) {
 		res, err := rec.Wake(ctx, host)
 		switch {
@@ -51,6 +51,15 @@ func wakeOf(rec *reconciler.Reconciler) server.Wake {
 		}
 		return server.WakeWaking, err
 	}
+}
+
+// daemonView is what the server reads of the daemon: a reconciler.Fleet.
+type daemonView interface {
+	statusReader
+	HasApp(app string) bool
+	Ready() bool
+	MetricsHandler(reg *prometheus.Registry) http.Handler
+	RequestDeploy(ctx context.Context, app, env string) (workflow.DeployResponse, error)
 }
 
 // statusReader is what the status page needs of the reconciler.

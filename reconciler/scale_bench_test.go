@@ -1,0 +1,394 @@
+package reconciler_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/arbordev/arbor/internal/testcluster"
+)
+
+// BenchmarkScale measures, in one run (issue 17):
+//
+//   - rss: the arbor binary, one app, main deployed; then N branches appear
+//     at once. Reported: the daemon's resident memory once main is Ready
+//     (VmRSS), its peak (VmHWM) after all N+1 are Ready and two no-op
+//     resyncs, and the growth per environment, (peak − base) / N.
+//   - baseline: a plain client-go loop that server-side applies the same
+//     objects (those arbor made for one environment, moved to N new
+//     namespaces), 64 at a time, and waits for the same Deployments to be
+//     available; arbor's zero-to-ready time over it.
+//   - replicas (ARBOR_BENCH_REPLICAS=1): 30 apps sharing N environments
+//     (ARBOR_BENCH_REPLICA_ENVS, default N), zero to all Ready with one
+//     replica, then (other apps) with three.
+//
+// N is ARBOR_BENCH_ENVS (default 1000); ARBOR_BENCH_CONCURRENCY sets the
+// rss daemon's concurrency (64); ARBOR_BENCH_BASELINE=0 leaves the
+// baseline out. On a shared machine run it smaller
+// and say so: every figure is of one sitting.
+//
+//	go test ./reconciler -run '^$' -bench Scale -benchtime 1x -timeout 60m
+func BenchmarkScale(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("ARBOR_BENCH_ENVS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	need := 2 * n // arbor's environments, then the baseline's
+	if os.Getenv("ARBOR_BENCH_REPLICAS") != "" {
+		need += 2 * n
+		if v := os.Getenv("ARBOR_BENCH_REPLICA_ENVS"); v != "" {
+			m, _ := strconv.Atoi(v)
+			need += 2*m - 2*n
+		}
+	}
+	podRoom(b, need+50)
+	arborTook, sample := benchRSS(b, n)
+	if os.Getenv("ARBOR_BENCH_BASELINE") != "0" {
+		baseTook := benchBaseline(b, n, sample)
+		b.ReportMetric(arborTook.Seconds()/baseTook.Seconds(), "arbor/baseline")
+		b.Logf("zero to %d ready: arbor %s, client-go baseline %s: ratio %.2f", n, arborTook.Round(100*time.Millisecond), baseTook.Round(100*time.Millisecond), arborTook.Seconds()/baseTook.Seconds())
+	}
+	if os.Getenv("ARBOR_BENCH_REPLICAS") != "" {
+		m := n
+		if v := os.Getenv("ARBOR_BENCH_REPLICA_ENVS"); v != "" {
+			m, _ = strconv.Atoi(v)
+		}
+		one := benchReplicas(b, m, 1)
+		three := benchReplicas(b, m, 3)
+		b.ReportMetric(one.Seconds()/three.Seconds(), "speedup-3-replicas")
+		b.Logf("zero to %d ready over 30 apps: one replica %s, three replicas %s", m, one.Round(100*time.Millisecond), three.Round(100*time.Millisecond))
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// podRoom fails b unless the cluster's nodes can take want more pods: a
+// pod that finds no room stays Pending and the clock would time the wait.
+func podRoom(b *testing.B, want int) {
+	cs := testcluster.Clientset(b)
+	ctx := context.Background()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := int64(0)
+	for _, nd := range nodes.Items {
+		room += nd.Status.Allocatable.Pods().Value()
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if free := room - int64(len(pods.Items)); free < int64(want) {
+		b.Fatalf("the cluster's %d nodes have room for %d more pods, the benchmark needs %d: add kwok nodes (hack/cluster.sh bin)/kwokctl scale node --name $ARBOR_CLUSTER --replicas N", len(nodes.Items), free, want)
+	}
+}
+
+// benchRSS runs one replica on one app and returns its zero-to-ready time for
+// n new branches (the clock starts when the branches appear) and the
+// namespace of one of its environments.
+func benchRSS(b *testing.B, n int) (time.Duration, string) {
+	cs := testcluster.Clientset(b)
+	own := testcluster.Namespace(b, cs)
+	app := appName(b)
+	r := newRepo(b, webApp)
+	binary(b)
+	concurrency := "64"
+	if c := os.Getenv("ARBOR_BENCH_CONCURRENCY"); c != "" {
+		concurrency = c
+	}
+	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 5s\ndefaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: " + concurrency + "\n"
+	p := startProcess(b, "rss", body, "--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s", "--pprof")
+	eventually(b, 120*time.Second, "main ready", func() bool { return readyCount(p.environments(app)) == 1 })
+	time.Sleep(6 * time.Second) // a poll with nothing to do
+	base := procStatus(b, p.cmd.Process.Pid, "VmRSS:")
+	baseHeap, _ := p.metric("go_memstats_heap_inuse_bytes")
+	head := git(b, r.dir, "rev-parse", "HEAD")
+	var refs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
+	}
+	start := time.Now()
+	cmd := gitCmd(r.dir, "update-ref", "--stdin")
+	cmd.Stdin = strings.NewReader(refs.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("update-ref: %v\n%s", err, out)
+	}
+	waitReadyCount(b, []*process{p}, []string{app}, n+1, 30*time.Minute)
+	took := time.Since(start)
+	rec0 := p.mustMetric(b, "arbor_reconcile_duration_seconds_count")
+	for p.mustMetric(b, "arbor_reconcile_duration_seconds_count") < rec0+float64(2*(n+1)) {
+		p.mustRun()
+		time.Sleep(250 * time.Millisecond)
+	}
+	peak := procStatus(b, p.cmd.Process.Pid, "VmHWM:")
+	now := procStatus(b, p.cmd.Process.Pid, "VmRSS:")
+	perEnv := (peak - base) / float64(n) // KiB
+	b.ReportMetric(peak/1024, "peak-RSS-MiB")
+	b.ReportMetric(perEnv, "RSS-KiB/env")
+	b.Logf("rss: %d environments: base %.0f MiB with main Ready; peak %.0f MiB, %.0f MiB after two no-op resyncs; growth %.1f KiB per environment; zero to ready %s",
+		n+1, base/1024, peak/1024, now/1024, perEnv, took.Round(100*time.Millisecond))
+	if heap, ok := p.metric("go_memstats_heap_inuse_bytes"); ok {
+		b.Logf("rss: heap in use %.0f MiB with main Ready, %.0f MiB after the resyncs: %.1f KiB per environment", baseHeap/(1<<20), heap/(1<<20), (heap-baseHeap)/1024/float64(n))
+	}
+	if dir := os.Getenv("ARBOR_BENCH_PROFILES"); dir != "" {
+		saveProfile(b, p.url+"/debug/pprof/heap?gc=1", filepath.Join(dir, fmt.Sprintf("heap-scale-%d.pprof", n)))
+	}
+	p.kill()
+	return took, app + "-b0000"
+}
+
+// procStatus reads a /proc/PID/status field in KiB.
+func procStatus(b *testing.B, pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field) {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// waitReadyCount waits until the apps' Ready environments, as the first
+// replica's status API shows them, number want.
+func waitReadyCount(b *testing.B, ps []*process, apps []string, want int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ready := 0
+		for _, app := range apps {
+			ready += readyCount(ps[0].environments(app))
+		}
+		if ready == want {
+			return
+		}
+		for _, p := range ps {
+			p.mustRun()
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d ready after %s", ready, want, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// benchBaseline applies, with client-go alone, the objects arbor made in
+// namespace sample to n new namespaces (64 at a time, server-side apply,
+// the Namespace first) and waits until every Deployment is available.
+func benchBaseline(b *testing.B, n int, sample string) time.Duration {
+	cfg := testcluster.Config(b)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	objs := sampleObjects(b, dyn, sample)
+	run := "base" + randHex(3)
+	b.Cleanup(func() {
+		l, _ := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: "arbor-bench=" + run})
+		for _, ns := range l.Items {
+			_ = cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
+		}
+	})
+	start := time.Now()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		ns := fmt.Sprintf("%s-%04d", run, i)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := applyInto(ctx, dyn, ns, run, objs); err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		b.Fatalf("baseline apply: %v", firstErr)
+	}
+	for {
+		l, err := cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "arbor-bench=" + run, ResourceVersion: "0"})
+		if err == nil && availableCount(l.Items) == n {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			b.Fatal("baseline: Deployments not available after 30 minutes")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	took := time.Since(start)
+	b.Logf("baseline: %d environments applied with client-go and available in %s", n, took.Round(100*time.Millisecond))
+	return took
+}
+
+func availableCount(ds []appsv1.Deployment) int {
+	c := 0
+	for _, d := range ds {
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas == want && d.Status.UpdatedReplicas == want {
+			c++
+		}
+	}
+	return c
+}
+
+// sampleKinds are the kinds of a webApp environment, the Namespace first.
+var sampleKinds = []schema.GroupVersionResource{
+	{Version: "v1", Resource: "configmaps"},
+	{Version: "v1", Resource: "services"},
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+}
+
+// sampleObjects reads arbor's objects in ns (the record and the secret
+// reader's RoleBinding left out: they are arbor's own bookkeeping), without
+// what the server set.
+func sampleObjects(b *testing.B, dyn dynamic.Interface, ns string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, gvr := range sampleKinds {
+		l, err := dyn.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range l.Items {
+			o := l.Items[i].DeepCopy()
+			if o.GetName() == "arbor-environment" {
+				continue
+			}
+			unstructured.RemoveNestedField(o.Object, "status")
+			for _, f := range []string{"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences"} {
+				unstructured.RemoveNestedField(o.Object, "metadata", f)
+			}
+			if gvr.Resource == "services" {
+				unstructured.RemoveNestedField(o.Object, "spec", "clusterIP")
+				unstructured.RemoveNestedField(o.Object, "spec", "clusterIPs")
+				ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+				for _, p := range ports {
+					delete(p.(map[string]any), "nodePort")
+				}
+				_ = unstructured.SetNestedSlice(o.Object, ports, "spec", "ports")
+			}
+			out = append(out, o)
+		}
+	}
+	if len(out) < 3 {
+		b.Fatalf("only %d objects of arbor's in %s to copy", len(out), ns)
+	}
+	return out
+}
+
+// applyInto creates namespace ns and applies objs into it, labelled run.
+func applyInto(ctx context.Context, dyn dynamic.Interface, ns, run string, objs []*unstructured.Unstructured) error {
+	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": ns, "labels": map[string]any{"arbor-bench": run}}}}
+	if err := applyOne(ctx, dyn, schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, nsObj); err != nil {
+		return err
+	}
+	for i, o := range objs {
+		c := o.DeepCopy()
+		c.SetNamespace(ns)
+		l := c.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		l["arbor-bench"] = run
+		delete(l, "arbor.dev/install") // not arbor's: no arbor reads them
+		delete(l, "app.kubernetes.io/managed-by")
+		c.SetLabels(l)
+		if err := applyOne(ctx, dyn, sampleKinds[kindIndex(c)], c); err != nil {
+			return fmt.Errorf("object %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func kindIndex(o *unstructured.Unstructured) int {
+	switch o.GetKind() {
+	case "ConfigMap":
+		return 0
+	case "Service":
+		return 1
+	case "Deployment":
+		return 2
+	default:
+		return 3
+	}
+}
+
+func applyOne(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, o *unstructured.Unstructured) error {
+	data, err := json.Marshal(o.Object)
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = dyn.Resource(gvr).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "bench", Force: &force})
+	return err
+}
+
+// benchReplicas runs `replicas` arbor binaries on 30 fresh apps sharing n
+// environments (n/30 branches each, main included) and returns the time from
+// their start to every environment Ready.
+func benchReplicas(b *testing.B, n, replicas int) time.Duration {
+	cs := testcluster.Clientset(b)
+	own := testcluster.Namespace(b, cs)
+	const nApps = 30
+	var body strings.Builder
+	body.WriteString("apps:\n")
+	var apps []string
+	per := max(1, n/nApps)
+	for range nApps {
+		app := appName(b)
+		r := newRepo(b, webApp)
+		head := git(b, r.dir, "rev-parse", "HEAD")
+		var refs strings.Builder
+		for i := range per - 1 {
+			fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
+		}
+		cmd := gitCmd(r.dir, "update-ref", "--stdin")
+		cmd.Stdin = strings.NewReader(refs.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("update-ref: %v\n%s", err, out)
+		}
+		apps = append(apps, app)
+		fmt.Fprintf(&body, "- {name: %s, repo: %s, poll_interval: 5s}\n", app, r.dir)
+	}
+	body.WriteString("defaults: {domain: bench.local}\nnamespace: " + own + "\nconcurrency: 64\n")
+	start := time.Now()
+	var ps []*process
+	for i := range replicas {
+		ps = append(ps, startProcess(b, fmt.Sprintf("r%d-%d", replicas, i), body.String(), "--log-level", "warn",
+			"--lease-duration", "6s", "--lease-renew-deadline", "4s", "--lease-retry-period", "1s"))
+	}
+	waitReadyCount(b, ps, apps, per*nApps, 30*time.Minute)
+	took := time.Since(start)
+	b.Logf("%d replica(s): %d environments over %d apps ready in %s", replicas, per*nApps, nApps, took.Round(100*time.Millisecond))
+	for _, p := range ps {
+		p.kill()
+	}
+	return took
+}

@@ -48,7 +48,6 @@ func SlimPVC(obj any) (any, error) {
 	return out, nil
 }
 
-
 func slimMeta(m *metav1.ObjectMeta, keep ...string) metav1.ObjectMeta {
 	out := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
@@ -133,4 +132,3 @@ func clean(s string) string {
 	}
 	return s
 }
-

@@ -72,6 +72,12 @@ type Reconciler struct {
 	imports *workflow.ImportIndex
 	charts  chartCluster
 	leading atomic.Bool
+	// diag says why environments are not ready (diagnostics.go).
+	diag *diagnostics
+	// reported is each namespace's last diagnosis summary, to make the
+	// forge report due when it changes.
+	reportedMu sync.Mutex
+	reported   map[string]string
 }
 
 // New builds a Reconciler; nothing runs until Start.
@@ -116,6 +122,10 @@ func New(opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	r.cache = c
+	if r.diag, err = newDiagnostics(opts.Kube, opts.Config.Install, opts.Log, r.problemsChanged); err != nil {
+		return nil, err
+	}
+	r.reported = map[string]string{}
 	return r, nil
 }
 
@@ -124,6 +134,7 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	for _, name := range r.order {
 		go r.watchTriggers(ctx, r.apps[name])
 	}
+	r.diag.start(ctx)
 	return r.cache.start(ctx)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/arbordev/arbor/diagnose"
 	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -120,6 +121,9 @@ type EnvironmentStatus struct {
 	Workflow       *workflow.Progress `json:"workflow,omitempty"`
 	// Warnings are the render's warnings for the commit deployed.
 	Warnings []string `json:"warnings,omitempty"`
+	// Problems say why services, jobs or volumes are not ready, from the
+	// daemon's watches of the environment's pods and claims (package diagnose).
+	Problems []diagnose.Problem `json:"problems,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -146,6 +150,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
 			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
+			Problems: r.problemsOf(&st),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
@@ -179,12 +184,24 @@ func (r *Reconciler) Apps() []AppStatus {
 	return out
 }
 
-// updatePhaseGauge recomputes arbor_environments from the current status.
+// updatePhaseGauge recomputes arbor_environments and
+// arbor_environment_problems from the current status.
 func (r *Reconciler) updatePhaseGauge() {
 	r.opts.Metrics.environments.Reset()
 	for _, name := range r.order {
+		count := map[diagnose.Reason]float64{}
 		for _, e := range r.Environments(name) {
 			r.opts.Metrics.environments.WithLabelValues(name, e.Phase).Inc()
+			seen := map[diagnose.Reason]bool{}
+			for _, p := range e.Problems {
+				if !seen[p.Reason] {
+					seen[p.Reason] = true
+					count[p.Reason]++
+				}
+			}
+		}
+		for _, reason := range diagnose.Reasons {
+			r.opts.Metrics.problems.WithLabelValues(name, string(reason)).Set(count[reason])
 		}
 	}
 }

@@ -134,6 +134,11 @@ type App struct {
 	Environments string `yaml:"environments"`
 	// PullRequests narrows pull_requests environments.
 	PullRequests PullRequestFilter `yaml:"pull_requests"`
+	// ResourceQuota, LimitRange and MaxEnvironments override the defaults'
+	// cost guards (Config.GuardsFor); absent: the defaults'.
+	ResourceQuota   map[string]string            `yaml:"resource_quota"`
+	LimitRange      map[string]map[string]string `yaml:"limit_range"`
+	MaxEnvironments int                          `yaml:"max_environments"`
 }
 
 // The values of App.Environments.
@@ -214,6 +219,11 @@ type Defaults struct {
 	// IngressAnnotations are the ingress annotations (keys or path.Match
 	// patterns) a template may set; empty: render.DefaultIngressAnnotations.
 	IngressAnnotations []string `yaml:"ingress_annotations"`
+	// ResourceQuota, LimitRange and MaxEnvironments are the cost guards
+	// every app gets unless it sets its own (Guards).
+	ResourceQuota   map[string]string            `yaml:"resource_quota"`
+	LimitRange      map[string]map[string]string `yaml:"limit_range"`
+	MaxEnvironments int                          `yaml:"max_environments"`
 }
 
 // Cluster says how to reach one cluster. With both fields empty arbor uses

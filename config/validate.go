@@ -136,6 +136,7 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 		d.fail(field+".cluster", "no cluster named %q under clusters", a.Cluster)
 	}
 	d.limits(a, field)
+	d.guards(field, a.ResourceQuota, a.LimitRange, a.MaxEnvironments)
 	d.forge(&a.Forge, a.Repo, field+".forge", base, remote)
 	switch a.Environments {
 	case "":
@@ -352,6 +353,7 @@ func (d *decoder) defaults(df Defaults) {
 			d.fail("defaults.storage_classes."+k, "%q is not a valid StorageClass name", v)
 		}
 	}
+	d.guards("defaults", df.ResourceQuota, df.LimitRange, df.MaxEnvironments)
 }
 
 func (d *decoder) server(s *Server, base string) {

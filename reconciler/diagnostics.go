@@ -261,8 +261,11 @@ func (d *diagnostics) problems(ns string) []diagnose.Problem {
 // problemsOf is the diagnosis of an environment in status: none while it
 // is being deleted or expired (its pods are going on purpose).
 func (r *Reconciler) problemsOf(st *envState) []diagnose.Problem {
-	if st.Phase == PhaseDeleting || st.Phase == PhaseExpired {
+	switch st.Phase {
+	case PhaseDeleting, PhaseExpired:
 		return nil
+	case PhaseWaiting:
+		return r.waitingProblem(st)
 	}
 	return r.diag.problems(st.Namespace)
 }

@@ -82,11 +82,18 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		result = resultDeleted
 		return r.remove(ctx, key, rec)
 	case findings.HasErrors():
+		if rec == nil {
+			a.release(key.Branch, commit) // an invalid new branch takes no slot
+		}
 		result = resultInvalid
 		return r.invalid(ctx, key, rec, commit, settings, findings)
 	case err != nil:
 		r.fail(ctx, key, rec, commit, err)
 		return err
+	}
+	if rec == nil && !r.admit(ctx, a, key, lst) {
+		r.wait(key) // max_environments: nothing is applied until a slot frees
+		return nil
 	}
 	result = resultApplied
 	return r.lifecycle(ctx, key, rec, env, settings, commit)
@@ -276,6 +283,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
+	addCostGuards(env, r.opts.Config.GuardsFor(a.cfg))
 	env.Warnings = append(env.Warnings, stale...)
 	r.renders.put(key, commit, cfg.Hash, settings, env)
 	return env, findings, nil
@@ -363,6 +371,12 @@ func (r *Reconciler) invalid(ctx context.Context, key envKey, rec *envRecord, co
 // remove deletes an environment whose branch is gone (after a successful
 // listing) — only a namespace arbor created for this app.
 func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) error {
+	a := r.apps[key.App]
+	var commit string
+	if lst := a.current(); lst != nil {
+		commit = lst.Branches[key.Branch] // "" when the branch is gone
+	}
+	a.release(key.Branch, commit)
 	if rec == nil {
 		r.status.forget(key)
 		return nil

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -32,6 +33,8 @@ const (
 	JobFailed        Reason = "JobFailed"        // a Job's pod exited with an error
 	PVCPending       Reason = "PVCPending"       // a claim stays unbound
 	ContainerError   Reason = "ContainerError"   // a container cannot be created or started
+	QuotaExceeded    Reason = "QuotaExceeded"    // the namespace's ResourceQuota refuses a service's pods
+	PodsRefused      Reason = "PodsRefused"      // the API server refuses a service's pods (Pod Security, a webhook...)
 	// WaitingForSlot: the app already runs its max_environments; this
 	// branch waits for one to go away (set by the daemon, not found here).
 	WaitingForSlot Reason = "WaitingForSlot"
@@ -39,7 +42,7 @@ const (
 
 // Reasons is every Reason, in a fixed order.
 var Reasons = []Reason{ImagePullBackOff, ErrImagePull, CrashLoopBackOff, OOMKilled, Unschedulable,
-	ReadinessFailing, JobFailed, PVCPending, ContainerError, WaitingForSlot}
+	ReadinessFailing, JobFailed, PVCPending, ContainerError, QuotaExceeded, PodsRefused, WaitingForSlot}
 
 // Workload kinds a Problem names.
 const (
@@ -123,7 +126,7 @@ func Summary(ps []Problem, n int) string {
 // one Problem per workload, reason and container, the pods showing it
 // counted, sorted by kind and name. Of each job only the newest pod counts
 // (an older run's failure is not this run's).
-func Environment(pods []*corev1.Pod, pvcs []*corev1.PersistentVolumeClaim, now time.Time) []Problem {
+func Environment(pods []*corev1.Pod, pvcs []*corev1.PersistentVolumeClaim, deployments []*appsv1.Deployment, now time.Time) []Problem {
 	var out []Problem
 	index := map[string]int{}
 	add := func(p Problem) {
@@ -149,6 +152,11 @@ func Environment(pods []*corev1.Pod, pvcs []*corev1.PersistentVolumeClaim, now t
 	}
 	for _, c := range pvcs {
 		if pr, ok := PVC(c, now); ok {
+			add(pr)
+		}
+	}
+	for _, d := range deployments {
+		if pr, ok := Deployment(d); ok {
 			add(pr)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,20 +124,20 @@ func failedJobPod(name string, created time.Time, code int32) *corev1.Pod {
 
 func TestJobFailedOnlyForTheNewestRun(t *testing.T) {
 	old := failedJobPod("migrate-a", now.Add(-time.Hour), 1)
-	ps := Environment([]*corev1.Pod{old}, nil, now)
+	ps := Environment([]*corev1.Pod{old}, nil, nil, now)
 	p := one(t, ps)
 	if p.Reason != JobFailed || *p.ExitCode != 1 || !p.WantLogs || p.PreviousLogs || p.Kind != KindJob {
 		t.Errorf("%+v", p)
 	}
 	// a later run succeeded: the old failure is history
-	if ps := Environment([]*corev1.Pod{old, failedJobPod("migrate-b", now.Add(-time.Minute), 0)}, nil, now); len(ps) != 0 {
+	if ps := Environment([]*corev1.Pod{old, failedJobPod("migrate-b", now.Add(-time.Minute), 0)}, nil, nil, now); len(ps) != 0 {
 		t.Errorf("after a successful run: %+v", ps)
 	}
 }
 
 func TestEnvironmentCountsPodsOfOneProblemOnce(t *testing.T) {
 	mk := func(n string) *corev1.Pod { return pod(n, labelService, "web", waiting("web", "ImagePullBackOff", "")) }
-	ps := Environment([]*corev1.Pod{mk("web-b"), mk("web-a"), pod("x", "unrelated", "y", waiting("x", "ImagePullBackOff", ""))}, nil, now)
+	ps := Environment([]*corev1.Pod{mk("web-b"), mk("web-a"), pod("x", "unrelated", "y", waiting("x", "ImagePullBackOff", ""))}, nil, nil, now)
 	p := one(t, ps)
 	if p.Pods != 2 || p.Pod != "web-a" {
 		t.Errorf("%+v", p)
@@ -215,5 +216,26 @@ func TestSummary(t *testing.T) {
 	ps := []Problem{{Kind: KindService, Name: "web", Reason: ImagePullBackOff}, {Kind: KindJob, Name: "m", Reason: JobFailed, ExitCode: &code}, {Kind: KindVolume, Name: "d", Reason: PVCPending}}
 	if s := Summary(ps, 2); s != "service web: ImagePullBackOff; job m: JobFailed (exit code 1); and 1 more" {
 		t.Error(s)
+	}
+}
+
+func TestDeploymentRefusedPods(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+	d.Spec.Template.Labels = map[string]string{labelService: "web"}
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+		Message: `pods "web-1" is forbidden: exceeded quota: arbor-quota, requested: pods=1, used: pods=1, limited: pods=1`}}
+	s, _ := SlimDeployment(d)
+	p, ok := Deployment(s.(*appsv1.Deployment))
+	if !ok || p.Reason != QuotaExceeded || p.Name != "web" || !strings.Contains(p.Message, "limited: pods=1") {
+		t.Errorf("%+v %v", p, ok)
+	}
+	d.Status.Conditions[0].Message = `pods "web-1" is forbidden: violates PodSecurity "baseline:latest": privileged`
+	s, _ = SlimDeployment(d)
+	if p, ok := Deployment(s.(*appsv1.Deployment)); !ok || p.Reason != PodsRefused || !strings.Contains(p.Message, "violates PodSecurity") {
+		t.Errorf("%+v %v", p, ok)
+	}
+	d.Status.Conditions[0].Status = corev1.ConditionFalse
+	if p, ok := Deployment(d); ok {
+		t.Errorf("a resolved failure: %+v", p)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -147,6 +148,29 @@ func PVC(c *corev1.PersistentVolumeClaim, now time.Time) (Problem, bool) {
 		Message: fmt.Sprintf("volume claim %s%s is not bound to a volume; check that storage class %s exists and that a provisioner serves it",
 			c.Name, size, class),
 	}, true
+}
+
+// Deployment returns the problem of a service whose pods are not even
+// created: the Deployment's ReplicaFailure condition, which carries the API
+// server's refusal (a used-up ResourceQuota, Pod Security).
+func Deployment(d *appsv1.Deployment) (Problem, bool) {
+	name := d.Labels[labelService]
+	if name == "" || d.DeletionTimestamp != nil {
+		return Problem{}, false
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type != appsv1.DeploymentReplicaFailure || c.Status != corev1.ConditionTrue {
+			continue
+		}
+		pr := Problem{Kind: KindService, Name: name, Reason: PodsRefused, Since: c.LastTransitionTime.Time}
+		pr.Message = "the API server refuses the service's pods: " + oneLine(c.Message)
+		if strings.Contains(c.Message, "exceeded quota") {
+			pr.Reason = QuotaExceeded
+			pr.Message = "the environment's ResourceQuota has no room for the service's pods; lower what the services ask for or raise resource_quota: " + oneLine(c.Message)
+		}
+		return pr, true
+	}
+	return Problem{}, false
 }
 
 func condition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {

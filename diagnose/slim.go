@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -45,6 +46,26 @@ func SlimPVC(obj any) (any, error) {
 		out.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: q}
 	}
 	out.Status.Phase = c.Status.Phase
+	return out, nil
+}
+
+// SlimDeployment is SlimPod for Deployments: its service (from the pod
+// template's label) and its ReplicaFailure condition.
+func SlimDeployment(obj any) (any, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	out := &appsv1.Deployment{ObjectMeta: slimMeta(&d.ObjectMeta)}
+	if s, ok := d.Spec.Template.Labels[labelService]; ok {
+		out.Labels = map[string]string{labelService: s}
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentReplicaFailure {
+			c.LastUpdateTime = metav1.Time{}
+			out.Status.Conditions = append(out.Status.Conditions, c)
+		}
+	}
 	return out, nil
 }
 

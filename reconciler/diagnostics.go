@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -31,7 +32,7 @@ const (
 	maxLogEntries   = 1000
 )
 
-// diagnostics watches the pods and claims arbor's environments make (those
+// diagnostics watches the pods, claims and Deployments of arbor's environments (those
 // labelled managed-by arbor and this install, trimmed to what package
 // diagnose reads) and says, per namespace, why an environment is not ready.
 // The last log lines of a container are read once, when a problem that
@@ -42,6 +43,7 @@ type diagnostics struct {
 	factory informers.SharedInformerFactory
 	pods    toolscache.SharedIndexInformer
 	pvcs    toolscache.SharedIndexInformer
+	deploys toolscache.SharedIndexInformer // for pods refused before they exist
 	now     func() time.Time
 	// changed is told of a namespace whose problems may have changed.
 	changed func(namespace string)
@@ -74,13 +76,17 @@ func newDiagnostics(cs kubernetes.Interface, install string, log *slog.Logger, c
 	}))
 	d.pods = d.factory.Core().V1().Pods().Informer()
 	d.pvcs = d.factory.Core().V1().PersistentVolumeClaims().Informer()
+	d.deploys = d.factory.Apps().V1().Deployments().Informer()
 	if err := d.pods.SetTransform(diagnose.SlimPod); err != nil {
 		return nil, err
 	}
 	if err := d.pvcs.SetTransform(diagnose.SlimPVC); err != nil {
 		return nil, err
 	}
-	for _, inf := range []toolscache.SharedIndexInformer{d.pods, d.pvcs} {
+	if err := d.deploys.SetTransform(diagnose.SlimDeployment); err != nil {
+		return nil, err
+	}
+	for _, inf := range []toolscache.SharedIndexInformer{d.pods, d.pvcs, d.deploys} {
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    d.seen,
 			UpdateFunc: func(_, cur any) { d.seen(cur) },
@@ -100,8 +106,6 @@ func (d *diagnostics) start(ctx context.Context) {
 		go d.readLogs(ctx)
 	}
 }
-
-func (d *diagnostics) synced() bool { return d.pods.HasSynced() && d.pvcs.HasSynced() }
 
 // seen asks for the logs a changed pod's problems want, and reports its namespace.
 func (d *diagnostics) seen(obj any) {
@@ -241,7 +245,15 @@ func (d *diagnostics) problems(ns string) []diagnose.Problem {
 			}
 		}
 	}
-	ps := diagnose.Environment(pods, pvcs, d.now())
+	var deploys []*appsv1.Deployment
+	if objs, err := d.deploys.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns); err == nil {
+		for _, o := range objs {
+			if dp, ok := o.(*appsv1.Deployment); ok {
+				deploys = append(deploys, dp)
+			}
+		}
+	}
+	ps := diagnose.Environment(pods, pvcs, deploys, d.now())
 	for i := range ps {
 		if !ps[i].WantLogs {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,28 @@ apps:
 	}
 	if !inv["ResourceQuota/"+reconciler.QuotaName] || !inv["LimitRange/"+reconciler.LimitRangeName] {
 		t.Errorf("inventory %v lacks the cost guards", inv)
+	}
+
+	// A branch asking for more pods than the quota allows: the pods the
+	// quota refuses never exist, and status says so, quoting the API server.
+	r.on("feature/big")
+	r.commit("five replicas", map[string]string{".release.yaml": webApp + "  replicas: 5\n"})
+	var quota *diagnose.Problem
+	eventually(t, 60*time.Second, "feature/big's QuotaExceeded", func() bool {
+		e := d.env(app, "feature/big")
+		if e == nil {
+			return false
+		}
+		for _, p := range e.Problems {
+			if p.Reason == diagnose.QuotaExceeded && p.Kind == diagnose.KindService && p.Name == "web" {
+				quota = &p
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(quota.Message, "exceeded quota: "+reconciler.QuotaName) {
+		t.Errorf("quota problem: %+v", quota)
 	}
 }
 

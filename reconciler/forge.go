@@ -304,6 +304,10 @@ func commitStatus(app string, st *envState, problems string) (string, forge.Stat
 	switch st.Phase {
 	case PhaseReady:
 		s.State, s.Description = forge.StateSuccess, "environment ready in "+st.Namespace
+		if problems != "" {
+			// a task that failed without halt_on_error, or a pod that broke since
+			s.Description += ", with problems: " + problems
+		}
 		if len(st.URLs) > 0 {
 			s.TargetURL = st.URLs[0].URL
 		}
@@ -358,11 +362,13 @@ func (r *Reconciler) comment(ctx context.Context, a *appRunner, key envKey, st *
 		return c
 	}
 	c.Environment, c.Phase, c.Commit, c.Expires = st.Namespace, st.Phase, st.Commit, st.ExpiresAt
-	if st.Phase != PhaseReady {
+	switch st.Phase {
+	case PhaseReady:
+		c.Reason = r.problemSummary(st) // a service that broke after all, or a task that failed without halting
+	case PhaseInvalid:
+		c.Reason = firstFinding(st)
+	default:
 		c.Reason = joinReasons(r.problemSummary(st), st.LastError)
-		if st.Phase == PhaseInvalid {
-			c.Reason = firstFinding(st)
-		}
 	}
 	for _, u := range st.URLs {
 		c.URLs = append(c.URLs, u.URL)

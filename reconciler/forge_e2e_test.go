@@ -335,7 +335,9 @@ func TestBranchEnvironmentCommentsOnItsPullRequest(t *testing.T) {
 
 // A pull request environment whose service crash-loops (kwok's crash-loop
 // stage): the pending commit status names the service, the reason and the
-// exit code while the daemon waits for it.
+// exit code while the daemon waits for it. (After the wait times out the
+// workflow goes on, the task's failure a warning: the environment is Ready
+// and the success status still names the problem.)
 func TestForgeStatusNamesTheProblem(t *testing.T) {
 	p := newPRFixture(t)
 	p.start(p.f.URL, false)

@@ -23,4 +23,8 @@ func TestCommitStatusCarriesTheDiagnosis(t *testing.T) {
 	if _, s, _ := commitStatus("shop", st, ""); s.Description != "deploying to shop-x" {
 		t.Errorf("deploying, no problem: %+v", s)
 	}
+	st.Phase = PhaseReady
+	if _, s, _ := commitStatus("shop", st, problems); s.State != forge.StateSuccess || s.Description != "environment ready in shop-x, with problems: "+problems {
+		t.Errorf("ready with a problem: %+v", s)
+	}
 }

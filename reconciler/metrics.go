@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"app", "phase"}),
 		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "arbor_environment_problems",
-			Help: "Environments by app showing a problem of each reason (image pull, crash loop, OOMKilled, unschedulable, readiness, failed job, pending claim, container error, waiting for a slot).",
+			Help: "Environments by app showing a problem of each reason (image pull, crash loop, OOMKilled, unschedulable, readiness, failed job, pending claim, container error, quota exceeded, pods refused, waiting for a slot).",
 		}, []string{"app", "reason"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "arbor_api_requests_total",

@@ -100,10 +100,14 @@ apps:
 // max_environments: 2. main and the branch with the older commit are
 // deployed; the newer branch waits with that reason in status and in
 // arbor_environment_problems, and nothing is deleted for it. When the
-// older branch goes away, the waiting one is deployed.
+// older branch goes away, the waiting one is deployed: a branch with an
+// invalid configuration, older still, takes no slot and no place before it.
 func TestMaxEnvironmentsWaitsThenStarts(t *testing.T) {
 	app := appName(t)
 	r := newRepo(t, webApp)
+	r.on("feature/broken")
+	r.commit("broken", map[string]string{".release.yaml": "services:\n- name: web\n  image: [nginx\n"})
+	r.commitAt("still broken", time.Now().Add(-72*time.Hour))
 	r.on("feature/old")
 	oldCommit := r.commitAt("old", time.Now().Add(-48*time.Hour))
 	r.on("feature/new")
@@ -141,6 +145,10 @@ func TestMaxEnvironmentsWaitsThenStarts(t *testing.T) {
 	}
 	if e := d.env(app, "feature/old"); e == nil || e.Phase != reconciler.PhaseReady || namespaceGone(d.cs, old.Namespace) {
 		t.Fatalf("feature/old disturbed by the waiting branch: %+v", e)
+	}
+
+	if e := d.env(app, "feature/broken"); e == nil || e.Phase != reconciler.PhaseInvalid {
+		t.Errorf("feature/broken: %+v, want Invalid", e)
 	}
 
 	r.deleteBranch("feature/old")

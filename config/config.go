@@ -146,6 +146,11 @@ type App struct {
 	// Pause says when the app's environments pause on their own: a
 	// schedule, idling, per-branch overrides (docs/pausing.md).
 	Pause Pause `yaml:"pause"`
+	// ResourceQuota, LimitRange and MaxEnvironments override the defaults'
+	// cost guards (Config.GuardsFor); absent: the defaults'.
+	ResourceQuota   map[string]string            `yaml:"resource_quota"`
+	LimitRange      map[string]map[string]string `yaml:"limit_range"`
+	MaxEnvironments int                          `yaml:"max_environments"`
 }
 
 // The values of App.Environments.
@@ -226,6 +231,11 @@ type Defaults struct {
 	// IngressAnnotations are the ingress annotations (keys or path.Match
 	// patterns) a template may set; empty: render.DefaultIngressAnnotations.
 	IngressAnnotations []string `yaml:"ingress_annotations"`
+	// ResourceQuota, LimitRange and MaxEnvironments are the cost guards
+	// every app gets unless it sets its own (Guards).
+	ResourceQuota   map[string]string            `yaml:"resource_quota"`
+	LimitRange      map[string]map[string]string `yaml:"limit_range"`
+	MaxEnvironments int                          `yaml:"max_environments"`
 }
 
 // Cluster says how to reach one cluster. With every field empty arbor uses

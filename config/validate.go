@@ -149,6 +149,7 @@ func (d *decoder) app(a *App, field, base string, c *Config) {
 	}
 	d.limits(a, field)
 	d.pause(&a.Pause, field+".pause")
+	d.guards(field, a.ResourceQuota, a.LimitRange, a.MaxEnvironments)
 	d.forge(&a.Forge, a.Repo, field+".forge", base, remote)
 	switch a.Environments {
 	case "":
@@ -368,6 +369,7 @@ func (d *decoder) defaults(df Defaults) {
 			d.fail("defaults.storage_classes."+k, "%q is not a valid StorageClass name", v)
 		}
 	}
+	d.guards("defaults", df.ResourceQuota, df.LimitRange, df.MaxEnvironments)
 }
 
 func (d *decoder) server(s *Server, base string) {

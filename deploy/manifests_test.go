@@ -29,6 +29,8 @@ var renderedKinds = []renderedKind{
 	{"", "services", "Service"},
 	{"", "serviceaccounts", "ServiceAccount"},
 	{"", "persistentvolumeclaims", "PersistentVolumeClaim"},
+	{"", "resourcequotas", "ResourceQuota"}, // the cost guards of the daemon config
+	{"", "limitranges", "LimitRange"},
 	{"apps", "deployments", "Deployment"},
 	{"apps", "statefulsets", "StatefulSet"}, // from kustomize directories; watched by the daemon
 	{"batch", "jobs", "Job"},
@@ -99,6 +101,7 @@ func TestClusterRoleGrantsExactlyWhatArborNeeds(t *testing.T) {
 		want = append(want, "networking.k8s.io/networkpolicies:"+v, "discovery.k8s.io/endpointslices:"+v)
 	}
 	want = append(want, "/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch")
+	want = append(want, "/pods:list", "/pods:watch") // diagnostics: read only; logs only where bound
 	want = append(want, "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create")
 	sort.Strings(want)
 	if got := grants(t, cr.Rules); !slices.Equal(got, want) {

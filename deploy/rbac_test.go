@@ -49,6 +49,10 @@ func environment(ns, version string) []*unstructured.Unstructured {
 		obj("v1", "ServiceAccount", ns, "web", l, nil),
 		obj("v1", "ConfigMap", ns, "env", l, map[string]any{"data": map[string]any{"RELEASE_COMMIT_SHA": version}}),
 		obj("v1", "Secret", ns, "env", l, map[string]any{"stringData": map[string]any{"DB_PASSWORD": "not-a-real-secret-" + version}}),
+		// The cost guards of the daemon config (reconciler/guards.go).
+		obj("v1", "ResourceQuota", ns, "arbor-quota", l, map[string]any{"spec": map[string]any{"hard": map[string]any{"pods": "10"}}}),
+		obj("v1", "LimitRange", ns, "arbor-limits", l, map[string]any{"spec": map[string]any{"limits": []any{map[string]any{
+			"type": "Container", "default": map[string]any{"memory": "256Mi"}}}}}),
 		obj("v1", "PersistentVolumeClaim", ns, "data", l, map[string]any{"spec": map[string]any{
 			"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}}}),
 		obj("v1", "Service", ns, "web", l, map[string]any{"spec": map[string]any{
@@ -118,6 +122,7 @@ func TestServiceAccountCanRunEnvironments(t *testing.T) {
 
 	checkSecretAccess(t, ctx, admin, arbor, ns)
 	checkPodLogAccess(t, ctx, admin, arbor, ns)
+	checkDiagnosticsAccess(t, ctx, arbor, ns)
 
 	// The watch cache lists and watches every kind across all namespaces, but
 	// Secrets, which arbor may read only where it binds the right to.
@@ -179,6 +184,39 @@ func TestServiceAccountCanRunEnvironments(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("namespace %s still exists 2 minutes after arbor deleted it", ns)
+	}
+}
+
+// checkDiagnosticsAccess: arbor lists and watches pods everywhere, and
+// reads a pod's log in its environment (through the secret-reader binding).
+func checkDiagnosticsAccess(t *testing.T, ctx context.Context, arbor *client, ns string) {
+	t.Helper()
+	var pod string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := arbor.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor,arbor.dev/service=web"})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range l.Items {
+			if p.Namespace == ns && p.Status.Phase == corev1.PodRunning {
+				pod = p.Name
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("as arbor, list pods in all namespaces (waiting for web's): %v", err)
+	}
+	w, err := arbor.cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=arbor"})
+	if err != nil {
+		t.Errorf("as arbor, watch pods in all namespaces: %v", err)
+	} else {
+		w.Stop()
+	}
+	tail := int64(1)
+	if err := arbor.cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{TailLines: &tail}).Do(ctx).Error(); err != nil {
+		t.Errorf("as arbor, read pod %s/%s's log: %v", ns, pod, err)
 	}
 }
 

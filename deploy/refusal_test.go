@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -170,7 +171,9 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 		{"create a Pod in an environment", create(obj("v1", "Pod", env, "x", managed(env), map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "x", "image": "x"}}}})), byRBAC},
 		{"create a DaemonSet in an environment", create(obj("apps/v1", "DaemonSet", env, "x", managed(env), nil)), byRBAC},
 		{"create a DaemonSet in kube-system", create(obj("apps/v1", "DaemonSet", "kube-system", "x", managed("x"), nil)), byRBAC},
-		{"create a ResourceQuota in an environment", create(obj("v1", "ResourceQuota", env, "x", managed(env), nil)), byRBAC},
+		// The cost guards are arbor's only in its environments.
+		{"create a ResourceQuota outside its environments", create(obj("v1", "ResourceQuota", "default", "x", managed("default"), nil)), byPolicy},
+		{"create a LimitRange outside its environments", create(obj("v1", "LimitRange", "default", "x", managed("default"), map[string]any{"spec": map[string]any{"limits": []any{}}})), byPolicy},
 		{"list NetworkPolicies", func(ctx context.Context) error {
 			_, err := arbor.cs.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
 			return err
@@ -184,9 +187,14 @@ func TestServiceAccountIsRefusedTheRest(t *testing.T) {
 			_, err := arbor.cs.CoordinationV1().Leases("kube-system").List(ctx, metav1.ListOptions{})
 			return err
 		}, byRBAC},
-		{"read Pods", func(ctx context.Context) error {
-			_, err := arbor.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		// Pods: list and watch only (diagnostics), no get; logs only where
+		// the environment binding grants them.
+		{"get a Pod", func(ctx context.Context) error {
+			_, err := arbor.cs.CoreV1().Pods("kube-system").Get(ctx, "x", metav1.GetOptions{})
 			return err
+		}, byRBAC},
+		{"read a Pod's log outside its environments", func(ctx context.Context) error {
+			return arbor.cs.CoreV1().Pods("kube-system").GetLogs("x", &corev1.PodLogOptions{}).Do(ctx).Error()
 		}, byRBAC},
 	}
 	for _, c := range cases {

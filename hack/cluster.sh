@@ -69,8 +69,11 @@ stages() {
 		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
 		{ echo "---"; cat "$dir/kustomize/stage/$f"; } >>"$out.tmp"
 	done
+	# @KWOK_WORKDIR@ in a stage file names where its companion files
+	# (hack/kwok/*.log: the test containers' logs) are copied.
+	cp "$ROOT"/hack/kwok/*.log "$KWOK_WORKDIR/"
 	for f in "$ROOT"/hack/kwok/*.yaml; do
-		{ echo "---"; cat "$f"; } >>"$out.tmp"
+		{ echo "---"; sed "s|@KWOK_WORKDIR@|$KWOK_WORKDIR|g" "$f"; } >>"$out.tmp"
 	done
 	mv "$out.tmp" "$out"
 	echo "$out"
@@ -99,8 +102,8 @@ storage() {
 }
 
 # configHash names the configuration a cluster is created with: this script
-# and the stages in hack/kwok/.
-configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml | sha256sum | cut -c1-16; }
+# and the stages and logs in hack/kwok/.
+configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml "$ROOT"/hack/kwok/*.log | sha256sum | cut -c1-16; }
 
 up() {
 	build

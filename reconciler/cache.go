@@ -36,6 +36,8 @@ var watchedKinds = map[schema.GroupKind]schema.GroupVersionResource{
 	{Kind: "Service"}:                                         {Version: "v1", Resource: "services"},
 	{Kind: "ServiceAccount"}:                                  {Version: "v1", Resource: "serviceaccounts"},
 	{Kind: "PersistentVolumeClaim"}:                           {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Kind: "ResourceQuota"}:                                   {Version: "v1", Resource: "resourcequotas"},
+	{Kind: "LimitRange"}:                                      {Version: "v1", Resource: "limitranges"},
 	{Group: "apps", Kind: "Deployment"}:                       {Group: "apps", Version: "v1", Resource: "deployments"},
 	{Group: "apps", Kind: "StatefulSet"}:                      {Group: "apps", Version: "v1", Resource: "statefulsets"},
 	{Group: "batch", Kind: "Job"}:                             {Group: "batch", Version: "v1", Resource: "jobs"},

@@ -21,12 +21,12 @@ func TestCommitStatusOfTheCommitThatWaits(t *testing.T) {
 		{envState{Phase: PhaseReady, Commit: "new", Namespace: "ns"}, "new", forge.StateSuccess},
 	}
 	for _, c := range cases {
-		sha, s, ok := commitStatus("shop", &c.st)
+		sha, s, ok := commitStatus("shop", &c.st, "")
 		if !ok || sha != c.sha || s.State != c.state {
 			t.Errorf("%s: status on %q (%v, %v); want %s on %q", c.st.Phase, sha, s.State, ok, c.state, c.sha)
 		}
 	}
-	if _, s, _ := commitStatus("shop", &cases[0].st); s.Description != "Waiting for image r/web:new" {
+	if _, s, _ := commitStatus("shop", &cases[0].st, ""); s.Description != "Waiting for image r/web:new" {
 		t.Errorf("waiting description %q", s.Description)
 	}
 	if !transient(PhaseWaiting) {

@@ -105,6 +105,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	case (err != nil || findings.HasErrors()) && r.quiet(a, key, rec, commit):
 		return nil // the app's own cluster reports it
 	case findings.HasErrors():
+		if rec == nil {
+			a.release(key.Branch, commit) // an invalid new branch takes no slot
+		}
 		result = resultInvalid
 		return r.invalid(ctx, key, rec, commit, settings, findings)
 	case errors.As(err, &pending):
@@ -114,6 +117,10 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	case err != nil:
 		r.fail(ctx, key, rec, commit, err)
 		return err
+	}
+	if rec == nil && !r.admit(ctx, a, key, lst) {
+		r.wait(key) // max_environments: nothing is applied until a slot frees
+		return nil
 	}
 	result = resultApplied
 	defer r.pausing.drop(key)
@@ -307,6 +314,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
+	addCostGuards(env, r.opts.Config.GuardsFor(a.cfg))
 	env.Warnings = append(env.Warnings, stale...)
 	if placeWarning != "" {
 		env.Warnings = append(env.Warnings, placeWarning)
@@ -427,6 +435,12 @@ func (r *Reconciler) invalid(ctx context.Context, key envKey, rec *envRecord, co
 // remove deletes an environment whose branch is gone (after a successful
 // listing) — only a namespace arbor created for this app.
 func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) error {
+	a := r.apps[key.App]
+	var commit string
+	if lst := a.current(); lst != nil {
+		commit = lst.Branches[key.Branch] // "" when the branch is gone
+	}
+	a.release(key.Branch, commit)
 	if rec == nil {
 		r.status.forget(key)
 		return nil

@@ -258,6 +258,7 @@ func (f *Fleet) MetricsHandler(reg *prometheus.Registry) http.Handler {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		f.home.opts.Metrics.environments.Reset()
+		f.home.opts.Metrics.problems.Reset()
 		for _, r := range f.members {
 			r.addPhaseGauge()
 		}

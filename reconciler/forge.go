@@ -272,7 +272,7 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	}
 	pr, closed, hasPR := a.forge.pullRequest(branch)
 	if st != nil && !closed {
-		if sha, s, ok := commitStatus(a.cfg.Name, st); ok {
+		if sha, s, ok := commitStatus(a.cfg.Name, st, r.problemSummary(st)); ok {
 			if err := a.forge.client.SetStatus(ctx, sha, s); err != nil {
 				return fmt.Errorf("commit status: %w", err)
 			}
@@ -296,25 +296,33 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	return nil
 }
 
-// commitStatus is what the forge shows of an environment on its commit.
-func commitStatus(app string, st *envState) (string, forge.Status, bool) {
+// commitStatus is what the forge shows of an environment on its commit;
+// problems is the short diagnosis of a deploying or failed one ("" when none).
+func commitStatus(app string, st *envState, problems string) (string, forge.Status, bool) {
 	s := forge.Status{Context: "arbor/" + app}
 	sha := st.Commit
 	switch st.Phase {
 	case PhaseReady:
 		s.State, s.Description = forge.StateSuccess, "environment ready in "+st.Namespace
+		if problems != "" {
+			// a task that failed without halt_on_error, or a pod that broke since
+			s.Description += ", with problems: " + problems
+		}
 		if len(st.URLs) > 0 {
 			s.TargetURL = st.URLs[0].URL
 		}
 	case PhasePending, PhaseDeploying:
 		s.State, s.Description = forge.StatePending, "deploying to "+st.Namespace
+		if problems != "" {
+			s.Description += ": " + problems
+		}
 	case PhaseWaiting:
 		s.State, s.Description = forge.StatePending, st.Message
 	case PhaseInvalid:
 		sha = st.InvalidCommit
 		s.State, s.Description = forge.StateFailure, firstFinding(st)
 	case PhaseFailed:
-		s.State, s.Description = forge.StateFailure, st.LastError
+		s.State, s.Description = forge.StateFailure, joinReasons(problems, st.LastError)
 	case PhaseConflict:
 		s.State, s.Description = forge.StateError, st.LastError
 	default:
@@ -328,6 +336,17 @@ func commitStatus(app string, st *envState) (string, forge.Status, bool) {
 	}
 	s.Description = forge.Description(s.Description, 0)
 	return sha, s, true
+}
+
+// joinReasons puts the diagnosis (what to fix) before the daemon's error.
+func joinReasons(problems, lastError string) string {
+	switch {
+	case problems == "":
+		return lastError
+	case lastError == "":
+		return problems
+	}
+	return problems + "; " + lastError
 }
 
 // firstFinding is the first error finding, FILE:LINE:COL and message.
@@ -348,11 +367,13 @@ func (r *Reconciler) comment(ctx context.Context, a *appRunner, key envKey, st *
 		return c
 	}
 	c.Environment, c.Phase, c.Commit, c.Expires = st.Namespace, st.Phase, st.Commit, st.ExpiresAt
-	if st.Phase != PhaseReady {
-		c.Reason = st.LastError
-		if st.Phase == PhaseInvalid {
-			c.Reason = firstFinding(st)
-		}
+	switch st.Phase {
+	case PhaseReady:
+		c.Reason = r.problemSummary(st) // a service that broke after all, or a task that failed without halting
+	case PhaseInvalid:
+		c.Reason = firstFinding(st)
+	default:
+		c.Reason = joinReasons(r.problemSummary(st), st.LastError)
 	}
 	for _, u := range st.URLs {
 		c.URLs = append(c.URLs, u.URL)

@@ -332,3 +332,17 @@ func TestBranchEnvironmentCommentsOnItsPullRequest(t *testing.T) {
 	})
 	p.waitStatus(head, "success", "")
 }
+
+// A pull request environment whose service crash-loops (kwok's crash-loop
+// stage): the pending commit status names the service, the reason and the
+// exit code while the daemon waits for it. (After the wait times out the
+// workflow goes on, the task's failure a warning: the environment is Ready
+// and the success status still names the problem.)
+func TestForgeStatusNamesTheProblem(t *testing.T) {
+	p := newPRFixture(t)
+	p.start(p.f.URL, false)
+	sha := p.push("feature/crash", "crash", map[string]string{".release.yaml": "services:\n- name: web\n  image: arbor.test/crash-loop:1\n"})
+	p.f.OpenPR(t, p.repo, "feature/crash", "main", "crash")
+	s := p.waitStatus(sha, "pending", "service web: CrashLoopBackOff (exit code 3)")
+	t.Logf("status: %s", s.Description)
+}

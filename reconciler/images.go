@@ -22,8 +22,9 @@ import (
 	"github.com/arbordev/arbor/workflow"
 )
 
-// PhaseWaiting: the environment's images are being built, or waited for in
-// the registry; what runs keeps running until they are there.
+// PhaseWaiting: the environment waits, its message says for what: its
+// images, built or waited for in the registry (what runs keeps running until
+// they are there), or a slot under its app's max_environments (guards.go).
 const PhaseWaiting = "Waiting"
 
 // ImageStatus is one built service's image in the status API: the image it

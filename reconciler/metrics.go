@@ -12,6 +12,7 @@ import (
 type Metrics struct {
 	reconcileDuration *prometheus.HistogramVec
 	environments      *prometheus.GaugeVec
+	problems          *prometheus.GaugeVec
 	apiRequests       *prometheus.CounterVec
 	listingErrors     *prometheus.CounterVec
 	leader            prometheus.Gauge
@@ -33,6 +34,7 @@ type Metrics struct {
 //
 //	arbor_reconcile_duration_seconds{app,result}  histogram; result = unchanged|applied|deleted|invalid|error
 //	arbor_environments{app,phase}                 gauge
+//	arbor_environment_problems{app,reason}        gauge: environments showing a problem of that reason (diagnose.Reasons, every one always exported)
 //	arbor_api_requests_total{verb}                counter, verb from method and dryRun (see apply.Verb)
 //	arbor_listing_errors_total{app}               counter: failed or empty branch listings (nothing deleted)
 //	arbor_leader                                  gauge: 1 while this replica acts on at least one app
@@ -54,6 +56,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_environments",
 			Help: "Environments by app and phase.",
 		}, []string{"app", "phase"}),
+		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_environment_problems",
+			Help: "Environments by app showing a problem of each reason (image pull, crash loop, OOMKilled, unschedulable, readiness, failed job, pending claim, container error, quota exceeded, pods refused, waiting for a slot).",
+		}, []string{"app", "reason"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "arbor_api_requests_total",
 			Help: "Requests sent to the Kubernetes API server, by verb.",
@@ -96,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 while this replica acts on at least one app (holds its Lease and a share of the apps).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds, m.clusterUp, m.clusterErrors, m.ownedApps} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.problems, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds, m.clusterUp, m.clusterErrors, m.ownedApps} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -115,6 +115,12 @@ type Reconciler struct {
 	// every app (one Reconciler led directly).
 	owner *ownership
 	shard *shards
+	// diag says why environments are not ready (diagnostics.go).
+	diag *diagnostics
+	// reported is each namespace's last diagnosis summary, to make the
+	// forge report due when it changes.
+	reportedMu sync.Mutex
+	reported   map[string]string
 }
 
 // acts reports whether this replica acts on app now.
@@ -180,6 +186,10 @@ func New(opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	r.cache = c
+	if r.diag, err = newDiagnostics(opts.Kube, opts.Config.Install, opts.Log, r.problemsChanged); err != nil {
+		return nil, err
+	}
+	r.reported = map[string]string{}
 	return r, nil
 }
 
@@ -188,6 +198,7 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	for _, name := range r.order {
 		go r.watchTriggers(ctx, r.apps[name])
 	}
+	r.diag.start(ctx)
 	return r.cache.start(ctx)
 }
 
@@ -267,6 +278,11 @@ func (r *Reconciler) namespaceChanged(ns string, itself bool) {
 	if !r.leading.Load() {
 		return
 	}
+	if itself {
+		for _, name := range r.order {
+			r.requeueWaiting(name) // an environment going away frees a slot
+		}
+	}
 	if rec := r.cache.envOfNamespace(ns); rec != nil && r.apps[rec.App] != nil && r.owner.owns(rec.App) && (itself || !rec.Deleting) {
 		r.queue.Add(envKey{App: rec.App, Branch: rec.Branch})
 	}
@@ -302,6 +318,7 @@ type appRunner struct {
 	forge     *forgeRunner  // nil without a forge
 	refresh   chan struct{} // wakes the poll loop (watchTriggers, refresh requests)
 	attempted atomic.Bool
+	slots     slots // max_environments (guards.go)
 
 	mu       sync.Mutex
 	listing  *listing // last successful listing; nil until one
@@ -392,6 +409,10 @@ func sortedKeys(m map[string]string) []string {
 // settingsHash identifies the daemon-side inputs of an app's renders: a
 // change of parameters or defaults re-renders every environment.
 func settingsHash(c *config.Config, a config.App) string {
+	// max_environments decides which branches are deployed, not what: a
+	// change of it re-renders nothing.
+	defaults, guards := c.Defaults, c.GuardsFor(a)
+	defaults.MaxEnvironments, guards.MaxEnvironments = 0, 0
 	b, _ := json.Marshal(struct {
 		Path                   string
 		Parameters             map[string]string
@@ -404,8 +425,9 @@ func settingsHash(c *config.Config, a config.App) string {
 		MaxConfigSize          int64                  // a configuration refused as too large is read again when it is raised
 		Install                string                 // on every object
 		ServiceAccount         string                 // bound in every environment
-	}{a.Path, a.Parameters, c.Defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize, a.MaxConfigSize.Bytes,
-		c.Install, c.Namespace + "/" + c.ServiceAccount})
+		Guards                 config.Guards          // the quota and limits in every environment
+	}{a.Path, a.Parameters, defaults, a.SecretsFrom, c.AllowClusterScoped, c.AllowForeignNamespaces, a.PodSecurity, a.Kustomize, a.MaxConfigSize.Bytes,
+		c.Install, c.Namespace + "/" + c.ServiceAccount, guards})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

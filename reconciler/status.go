@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/arbordev/arbor/diagnose"
 	"github.com/arbordev/arbor/internal/redact"
 	"github.com/arbordev/arbor/render"
 	"github.com/arbordev/arbor/schema"
@@ -140,6 +141,9 @@ type EnvironmentStatus struct {
 	// health error while it does not answer (cluster.go).
 	Cluster      string `json:"cluster,omitempty"`
 	ClusterError string `json:"clusterError,omitempty"`
+	// Problems say why services, jobs or volumes are not ready, from the
+	// daemon's watches of the environment's pods and claims (package diagnose).
+	Problems []diagnose.Problem `json:"problems,omitempty"`
 }
 
 // Environments returns an app's environments, sorted by branch: the records
@@ -168,6 +172,7 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
 			Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
 			Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
+			Problems: r.problemsOf(&st),
 		})
 		if p := st.Pause; p != nil && p.Paused {
 			e := &out[len(out)-1]
@@ -205,17 +210,32 @@ func (r *Reconciler) Apps() []AppStatus {
 	return out
 }
 
-// updatePhaseGauge recomputes arbor_environments from the current status.
+// updatePhaseGauge recomputes arbor_environments and
+// arbor_environment_problems from the current status.
 func (r *Reconciler) updatePhaseGauge() {
 	r.opts.Metrics.environments.Reset()
+	r.opts.Metrics.problems.Reset()
 	r.addPhaseGauge()
 }
 
-// addPhaseGauge adds this Reconciler's environments to arbor_environments.
+// addPhaseGauge adds this Reconciler's environments to arbor_environments
+// and arbor_environment_problems (reset first by the caller: a Fleet adds
+// every cluster's).
 func (r *Reconciler) addPhaseGauge() {
 	for _, name := range r.order {
+		count := map[diagnose.Reason]float64{}
 		for _, e := range r.Environments(name) {
 			r.opts.Metrics.environments.WithLabelValues(name, e.Phase).Inc()
+			seen := map[diagnose.Reason]bool{}
+			for _, p := range e.Problems {
+				if !seen[p.Reason] {
+					seen[p.Reason] = true
+					count[p.Reason]++
+				}
+			}
+		}
+		for _, reason := range diagnose.Reasons {
+			r.opts.Metrics.problems.WithLabelValues(name, string(reason)).Add(count[reason])
 		}
 	}
 }

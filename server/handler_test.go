@@ -87,6 +87,25 @@ func TestPageEscapesHostileInput(t *testing.T) {
 	}
 }
 
+// A diagnosed problem shows its message and the container's last log
+// lines, escaped: a log line is a branch's output.
+func TestPageShowsProblemLogLinesEscaped(t *testing.T) {
+	snap := Snapshot{Leader: true, Apps: []App{{Name: "x", Environments: []Environment{{
+		Branch: "main",
+		Problems: []Problem{{Where: "service web", Message: "CrashLoopBackOff: container web keeps exiting with code 3",
+			Logs: []string{"panic: no DATABASE_URL", `<script>alert(1)</script>`}}},
+	}}}}}
+	_, body := get(t, Handler(SourceFunc(func(context.Context) (Snapshot, error) { return snap, nil }), fixedOpts()), http.MethodGet)
+	for _, want := range []string{"<code>service web</code>: CrashLoopBackOff: container web keeps exiting with code 3", "last log lines", "panic: no DATABASE_URL\n", "&lt;script&gt;alert(1)&lt;/script&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>alert") {
+		t.Error("a log line reached the page unescaped")
+	}
+}
+
 func TestPageSourceErrorIsUnavailable(t *testing.T) {
 	src := SourceFunc(func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("status cache not synced yet") })
 	res, body := get(t, Handler(src, fixedOpts()), http.MethodGet)

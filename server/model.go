@@ -95,4 +95,6 @@ type Problem struct {
 	Where   string
 	Message string
 	Warning bool
+	// Logs are a failed container's last lines, shown folded under the message.
+	Logs []string
 }

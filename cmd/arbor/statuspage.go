@@ -106,6 +106,9 @@ func pageEnvironment(e reconciler.EnvironmentStatus) server.Environment {
 	for _, l := range e.Links {
 		env.Links = append(env.Links, server.Link{Name: l.Name, URL: l.URL})
 	}
+	for _, p := range e.Problems {
+		env.Problems = append(env.Problems, server.Problem{Where: p.Kind + " " + p.Name, Message: string(p.Reason) + ": " + p.Message, Logs: p.Logs})
+	}
 	if e.Message != "" {
 		env.Problems = append(env.Problems, server.Problem{Message: e.Message, Warning: true})
 	}

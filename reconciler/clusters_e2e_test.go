@@ -176,6 +176,7 @@ func startFleet(t *testing.T, cfg *config.Config, others map[string]*testcluster
 		Apps:         func() any { return fleet.Apps() },
 		Environments: func(app string) (any, bool) { return fleet.Environments(app), fleet.HasApp(app) },
 		Ready:        fleet.Ready, Metrics: fleet.MetricsHandler(reg), Hooks: parts.Hooks,
+		OpenReads: true, // the tests read status without a token
 	}, server.Options{}))
 	if err := fleet.Start(ctx); err != nil {
 		t.Fatal(err)

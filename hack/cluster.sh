@@ -109,7 +109,10 @@ up() {
 	build
 	local mark=$KWOK_WORKDIR/clusters/$CLUSTER/arbor-config.hash
 	if running && [[ $(cat "$mark" 2>/dev/null) != "$(configHash)" ]]; then
-		log "cluster $CLUSTER was created by another version of hack/cluster.sh or hack/kwok/ (kwok stages, storage): run '$0 down' then '$0 up' to recreate it"
+		# A test cluster holds nothing worth keeping: a stale one would run
+		# the tests against other kwok stages, logs or storage.
+		log "cluster $CLUSTER was created by another version of hack/cluster.sh or hack/kwok/ (kwok stages, logs, storage): recreating it"
+		down
 	fi
 	# The controller-manager and scheduler get a client rate of 500/s (their
 	# default is 20 and 50): a thousand environments' Deployments, ReplicaSets

@@ -85,6 +85,13 @@ running() {
 		"$BIN/kubectl" --kubeconfig "$kc" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
+# logs serves every test container's log (hack/kwok/clusterlogs.tmpl); with
+# Logs and ClusterLogs enabled as CRDs kwok reads them from the API server.
+logs() {
+	sed "s|@KWOK_WORKDIR@|$KWOK_WORKDIR|g" "$ROOT/hack/kwok/clusterlogs.tmpl" |
+		"$BIN/kubectl" --kubeconfig "$(kubeconfig)" apply -f - >&2
+}
+
 # storage makes PersistentVolumeClaims bind: the controller-manager's test
 # hostPath provisioner (enabled above) provisions a PV for every claim of the
 # default StorageClass "standard". kwok runs no containers, so nothing is written.
@@ -103,7 +110,7 @@ storage() {
 
 # configHash names the configuration a cluster is created with: this script
 # and the stages and logs in hack/kwok/.
-configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml "$ROOT"/hack/kwok/*.log | sha256sum | cut -c1-16; }
+configHash() { cat "$ROOT"/hack/cluster.sh "$ROOT"/hack/kwok/*.yaml "$ROOT"/hack/kwok/*.log "$ROOT"/hack/kwok/*.tmpl | sha256sum | cut -c1-16; }
 
 up() {
 	build
@@ -146,6 +153,7 @@ up() {
 			--wait 2m >&2
 		"$BIN/kwokctl" scale node --name "$CLUSTER" --replicas 12 >&2
 		storage
+		logs
 		configHash >"$mark"
 	fi
 	echo "export KUBECONFIG=$(kubeconfig)"

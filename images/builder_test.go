@@ -123,9 +123,11 @@ func TestBuildScratchCopy(t *testing.T) {
 func TestBuildRunStepOnBaseImage(t *testing.T) {
 	b, prefix := testBuilder(t, nil)
 	base := buildkittest.BaseImage(t, prefix+"/base")
-	fsys := tree("ARG BASE\nFROM ${BASE}\nARG GREETING=hi\nRUN echo \"$GREETING from RUN\" > /out.txt && cat /out.txt\n", nil)
+	// NONCE makes the RUN step new to buildkitd's cache: a cached step
+	// prints nothing, and the log below needs its output.
+	fsys := tree("ARG BASE\nFROM ${BASE}\nARG GREETING=hi\nARG NONCE\nRUN echo \"$GREETING from RUN\" > /out.txt && cat /out.txt\n", nil)
 	req := request(t, fsys)
-	req.Args = map[string]string{"BASE": base, "GREETING": "hello"}
+	req.Args = map[string]string{"BASE": base, "GREETING": "hello", "NONCE": time.Now().Format(time.RFC3339Nano)}
 	res := build(t, b, req)
 	if got, ok := fileIn(t, res.Ref, "out.txt"); !ok || got != "hello from RUN\n" {
 		t.Fatalf("out.txt in %s = %q (found %v)", res.Ref, got, ok)

@@ -150,7 +150,7 @@ func New(opts Options) (*Reconciler, error) {
 		imports: workflow.NewImportIndex(),
 	}
 	if opts.WaitTimeout == 0 {
-		opts.WaitTimeout = 5 * time.Minute
+		r.opts.WaitTimeout = 5 * time.Minute
 	}
 	r.status.changed = r.statusChanged
 	if p := opts.images; p != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Defaults of WaiterOptions.
@@ -107,6 +109,10 @@ func (w *Waiter) Wait(ctx context.Context, ref string) (Result, error) {
 	wake := w.register(r.Context().RepositoryStr())
 	defer w.unregister(r.Context().RepositoryStr(), wake)
 
+	// The deadline also ends a lookup in flight: a registry that takes the
+	// request and never answers must not hold the wait past it.
+	wctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+	defer cancel()
 	deadline := time.NewTimer(w.opts.Timeout)
 	defer deadline.Stop()
 	poll := time.NewTimer(0)
@@ -124,9 +130,12 @@ func (w *Waiter) Wait(ctx context.Context, ref string) (Result, error) {
 		case <-poll.C:
 			polled = true
 		}
-		d, found, err := w.reg.digest(ctx, r)
+		d, found, err := w.lookup(wctx, r)
 		if found {
 			return Result{Ref: pinned(r, d), Tag: ref, Digest: d}, nil
+		}
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return Result{}, &WaitTimeoutError{Ref: ref, Timeout: w.opts.Timeout, Last: err}
 		}
 		last = err
 		if polled {
@@ -136,6 +145,16 @@ func (w *Waiter) Wait(ctx context.Context, ref string) (Result, error) {
 			next = min(next*2, w.opts.MaxPoll)
 		}
 	}
+}
+
+// maxLookup bounds one registry lookup of a wait: one that hangs leaves the
+// next poll or notification to look again.
+const maxLookup = 30 * time.Second
+
+func (w *Waiter) lookup(ctx context.Context, r name.Reference) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, maxLookup)
+	defer cancel()
+	return w.reg.digest(ctx, r)
 }
 
 func (w *Waiter) register(repo string) chan struct{} {

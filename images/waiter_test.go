@@ -117,6 +117,25 @@ func TestWaiterDeadline(t *testing.T) {
 	}
 }
 
+// TestWaiterRegistryNeverAnswers: a registry that takes each request and
+// never answers ends the wait at its deadline, with the timeout error, not
+// later and not with a bare context error.
+func TestWaiterRegistryNeverAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	w := NewWaiter(WaiterOptions{PlainHTTP: true, Timeout: 700 * time.Millisecond, MinPoll: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := w.Wait(ctx, host+"/shop/web:abc")
+	var te *WaitTimeoutError
+	if !errors.As(err, &te) || ctx.Err() != nil {
+		t.Fatalf("error %v (test context: %v), want the wait's own deadline", err, ctx.Err())
+	}
+}
+
 // TestWaiterUsesDockerConfigCredentials waits on a registry that wants a
 // login, with the credentials of a docker-config Secret; without them the
 // deadline names the registry's refusal, and never the password.

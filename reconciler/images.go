@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -327,11 +328,7 @@ func (s *imageSource) build(ctx context.Context, in imageInput) (images.Result, 
 
 // waitingFor says what the environment waits for; s.mu is held.
 func (j *imageJob) waitingFor(mode string) string {
-	refs := make([]string, 0, len(j.pending))
-	for ref := range j.pending {
-		refs = append(refs, ref)
-	}
-	sort.Strings(refs)
+	refs := slices.Sorted(maps.Keys(j.pending))
 	verb := "Waiting for image"
 	if mode == config.ImagesBuildKit {
 		verb = "Building image"
@@ -363,11 +360,7 @@ func inputsID(inputs []imageInput) string {
 	h := sha256.New()
 	for _, in := range inputs {
 		b := in.build
-		keys := make([]string, 0, len(b.Build.Args))
-		for k := range b.Build.Args {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(b.Build.Args))
 		args := make([]string, len(keys))
 		for i, k := range keys {
 			args[i] = k + "=" + b.Build.Args[k]
@@ -384,13 +377,8 @@ func pinsID(pins map[string]string) string {
 	if len(pins) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(pins))
-	for k := range pins {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	h := sha256.New()
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(pins)) {
 		fmt.Fprintf(h, "%s=%s\n", k, pins[k])
 	}
 	return "\x00images:" + hex.EncodeToString(h.Sum(nil))[:16]

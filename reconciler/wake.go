@@ -2,18 +2,13 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/arbordev/arbor/render"
+	"github.com/arbordev/arbor/workflow"
 )
 
 // PauseResponse is the answer to a pause or resume request.
@@ -42,7 +37,7 @@ func (r *Reconciler) SetPaused(ctx context.Context, app, env string, paused bool
 	}
 	verb := map[bool]string{true: "pause", false: "resume"}[paused]
 	value := verb + " " + r.clock.Now().UTC().Format(time.RFC3339Nano)
-	if err := r.annotateNamespace(ctx, ns, AnnotationPauseRequested, value, "arbor-pause"); err != nil {
+	if err := workflow.Annotate(ctx, r.opts.Kube, ns, r.opts.Config.Install, "pause", map[string]string{AnnotationPauseRequested: value}); err != nil {
 		return PauseResponse{}, err
 	}
 	resp := PauseResponse{App: app, Env: env, Namespace: ns, Paused: paused, Requested: value}
@@ -55,32 +50,6 @@ func (r *Reconciler) SetPaused(ctx context.Context, app, env string, paused bool
 		resp.Message = "resume requested: the environment's workloads scale back as rendered"
 	}
 	return resp, nil
-}
-
-// annotateNamespace sets one annotation on an environment namespace of
-// this install, and no other namespace.
-func (r *Reconciler) annotateNamespace(ctx context.Context, ns, key, value, manager string) error {
-	obj, err := r.opts.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("Namespace/%s: %w", ns, ErrNoEnvironment)
-	}
-	if err != nil {
-		return fmt.Errorf("Namespace/%s: read: %w", ns, err)
-	}
-	if obj.Labels[render.LabelManagedBy] != render.ManagedByValue || obj.Labels[render.LabelInstall] != r.opts.Config.Install {
-		return fmt.Errorf("Namespace/%s: not an environment of this arbor install: %w", ns, ErrNoEnvironment)
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": obj.ResourceVersion, // the namespace checked above, and no other
-		"annotations":     map[string]string{key: value},
-	}})
-	if err != nil {
-		return err
-	}
-	if _, err := r.opts.Kube.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: manager}); err != nil {
-		return fmt.Errorf("Namespace/%s: record the request: %w", ns, err)
-	}
-	return nil
 }
 
 // WakeResult is what the waking endpoint learns of a host.
@@ -121,7 +90,7 @@ func (r *Reconciler) Wake(ctx context.Context, host string) (WakeResult, error) 
 			return res, nil
 		}
 		value := r.clock.Now().UTC().Format(time.RFC3339Nano)
-		if err := r.annotateNamespace(ctx, st.Namespace, AnnotationWakeRequested, value, "arbor-wake"); err != nil {
+		if err := workflow.Annotate(ctx, r.opts.Kube, st.Namespace, r.opts.Config.Install, "wake", map[string]string{AnnotationWakeRequested: value}); err != nil {
 			r.wakeFailed(st.Namespace) // the page's next reload tries again
 			return res, err
 		}

@@ -2,8 +2,9 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -161,18 +162,9 @@ func (c *checker) buildPaths(f string, spec BuildSpec) {
 	if path.IsAbs(spec.Dockerfile) || df == ".." || strings.HasPrefix(df, "../") {
 		c.errorf(f+".dockerfile", "dockerfile %q must be a path inside the build context", spec.Dockerfile)
 	}
-	for _, k := range sortedArgKeys(spec.Args) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
 		if strings.HasPrefix(strings.ToUpper(k), "BUILDKIT_") {
 			c.errorf(f+".args."+k, "build args starting with BUILDKIT_ steer BuildKit itself and are refused")
 		}
 	}
-}
-
-func sortedArgKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

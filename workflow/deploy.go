@@ -23,7 +23,7 @@ var ErrNoEnvironment = errors.New("no such environment")
 // returns its value. It refuses a namespace arbor did not create.
 func RequestDeploy(ctx context.Context, kube kubernetes.Interface, namespace string, now time.Time) (string, error) {
 	value := now.UTC().Format(time.RFC3339Nano)
-	if err := annotate(ctx, kube, namespace, "deploy", map[string]string{AnnotationDeployRequested: value}); err != nil {
+	if err := Annotate(ctx, kube, namespace, "", "deploy", map[string]string{AnnotationDeployRequested: value}); err != nil {
 		return "", err
 	}
 	return value, nil

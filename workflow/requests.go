@@ -30,10 +30,12 @@ const (
 	AnnotationDeleteRequestedBy = "arbor.dev/delete-requested-by"
 )
 
-// annotate sets annotations on an environment's namespace, refusing a
-// namespace arbor did not create; the patch applies to the namespace
-// checked and no other (its resourceVersion).
-func annotate(ctx context.Context, kube kubernetes.Interface, namespace, why string, values map[string]string) error {
+// Annotate sets annotations on an environment's namespace, refusing a
+// namespace arbor did not create or that is being deleted, and, when install
+// is not "", one another install created; the patch applies to the
+// namespace checked and no other (its resourceVersion). why names the
+// request in errors and in the field manager (arbor-WHY).
+func Annotate(ctx context.Context, kube kubernetes.Interface, namespace, install, why string, values map[string]string) error {
 	ns, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("Namespace/%s: %w", namespace, ErrNoEnvironment)
@@ -43,6 +45,9 @@ func annotate(ctx context.Context, kube kubernetes.Interface, namespace, why str
 	}
 	if ns.Labels[render.LabelManagedBy] != render.ManagedByValue {
 		return fmt.Errorf("Namespace/%s: not managed by arbor: %w", namespace, ErrNoEnvironment)
+	}
+	if install != "" && ns.Labels[render.LabelInstall] != install {
+		return fmt.Errorf("Namespace/%s: not an environment of this arbor install: %w", namespace, ErrNoEnvironment)
 	}
 	if ns.DeletionTimestamp != nil {
 		return fmt.Errorf("Namespace/%s: being deleted: %w", namespace, ErrNoEnvironment)
@@ -63,7 +68,7 @@ func annotate(ctx context.Context, kube kubernetes.Interface, namespace, why str
 // RequestExtend records on an environment's namespace that it expires at
 // at, not earlier.
 func RequestExtend(ctx context.Context, kube kubernetes.Interface, namespace string, at time.Time) error {
-	return annotate(ctx, kube, namespace, "extend", map[string]string{AnnotationExpiresAt: at.UTC().Format(time.RFC3339)})
+	return Annotate(ctx, kube, namespace, "", "extend", map[string]string{AnnotationExpiresAt: at.UTC().Format(time.RFC3339)})
 }
 
 // RequestDelete records a delete request on an environment's namespace and
@@ -74,7 +79,7 @@ func RequestDelete(ctx context.Context, kube kubernetes.Interface, namespace, by
 	if by != "" {
 		vals[AnnotationDeleteRequestedBy] = by
 	}
-	if err := annotate(ctx, kube, namespace, "delete", vals); err != nil {
+	if err := Annotate(ctx, kube, namespace, "", "delete", vals); err != nil {
 		return "", err
 	}
 	return value, nil

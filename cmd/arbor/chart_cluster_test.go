@@ -123,3 +123,27 @@ func TestApplyChartClusterRoleRefused(t *testing.T) {
 		t.Errorf("ClusterRole in the cluster: %v", err)
 	}
 }
+
+// TestApplyChartForeignNamespaceRefused: a chart rendering an object into
+// another namespace fails the render with an error naming the object and the
+// namespace; nothing is applied, there or in the environment.
+func TestApplyChartForeignNamespaceRefused(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	other := testcluster.Namespace(t, cs)
+	dir := t.TempDir()
+	writeChartRepo(t, dir)
+	writeFile(t, filepath.Join(dir, "chart", "templates", "foreign.yaml"),
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chartcli-foreign, namespace: "+other+"}\ndata: {a: b}\n")
+	branch := testcluster.Name("chart-foreign")
+	code, out, errOut := arborOnCluster(t, "apply", dir, "--branch", branch, "--commit", "0123abc", "--timeout", "60s")
+	want := `ConfigMap/chartcli-foreign: namespace "` + other + `" is not the environment's namespace`
+	if code == exitOK || !strings.Contains(errOut, want) {
+		t.Fatalf("apply: exit %d, want %q\n%s\n%s", code, want, out, errOut)
+	}
+	if strings.Contains(out, "created") {
+		t.Errorf("something was applied:\n%s", out)
+	}
+	if _, err := cs.CoreV1().ConfigMaps(other).Get(context.Background(), "chartcli-foreign", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the foreign ConfigMap in the cluster: %v", err)
+	}
+}

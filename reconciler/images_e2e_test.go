@@ -147,6 +147,22 @@ func TestDaemonBuildsImages(t *testing.T) {
 	if got := imagesCount(t, d, app, "failed"); got < 1 {
 		t.Errorf("arbor_images_total{result=failed} = %v; want the failure counted", got)
 	}
+
+	// A base image from a registry the config does not allow: refused
+	// before anything is sent to BuildKit (no pull is tried), named by its
+	// file and line; what runs stays.
+	r.commit("a foreign base", map[string]string{"web/Dockerfile": "FROM 198.51.100.7:5000/evil/base\nCOPY hello.txt /\n"})
+	var refused *reconciler.EnvironmentStatus
+	eventually(t, 5*time.Minute, "the foreign base refused", func() bool {
+		refused = d.env(app, "feature")
+		return refused != nil && refused.Phase == reconciler.PhaseFailed && strings.Contains(refused.LastError, "198.51.100.7:5000/evil/base")
+	})
+	if !strings.Contains(refused.LastError, "web/Dockerfile:1") {
+		t.Errorf("lastError %q: want the Dockerfile's file and line", refused.LastError)
+	}
+	if fi := deploymentImages(t, featureEnv.Namespace); fi["web"] != second["web"] {
+		t.Errorf("after the refused build web runs %q; want the previous image %q", fi["web"], second["web"])
+	}
 }
 
 func short(commit string) string { return commit[:12] }

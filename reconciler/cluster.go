@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/arbordev/arbor/config"
 )
@@ -91,6 +92,49 @@ func homeCluster(app config.App) string {
 func (r *Reconciler) placedElsewhere(key envKey, commit string) bool {
 	p, ok := r.placed.get(key)
 	return ok && p.commit == commit && p.cluster != r.cluster
+}
+
+// moveRecheck is how often an environment kept on its old cluster looks
+// again whether its new cluster's is Ready (in memory: no request).
+const moveRecheck = 5 * time.Second
+
+// keptUntilMoved reports whether key's environment here, now placed on
+// another cluster, stays until the environment there is Ready: a move is
+// made before the old one is broken, so the branch keeps a running
+// environment while the new cluster is down, refuses the objects or is
+// still starting them. Meanwhile its status says so, and it looks again
+// every moveRecheck.
+func (r *Reconciler) keptUntilMoved(key envKey, rec *envRecord) bool {
+	p, ok := r.placed.get(key)
+	if rec == nil || rec.Deleting || !ok || p.cluster == r.cluster || r.readyOn == nil || r.readyOn(p.cluster, key) {
+		return false
+	}
+	st := r.status.get(key)
+	if st == nil && rec.State != nil {
+		cp := *rec.State
+		st = &cp
+	}
+	if st != nil {
+		msg := fmt.Sprintf("moving to cluster %s: kept here until the environment is Ready there", p.cluster)
+		if st.Message != msg {
+			st.Message = msg
+			r.status.set(key, st)
+		}
+	}
+	r.queue.AddAfter(key, moveRecheck)
+	return true
+}
+
+// readyHere reports whether key's environment on this Reconciler's cluster
+// is Ready (or Paused: deployed, scaled down on purpose).
+func (r *Reconciler) readyHere(key envKey) bool {
+	st := r.status.get(key)
+	if st == nil {
+		if rec := r.cache.env(key.App, key.Branch); rec != nil {
+			st = rec.State
+		}
+	}
+	return st != nil && (st.Phase == PhaseReady || st.Phase == PhasePaused)
 }
 
 // quiet reports whether a failure to load or render key at commit is left

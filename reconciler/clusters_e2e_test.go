@@ -38,6 +38,8 @@ func TestTwoClusters(t *testing.T) {
 	r1.on("far")
 	far := r1.commit("to the second cluster", map[string]string{".release.yaml": "context: second\n" + webApp})
 	r1.on("main")
+	r1.on("mover") // on the first cluster until moved while the second is down
+	r1.on("main")
 	cleanupApp(t, cs2, app1)
 	cfg := newConfig(t, own, fmt.Sprintf(`apps:
 - {name: %s, repo: %s, poll_interval: 1h}
@@ -52,6 +54,7 @@ defaults: {domain: test.local}
 	e1 := d.waitPhase(app1, "main", reconciler.PhaseReady, 90*time.Second)
 	e2 := d.waitPhase(app2, "main", reconciler.PhaseReady, 90*time.Second)
 	ef := d.waitReadyAt(app1, "far", far, 90*time.Second)
+	em := d.waitPhase(app1, "mover", reconciler.PhaseReady, 90*time.Second)
 	if e1.Cluster != config.DefaultCluster || e2.Cluster != "second" || ef.Cluster != "second" {
 		t.Errorf("clusters in status: %s@main %q, %s@main %q, %s@far %q; want default, second, second", app1, e1.Cluster, app2, e2.Cluster, app1, ef.Cluster)
 	}
@@ -95,6 +98,21 @@ defaults: {domain: test.local}
 		return down != nil && strings.Contains(down.ClusterError, "second") && down.Phase == reconciler.PhaseFailed
 	})
 	t.Logf("while down: phase %s, lastError %q, clusterError %q", down.Phase, down.LastError, down.ClusterError)
+	// A branch moved to the cluster that is down keeps its environment on
+	// the first, serving, until the new one is Ready (make before break).
+	r1.on("mover")
+	moved := r1.commit("move to the second cluster", map[string]string{".release.yaml": "context: second\n" + webApp})
+	var kept *reconciler.EnvironmentStatus
+	eventually(t, 60*time.Second, app1+"@mover kept on the first cluster while moving", func() bool {
+		kept = envOn(d, app1, "mover", config.DefaultCluster)
+		return kept != nil && strings.Contains(kept.Message, "moving to cluster second")
+	})
+	if kept.Phase != reconciler.PhaseReady || kept.Namespace != em.Namespace {
+		t.Errorf("the environment kept while moving: phase %s in %s, want Ready in %s", kept.Phase, kept.Namespace, em.Namespace)
+	}
+	if ns, err := cs.CoreV1().Namespaces().Get(ctx, em.Namespace, metav1.GetOptions{}); err != nil || ns.DeletionTimestamp != nil {
+		t.Errorf("namespace %s on the first cluster removed before the move completed: %v", em.Namespace, err)
+	}
 	if up := d.env(app1, "main"); up == nil || up.ClusterError != "" || up.Phase != reconciler.PhaseReady {
 		t.Errorf("%s@main on the first cluster while the second is down: %+v", app1, up)
 	}
@@ -115,6 +133,29 @@ defaults: {domain: test.local}
 	if e := d.env(app2, "main"); e == nil || e.ClusterError != "" {
 		t.Errorf("after the cluster's return: %+v", e)
 	}
+	// The moved branch is Ready on the second cluster, then gone from the first.
+	eventually(t, 120*time.Second, app1+"@mover Ready on the second cluster", func() bool {
+		e := envOn(d, app1, "mover", "second")
+		return e != nil && e.Phase == reconciler.PhaseReady && e.Commit == moved
+	})
+	eventually(t, 120*time.Second, "namespace "+em.Namespace+" removed from the first cluster", func() bool {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, em.Namespace, metav1.GetOptions{})
+		return err != nil || ns.DeletionTimestamp != nil
+	})
+}
+
+// envOn is app@branch's environment on cluster ("" in status: the default).
+func envOn(d *daemon, app, branch, cluster string) *reconciler.EnvironmentStatus {
+	for _, e := range d.environments(app) {
+		c := e.Cluster
+		if c == "" {
+			c = config.DefaultCluster
+		}
+		if e.Branch == branch && c == cluster {
+			return &e
+		}
+	}
+	return nil
 }
 
 // cleanupApp deletes app's namespaces on cs when the test ends.

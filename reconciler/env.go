@@ -79,6 +79,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	}
 	if r.placedElsewhere(key, commit) {
 		// Another cluster's: a commit already loaded and sent there.
+		if r.keptUntilMoved(key, rec) {
+			return nil
+		}
 		if rec != nil {
 			result = resultDeleted
 		}
@@ -97,6 +100,8 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	var pending *imagesPending
 	var noImage *imageFailure
 	switch {
+	case errors.Is(err, errOtherCluster) && r.keptUntilMoved(key, rec):
+		return nil
 	case errors.Is(err, ErrNoConfig), errors.Is(err, errFilteredOut), errors.Is(err, errOtherCluster):
 		if rec != nil {
 			result = resultDeleted

@@ -73,6 +73,11 @@ func NewFleet(members []Options) (*Fleet, error) {
 		return a == config.DefaultCluster || (b != config.DefaultCluster && a < b)
 	})
 	f.home = f.members[0]
+	if len(f.members) > 1 {
+		for _, r := range f.members {
+			r.readyOn = f.readyOn
+		}
+	}
 	return f, nil
 }
 
@@ -224,6 +229,13 @@ func (f *Fleet) member(cluster string) *Reconciler {
 		}
 	}
 	return nil
+}
+
+// readyOn reports whether key's environment is Ready on cluster (true for
+// a cluster the Fleet does not have: nothing there to wait for).
+func (f *Fleet) readyOn(cluster string, key envKey) bool {
+	m := f.member(cluster)
+	return m == nil || m.readyHere(key)
 }
 
 // Environments returns app's environments on every cluster, by branch.

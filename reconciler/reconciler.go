@@ -110,7 +110,10 @@ type Reconciler struct {
 	wakeSent map[string]wakeSent
 	cluster  string     // the configured cluster this Reconciler acts on
 	placed   placements // where branches' environments go (cluster.go)
-	health   clusterHealth
+	// readyOn reports whether key's environment is Ready on another
+	// cluster of the Fleet (cluster.go); nil outside a Fleet of several.
+	readyOn func(cluster string, key envKey) bool
+	health  clusterHealth
 	// owner and shard: this replica's share of the apps (shard.go); nil:
 	// every app (one Reconciler led directly).
 	owner *ownership

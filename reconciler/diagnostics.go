@@ -277,7 +277,7 @@ func (r *Reconciler) problemsOf(st *envState) []diagnose.Problem {
 	case PhaseDeleting, PhaseExpired:
 		return nil
 	case PhaseWaiting:
-		if st.Message == slotMessage {
+		if waitingForSlot(st) {
 			return r.waitingProblem(st)
 		}
 	}

@@ -118,9 +118,11 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		r.fail(ctx, key, rec, commit, err)
 		return err
 	}
-	if rec == nil && !r.admit(ctx, a, key, lst) {
-		r.wait(key) // max_environments: nothing is applied until a slot frees
-		return nil
+	if rec == nil {
+		if msg, ok := r.admit(ctx, a, key, lst); !ok {
+			r.wait(key, commit, msg) // max_environments: nothing is applied until a slot frees
+			return nil
+		}
 	}
 	result = resultApplied
 	defer r.pausing.drop(key)

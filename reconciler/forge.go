@@ -281,7 +281,7 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if !hasPR || (st == nil && !closed) {
 		return nil // no pull request, or nothing to say on it yet
 	}
-	if st != nil && !closed && transient(st.Phase) {
+	if st != nil && !closed && transient(st.Phase) && !waitingForSlot(st) {
 		return nil // the status says pending; the comment waits for where it lands
 	}
 	body := forge.RenderComment(r.comment(ctx, a, key, st, closed))
@@ -318,6 +318,12 @@ func commitStatus(app string, st *envState, problems string) (string, forge.Stat
 		}
 	case PhaseWaiting:
 		s.State, s.Description = forge.StatePending, st.Message
+	case PhasePaused:
+		// success: the environment exists and keeps its data
+		s.State, s.Description = forge.StateSuccess, pausedDescription(app, st)
+		if wakesOnRequest(st) && len(st.URLs) > 0 {
+			s.TargetURL = st.URLs[0].URL // a visit wakes it
+		}
 	case PhaseInvalid:
 		sha = st.InvalidCommit
 		s.State, s.Description = forge.StateFailure, firstFinding(st)
@@ -372,6 +378,14 @@ func (r *Reconciler) comment(ctx context.Context, a *appRunner, key envKey, st *
 		c.Reason = r.problemSummary(st) // a service that broke after all, or a task that failed without halting
 	case PhaseInvalid:
 		c.Reason = firstFinding(st)
+	case PhasePaused:
+		c.Reason, c.Since = pauseReasonText(st), pausedSince(st)
+		c.WakeURL, c.ResumeCommand = wakeURL(st), resumeCommand(a.cfg.Name, st)
+	case PhaseWaiting:
+		c.Reason = st.Message // what it waits for
+		if waitingForSlot(st) {
+			c.Since = st.LastTransition // a slot may take days
+		}
 	default:
 		c.Reason = joinReasons(r.problemSummary(st), st.LastError)
 	}

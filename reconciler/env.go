@@ -315,6 +315,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
+	labelPodTemplates(env)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	addCostGuards(env, r.opts.Config.GuardsFor(a.cfg))
 	env.Warnings = append(env.Warnings, stale...)

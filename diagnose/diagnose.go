@@ -1,11 +1,14 @@
 // Package diagnose says why an environment's workloads are not ready, in
-// words a developer acts on, from its pods and PersistentVolumeClaims as the
-// API server shows them: an image that cannot be pulled, a container that
-// keeps crashing or is killed for memory, a pod no node can take, a failing
-// readiness probe, a failed Job, a claim no volume binds.
+// words a developer acts on, from its pods, PersistentVolumeClaims and
+// Deployments as the API server shows them: an image that cannot be
+// pulled, a container that keeps crashing or is killed for memory, a pod no
+// node can take, a failing readiness probe, a failed Job, a claim no volume
+// binds, pods the API server refuses. A pod of arbor's own services and
+// jobs is named by their name in .release.yaml; any other (a chart's, a
+// kustomize directory's) by the workload that owns it.
 //
 // It is pure: no client, no clock of its own. The daemon feeds it the
-// objects its watches hold (trimmed by SlimPod and SlimPVC) and adds the
+// objects its watches hold (trimmed by SlimPod, SlimPVC and SlimDeployment) and adds the
 // last log lines of the containers a problem names (Problem.Logs).
 package diagnose
 

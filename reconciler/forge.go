@@ -38,11 +38,16 @@ type forgeRunner struct {
 	listDue bool                         // branches mode: list pull requests on the writer's goroutine
 	lastErr error
 	wake    chan struct{}
+
+	// reported are the pull requests whose branch had a status while open
+	// (in this process), or whose environment's record names them: only
+	// these are told that their environment is gone when they close.
+	reported map[int64]bool
 }
 
 func newForgeRunner(a config.App, client forge.Forge) *forgeRunner {
 	return &forgeRunner{client: client, mode: a.Environments, filter: a.PullRequests,
-		dirty: map[string]bool{}, closed: map[string]forge.PullRequest{}, wake: make(chan struct{}, 1)}
+		dirty: map[string]bool{}, closed: map[string]forge.PullRequest{}, reported: map[int64]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // list lists the open pull requests, conditionally (an unchanged listing
@@ -135,6 +140,7 @@ func (f *forgeRunner) closing(branch string, number int64) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reported[number] = true // it had an environment
 	if _, open := f.prs[branch]; !open {
 		f.closed[branch] = forge.PullRequest{Number: number, HeadBranch: branch}
 		f.mark(branch)
@@ -281,6 +287,9 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if !hasPR || (st == nil && !closed) {
 		return nil // no pull request, or nothing to say on it yet
 	}
+	if !a.forge.commentDue(branch, pr.Number, st, closed) {
+		return nil // closed without ever having had an environment: nothing to say
+	}
 	if st != nil && !closed && transient(st.Phase) && !waitingForSlot(st) {
 		return nil // the status says pending; the comment waits for where it lands
 	}
@@ -291,9 +300,29 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if closed {
 		a.forge.mu.Lock()
 		delete(a.forge.closed, branch)
+		delete(a.forge.reported, pr.Number)
 		a.forge.mu.Unlock()
 	}
 	return nil
+}
+
+// commentDue reports whether pull request number's comment is written:
+// always while its branch has a status (st, which it remembers), and once
+// closed only when its branch had an environment or a status — a pull
+// request never deployed (unlabelled, say) is not told that its
+// environment is deleted.
+func (f *forgeRunner) commentDue(branch string, number int64, st *envState, closed bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st != nil {
+		f.reported[number] = true
+		return true
+	}
+	if !closed || f.reported[number] {
+		return true
+	}
+	delete(f.closed, branch)
+	return false
 }
 
 // commitStatus is what the forge shows of an environment on its commit;

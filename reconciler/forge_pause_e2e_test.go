@@ -3,6 +3,7 @@ package reconciler_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arbordev/arbor/internal/forgetest"
 	"github.com/arbordev/arbor/reconciler"
@@ -98,4 +99,30 @@ func TestForgeShowsSlotWait(t *testing.T) {
 	p.d.waitReadyAt(p.app, "feature/second", second, prWait)
 	p.waitStatus(second, "success", "environment ready in ")
 	p.commentHolding(prSecond.Number, []string{"| **Phase** | Ready |"}, "Waiting for a slot")
+}
+
+// A pull request that never had an environment (unlabelled, in
+// pull_requests mode with a label filter) gets no comment when it closes;
+// a labelled one closed after it gets the "environment deleted" comment,
+// which shows that the closings were reported.
+func TestClosedPullRequestWithoutEnvironmentGetsNoComment(t *testing.T) {
+	p := newPRFixture(t)
+	p.start(p.f.URL, true)
+	label := p.f.CreateLabel(t, p.repo, "preview")
+	p.push("feature/plain", "plain", map[string]string{"u.txt": "u"})
+	plain := p.f.OpenPR(t, p.repo, "feature/plain", "main", "plain")
+	sha := p.push("feature/labelled", "labelled", map[string]string{"l.txt": "l"})
+	labelled := p.f.OpenPR(t, p.repo, "feature/labelled", "main", "labelled")
+	p.f.AddLabels(t, p.repo, labelled.Number, label)
+	p.d.waitReadyAt(p.app, "feature/labelled", sha, prWait)
+	p.commentHolding(labelled.Number, []string{"| **Phase** | Ready |"})
+
+	p.f.SetPRState(t, p.repo, plain.Number, "closed")
+	time.Sleep(2 * time.Second) // a listing and a report round
+	p.f.SetPRState(t, p.repo, labelled.Number, "closed")
+	p.commentHolding(labelled.Number, []string{"its environment is deleted"})
+	time.Sleep(time.Second)
+	if cs := p.comments(plain.Number); len(cs) != 0 {
+		t.Errorf("the pull request that never had an environment got %d comments; the first:\n%s", len(cs), cs[0].Body)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,54 @@ func TestDiagnosticsOfKustomizeWorkloads(t *testing.T) {
 	if l := dep.Spec.Template.Labels; l["app.kubernetes.io/managed-by"] != "Helm" || l["app"] != "cache" || l["arbor.dev/env"] == "" {
 		t.Errorf("the Deployment's pod labels %v: want its own (managed-by Helm) and arbor's env label", l)
 	}
+}
+
+// crashChart is a local Helm chart whose Deployment crash-loops; it writes
+// Helm's managed-by label into its selector, as some charts do.
+var crashChart = map[string]string{
+	".release.yaml":     "charts:\n- name: cache\n  directory: chart\n",
+	"chart/Chart.yaml":  "apiVersion: v2\nname: cache\nversion: 0.1.0\n",
+	"chart/values.yaml": "replicas: 1\n",
+	"chart/templates/cache.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-cache
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: cache, app.kubernetes.io/managed-by: {{ .Release.Service }}}
+  template:
+    metadata:
+      labels: {app: cache, app.kubernetes.io/managed-by: {{ .Release.Service }}}
+    spec:
+      containers:
+      - {name: redis, image: "arbor.test/crash-loop:1"}
+`,
+}
+
+// A Helm chart's crash-looping Deployment is named in status by its own
+// name, with the reason and exit code, while the environment deploys.
+func TestDiagnosticsOfChartWorkloads(t *testing.T) {
+	app := appName(t)
+	r := newRepo(t, webApp)
+	r.commit("a chart that crash-loops", crashChart)
+	d := startDaemon(t, newConfig(t, "arbor-"+app, fmt.Sprintf("apps:\n- name: %s\n  repo: %s\n  poll_interval: 1h\n", app, r.dir)))
+	var crash diagnose.Problem
+	eventually(t, 90*time.Second, "the chart Deployment's crash loop in status", func() bool {
+		env := d.env(app, "main")
+		if env == nil {
+			return false
+		}
+		for _, p := range env.Problems {
+			if p.Kind == diagnose.KindDeployment && strings.HasSuffix(p.Name, "-cache") && p.Reason == diagnose.CrashLoopBackOff {
+				crash = p
+				return true
+			}
+		}
+		return false
+	})
+	if crash.ExitCode == nil || *crash.ExitCode != 3 || crash.Container != "redis" {
+		t.Errorf("crash loop: %+v", crash)
+	}
+	t.Logf("problem: %s", crash.Short())
 }

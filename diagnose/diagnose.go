@@ -1,11 +1,14 @@
 // Package diagnose says why an environment's workloads are not ready, in
-// words a developer acts on, from its pods and PersistentVolumeClaims as the
-// API server shows them: an image that cannot be pulled, a container that
-// keeps crashing or is killed for memory, a pod no node can take, a failing
-// readiness probe, a failed Job, a claim no volume binds.
+// words a developer acts on, from its pods, PersistentVolumeClaims and
+// Deployments as the API server shows them: an image that cannot be
+// pulled, a container that keeps crashing or is killed for memory, a pod no
+// node can take, a failing readiness probe, a failed Job, a claim no volume
+// binds, pods the API server refuses. A pod of arbor's own services and
+// jobs is named by their name in .release.yaml; any other (a chart's, a
+// kustomize directory's) by the workload that owns it.
 //
 // It is pure: no client, no clock of its own. The daemon feeds it the
-// objects its watches hold (trimmed by SlimPod and SlimPVC) and adds the
+// objects its watches hold (trimmed by SlimPod, SlimPVC and SlimDeployment) and adds the
 // last log lines of the containers a problem names (Problem.Logs).
 package diagnose
 
@@ -17,6 +20,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Reason is a problem's kind: a fixed set, so that it can label a metric.
@@ -44,18 +48,28 @@ const (
 var Reasons = []Reason{ImagePullBackOff, ErrImagePull, CrashLoopBackOff, OOMKilled, Unschedulable,
 	ReadinessFailing, JobFailed, PVCPending, ContainerError, QuotaExceeded, PodsRefused, WaitingForSlot}
 
-// Workload kinds a Problem names.
+// Workload kinds a Problem names: arbor's own services and jobs (by their
+// name in .release.yaml), claims, and the workloads of a chart or kustomize
+// directory, named by the object that owns their pods (a Deployment's pods
+// belong to a ReplicaSet of it; a pod no controller owns is named itself).
 const (
-	KindService = "service"
-	KindJob     = "job"
-	KindVolume  = "volume"
+	KindService     = "service"
+	KindJob         = "job"
+	KindVolume      = "volume"
+	KindDeployment  = "deployment"
+	KindStatefulSet = "statefulset"
+	KindDaemonSet   = "daemonset"
+	KindReplicaSet  = "replicaset"
+	KindPod         = "pod"
 )
 
 // The pod labels that name a pod's service or job (render's LabelService and
-// LabelJob; this package imports no arbor package).
+// LabelJob; this package imports no arbor package), and the one the
+// Deployment controller puts on the pods of each ReplicaSet (its name's suffix).
 const (
-	labelService = "arbor.dev/service"
-	labelJob     = "arbor.dev/job"
+	labelService         = "arbor.dev/service"
+	labelJob             = "arbor.dev/job"
+	labelPodTemplateHash = "pod-template-hash"
 )
 
 // MaxLogLines and MaxLogBytes bound the log lines kept for one problem.
@@ -66,8 +80,8 @@ const (
 
 // Problem is one reason a service, job or volume is not ready.
 type Problem struct {
-	Kind    string `json:"kind"` // service, job or volume
-	Name    string `json:"name"` // the service's or job's name in .release.yaml, or the claim's
+	Kind    string `json:"kind"` // service, job, volume, or deployment, statefulset, daemonset, replicaset, pod
+	Name    string `json:"name"` // the service's or job's name in .release.yaml, the claim's, or the workload object's
 	Reason  Reason `json:"reason"`
 	Message string `json:"message"` // what happened and what to look at, in one or two sentences
 	// Pod and Container are where it shows (the first pod by name when
@@ -175,8 +189,10 @@ func kindOrder(k string) int {
 		return 0
 	case KindJob:
 		return 1
+	case KindVolume:
+		return 3
 	}
-	return 2
+	return 2 // a chart's or kustomize directory's workloads
 }
 
 // newestJobPods returns each job's newest pod (by creation, then name).
@@ -195,14 +211,33 @@ func newestJobPods(pods []*corev1.Pod) map[string]*corev1.Pod {
 	return out
 }
 
-// workload returns the kind and name of the service or job a pod runs;
-// ok is false for pods of neither (a chart's or kustomize directory's).
-func workload(p *corev1.Pod) (kind, name string, ok bool) {
+// workload returns the kind and name of what a pod runs: arbor's service or
+// job, else (a chart's or kustomize directory's pod) the workload that owns
+// it, else the pod itself.
+func workload(p *corev1.Pod) (kind, name string) {
 	if s := p.Labels[labelService]; s != "" {
-		return KindService, s, true
+		return KindService, s
 	}
 	if j := p.Labels[labelJob]; j != "" {
-		return KindJob, j, true
+		return KindJob, j
 	}
-	return "", "", false
+	owner := metav1.GetControllerOfNoCopy(p)
+	if owner == nil {
+		return KindPod, p.Name
+	}
+	switch owner.Kind {
+	case "ReplicaSet":
+		// the Deployment controller names its ReplicaSets NAME-HASH
+		if h := p.Labels[labelPodTemplateHash]; h != "" && strings.HasSuffix(owner.Name, "-"+h) {
+			return KindDeployment, strings.TrimSuffix(owner.Name, "-"+h)
+		}
+		return KindReplicaSet, owner.Name
+	case "StatefulSet":
+		return KindStatefulSet, owner.Name
+	case "DaemonSet":
+		return KindDaemonSet, owner.Name
+	case "Job":
+		return KindJob, owner.Name
+	}
+	return strings.ToLower(owner.Kind), owner.Name
 }

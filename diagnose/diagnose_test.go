@@ -138,9 +138,8 @@ func TestJobFailedOnlyForTheNewestRun(t *testing.T) {
 func TestEnvironmentCountsPodsOfOneProblemOnce(t *testing.T) {
 	mk := func(n string) *corev1.Pod { return pod(n, labelService, "web", waiting("web", "ImagePullBackOff", "")) }
 	ps := Environment([]*corev1.Pod{mk("web-b"), mk("web-a"), pod("x", "unrelated", "y", waiting("x", "ImagePullBackOff", ""))}, nil, nil, now)
-	p := one(t, ps)
-	if p.Pods != 2 || p.Pod != "web-a" {
-		t.Errorf("%+v", p)
+	if len(ps) != 2 || ps[0].Pods != 2 || ps[0].Pod != "web-a" || ps[0].Kind != KindService || ps[1].Kind != KindPod || ps[1].Pods != 1 {
+		t.Errorf("want web's two pods as one problem, then pod x's: %+v", ps)
 	}
 }
 
@@ -237,5 +236,68 @@ func TestDeploymentRefusedPods(t *testing.T) {
 	d.Status.Conditions[0].Status = corev1.ConditionFalse
 	if p, ok := Deployment(d); ok {
 		t.Errorf("a resolved failure: %+v", p)
+	}
+}
+
+// owned is a pod of no arbor service or job (a chart's or kustomize
+// directory's) whose controller is kind/name.
+func owned(name, kind, owner, hash string, cs corev1.ContainerStatus) *corev1.Pod {
+	p := pod(name, "app.kubernetes.io/name", "redis", cs)
+	if hash != "" {
+		p.Labels[labelPodTemplateHash] = hash
+	}
+	yes := true
+	p.OwnerReferences = []metav1.OwnerReference{
+		{APIVersion: "v1", Kind: "ConfigMap", Name: "not-the-controller", UID: "u0"},
+		{APIVersion: "apps/v1", Kind: kind, Name: owner, UID: "u1", Controller: &yes},
+	}
+	return p
+}
+
+// A chart's or kustomize directory's pods are named by the workload that
+// owns them: a Deployment through its ReplicaSet's name, a StatefulSet, a
+// DaemonSet, a bare ReplicaSet; a pod nothing controls by itself. Slimmed
+// pods say the same; arbor's service label still wins.
+func TestChartPodsNamedByTheirWorkload(t *testing.T) {
+	crash := waiting("redis", "CrashLoopBackOff", "")
+	crash.RestartCount = 4
+	crash.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}
+	cases := []struct {
+		pod        *corev1.Pod
+		kind, name string
+	}{
+		{owned("cache-redis-5d8f7c9b4-x2x9q", "ReplicaSet", "cache-redis-5d8f7c9b4", "5d8f7c9b4", crash), KindDeployment, "cache-redis"},
+		{owned("db-0", "StatefulSet", "db", "", crash), KindStatefulSet, "db"},
+		{owned("agent-k2j3h", "DaemonSet", "agent", "", crash), KindDaemonSet, "agent"},
+		{owned("rs-abcde", "ReplicaSet", "rs", "", crash), KindReplicaSet, "rs"},
+		{pod("lonely", "app.kubernetes.io/name", "x", crash), KindPod, "lonely"},
+	}
+	for _, c := range cases {
+		slim, _ := SlimPod(c.pod)
+		for what, p := range map[string]*corev1.Pod{"pod": c.pod, "slim pod": slim.(*corev1.Pod)} {
+			ps := Pod(p, now)
+			if len(ps) != 1 || ps[0].Kind != c.kind || ps[0].Name != c.name || ps[0].Reason != CrashLoopBackOff || *ps[0].ExitCode != 3 || !ps[0].WantLogs {
+				t.Errorf("%s %s: %+v; want %s %s CrashLoopBackOff", what, c.pod.Name, ps, c.kind, c.name)
+			}
+		}
+	}
+	if got := one(t, Pod(owned("web-1", "ReplicaSet", "web-5", "5", crash), now)).Short(); got != "deployment web: CrashLoopBackOff (exit code 3)" {
+		t.Errorf("short form %q", got)
+	}
+	withService := owned("web-5-a", "ReplicaSet", "web-5", "5", crash)
+	withService.Labels[labelService] = "web"
+	if p := one(t, Pod(withService, now)); p.Kind != KindService || p.Name != "web" {
+		t.Errorf("arbor's service pod named %s %s", p.Kind, p.Name)
+	}
+}
+
+// A chart's Deployment whose pods the API server refuses is named by itself.
+func TestChartDeploymentRefusedPods(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "cache-redis"}}
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+		Message: `pods "cache-redis-1" is forbidden: exceeded quota: arbor-quota`}}
+	s, _ := SlimDeployment(d)
+	if p, ok := Deployment(s.(*appsv1.Deployment)); !ok || p.Kind != KindDeployment || p.Name != "cache-redis" || p.Reason != QuotaExceeded {
+		t.Errorf("%+v %v", p, ok)
 	}
 }

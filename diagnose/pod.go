@@ -13,13 +13,13 @@ import (
 // a provisioner takes a moment to make a volume.
 const PVCGrace = 10 * time.Second
 
-// Pod returns the problems one pod shows at now: none for a pod of no
-// arbor service or job, a healthy pod, or one still starting.
+// Pod returns the problems one pod shows at now: none for a healthy pod,
+// one still starting, or one being deleted.
 func Pod(p *corev1.Pod, now time.Time) []Problem {
-	kind, name, ok := workload(p)
-	if !ok || p.DeletionTimestamp != nil {
+	if p.DeletionTimestamp != nil {
 		return nil
 	}
+	kind, name := workload(p)
 	base := Problem{Kind: kind, Name: name, Pod: p.Name}
 	if c := condition(p, corev1.PodScheduled); c != nil && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 		pr := base
@@ -154,15 +154,18 @@ func PVC(c *corev1.PersistentVolumeClaim, now time.Time) (Problem, bool) {
 // created: the Deployment's ReplicaFailure condition, which carries the API
 // server's refusal (a used-up ResourceQuota, Pod Security).
 func Deployment(d *appsv1.Deployment) (Problem, bool) {
-	name := d.Labels[labelService]
-	if name == "" || d.DeletionTimestamp != nil {
+	if d.DeletionTimestamp != nil {
 		return Problem{}, false
+	}
+	kind, name := KindService, d.Labels[labelService]
+	if name == "" {
+		kind, name = KindDeployment, d.Name // a chart's or kustomize directory's
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type != appsv1.DeploymentReplicaFailure || c.Status != corev1.ConditionTrue {
 			continue
 		}
-		pr := Problem{Kind: KindService, Name: name, Reason: PodsRefused, Since: c.LastTransitionTime.Time}
+		pr := Problem{Kind: kind, Name: name, Reason: PodsRefused, Since: c.LastTransitionTime.Time}
 		pr.Message = "the API server refuses the service's pods: " + oneLine(c.Message)
 		if strings.Contains(c.Message, "exceeded quota") {
 			pr.Reason = QuotaExceeded

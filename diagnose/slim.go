@@ -10,7 +10,8 @@ import (
 )
 
 // SlimPod is an informer transform: it keeps of a pod only what Pod reads
-// (its service or job label, the containers' names, images, memory limits
+// (its service or job label, its controller's kind and name and its
+// pod-template-hash label, the containers' names, images, memory limits
 // and readiness probes, the scheduling and readiness conditions and the
 // container states), so that a daemon watching thousands of pods holds
 // little of each.
@@ -19,7 +20,11 @@ func SlimPod(obj any) (any, error) {
 	if !ok {
 		return obj, nil // a tombstone: left as it is
 	}
-	out := &corev1.Pod{ObjectMeta: slimMeta(&p.ObjectMeta, labelService, labelJob)}
+	out := &corev1.Pod{ObjectMeta: slimMeta(&p.ObjectMeta, labelService, labelJob, labelPodTemplateHash)}
+	if c := metav1.GetControllerOfNoCopy(p); c != nil {
+		// the owner names a chart's or kustomize directory's workload
+		out.OwnerReferences = []metav1.OwnerReference{{Kind: c.Kind, Name: c.Name, Controller: c.Controller}}
+	}
 	out.Spec.InitContainers = slimContainers(p.Spec.InitContainers)
 	out.Spec.Containers = slimContainers(p.Spec.Containers)
 	out.Status.Phase = p.Status.Phase

@@ -32,6 +32,14 @@ type Comment struct {
 	Commit      string    // the commit the environment runs
 	Expires     time.Time // zero: never
 	Gone        bool      // the environment was deleted (the pull request closed)
+	// Since is when the phase began, for phases that last (Paused, waiting
+	// for a slot); zero: not shown.
+	Since time.Time
+	// WakeURL and ResumeCommand say how to wake a paused environment: a
+	// request to WakeURL ("" when a request does not wake it), or the
+	// command (e.g. arbor env resume shop feature-x). Both "": not paused.
+	WakeURL       string
+	ResumeCommand string
 	// Diff is the manifest diff against the base environment, in unified
 	// form. Callers MUST pass a diff whose Secret values are masked (apply's
 	// diffs are); RedactSecret masks a raw Secret object.
@@ -63,6 +71,12 @@ func RenderComment(c Comment) string {
 	if c.Reason != "" {
 		fmt.Fprintf(&b, "| **Reason** | %s |\n", cell(c.Reason))
 	}
+	if !c.Since.IsZero() {
+		fmt.Fprintf(&b, "| **Since** | %s |\n", c.Since.UTC().Format(time.RFC3339))
+	}
+	if w := wakeCell(c.WakeURL, c.ResumeCommand); w != "" {
+		fmt.Fprintf(&b, "| **Wake** | %s |\n", w)
+	}
 	for i, u := range c.URLs {
 		name := "URL"
 		if i > 0 {
@@ -78,6 +92,19 @@ func RenderComment(c Comment) string {
 	}
 	b.WriteString(diffBlock(c.Diff, c.DiffBase, MaxCommentBytes-b.Len()))
 	return b.String()
+}
+
+// wakeCell says how to wake a paused environment, as a table cell.
+func wakeCell(url, command string) string {
+	var parts []string
+	if url != "" {
+		parts = append(parts, "open "+cell(url)+" (the first request wakes it)")
+	}
+	if command != "" {
+		// a code span: no HTML in it, and inline leaves no backtick to close it
+		parts = append(parts, "run `"+strings.ReplaceAll(inline(command), "|", `\|`)+"`")
+	}
+	return strings.Join(parts, ", or ")
 }
 
 // diffBlock folds the diff into <details>, cut to fit room bytes.

@@ -174,3 +174,22 @@ func TestNewRefuses(t *testing.T) {
 		t.Errorf("valid options: %v", err)
 	}
 }
+
+// A paused environment's comment says since when and how to wake it; a
+// branch name cannot close the command's code span or break the table.
+func TestRenderCommentPaused(t *testing.T) {
+	got := forge.RenderComment(forge.Comment{
+		App: "shop", Environment: "shop-pr-5", Phase: "Paused", Reason: "paused by the app's schedule",
+		Since:   time.Date(2026, 11, 28, 19, 0, 0, 0, time.UTC),
+		WakeURL: "https://web-pr-5.preview.example.com", ResumeCommand: "arbor env resume shop feat`|x",
+	})
+	for _, want := range []string{"| **Phase** | Paused |", "| **Reason** | paused by the app's schedule |", "| **Since** | 2026-11-28T19:00:00Z |",
+		"| **Wake** | open https://web-pr-5.preview.example.com (the first request wakes it), or run `arbor env resume shop feat'\\|x` |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("comment lacks %q:\n%s", want, got)
+		}
+	}
+	if ready := forge.RenderComment(forge.Comment{App: "shop", Phase: "Ready"}); strings.Contains(ready, "Wake") || strings.Contains(ready, "Since") {
+		t.Errorf("a running environment's comment says how to wake it:\n%s", ready)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -33,8 +34,9 @@ const (
 )
 
 // diagnostics watches the pods, claims and Deployments of arbor's environments (those
-// labelled managed-by arbor and this install, trimmed to what package
-// diagnose reads) and says, per namespace, why an environment is not ready.
+// labelled with this install and an env, trimmed to what package diagnose
+// reads: arbor's services and jobs, and the workloads of its charts and
+// kustomize directories) and says, per namespace, why an environment is not ready.
 // The last log lines of a container are read once, when a problem that
 // wants them is first seen, and kept until its pod goes.
 type diagnostics struct {
@@ -66,13 +68,13 @@ type logEntry struct {
 }
 
 func newDiagnostics(cs kubernetes.Interface, install string, log *slog.Logger, changed func(string)) (*diagnostics, error) {
-	sel := labels.Set{render.LabelManagedBy: render.ManagedByValue}
-	if install != "" {
-		sel[apply.LabelInstall] = install
+	sel, err := diagnosticsSelector(install)
+	if err != nil {
+		return nil, err
 	}
 	d := &diagnostics{log: log, cs: cs, now: time.Now, changed: changed, fetch: make(chan logRequest, logFetchQueue), logs: map[string]logEntry{}}
 	d.factory = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = sel.String()
+		o.LabelSelector = sel
 	}))
 	d.pods = d.factory.Core().V1().Pods().Informer()
 	d.pvcs = d.factory.Core().V1().PersistentVolumeClaims().Informer()
@@ -96,6 +98,27 @@ func newDiagnostics(cs kubernetes.Interface, install string, log *slog.Logger, c
 		}
 	}
 	return d, nil
+}
+
+// diagnosticsSelector selects what the watches hold: objects of this
+// install (every install has its label; without one, arbor's managed-by)
+// that carry the env label. Pods of a chart's or kustomize directory's
+// workloads carry these two (labelPodTemplates), not managed-by, which a
+// chart may set to its own value.
+func diagnosticsSelector(install string) (string, error) {
+	key, value := render.LabelManagedBy, render.ManagedByValue
+	if install != "" {
+		key, value = apply.LabelInstall, install
+	}
+	own, err := labels.NewRequirement(key, selection.Equals, []string{value})
+	if err != nil {
+		return "", fmt.Errorf("diagnostics' selector: %w", err)
+	}
+	env, err := labels.NewRequirement(render.LabelEnv, selection.Exists, nil)
+	if err != nil {
+		return "", fmt.Errorf("diagnostics' selector: %w", err)
+	}
+	return labels.NewSelector().Add(*own, *env).String(), nil
 }
 
 // start runs the informers and the log readers; it does not wait for the
@@ -277,7 +300,7 @@ func (r *Reconciler) problemsOf(st *envState) []diagnose.Problem {
 	case PhaseDeleting, PhaseExpired:
 		return nil
 	case PhaseWaiting:
-		if st.Message == slotMessage {
+		if waitingForSlot(st) {
 			return r.waitingProblem(st)
 		}
 	}

@@ -123,9 +123,11 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 		r.fail(ctx, key, rec, commit, err)
 		return err
 	}
-	if rec == nil && !r.admit(ctx, a, key, lst) {
-		r.wait(key) // max_environments: nothing is applied until a slot frees
-		return nil
+	if rec == nil {
+		if msg, ok := r.admit(ctx, a, key, lst); !ok {
+			r.wait(key, commit, msg) // max_environments: nothing is applied until a slot frees
+			return nil
+		}
 	}
 	result = resultApplied
 	defer r.pausing.drop(key)
@@ -318,6 +320,7 @@ func (r *Reconciler) build(ctx context.Context, a *appRunner, branch, commit, de
 		r.log.Warn("the template's app: is ignored: the daemon config names the app", "app", a.cfg.Name, "branch", branch, "template_app", cfg.Template.App)
 	}
 	labelPodSecurity(env, a.cfg.PodSecurity)
+	labelPodTemplates(env)
 	bindSecretReader(env, r.opts.Config.Namespace, r.opts.Config.ServiceAccount)
 	addCostGuards(env, r.opts.Config.GuardsFor(a.cfg))
 	env.Warnings = append(env.Warnings, stale...)

@@ -38,11 +38,16 @@ type forgeRunner struct {
 	listDue bool                         // branches mode: list pull requests on the writer's goroutine
 	lastErr error
 	wake    chan struct{}
+
+	// reported are the pull requests whose branch had a status while open
+	// (in this process), or whose environment's record names them: only
+	// these are told that their environment is gone when they close.
+	reported map[int64]bool
 }
 
 func newForgeRunner(a config.App, client forge.Forge) *forgeRunner {
 	return &forgeRunner{client: client, mode: a.Environments, filter: a.PullRequests,
-		dirty: map[string]bool{}, closed: map[string]forge.PullRequest{}, wake: make(chan struct{}, 1)}
+		dirty: map[string]bool{}, closed: map[string]forge.PullRequest{}, reported: map[int64]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // list lists the open pull requests, conditionally (an unchanged listing
@@ -135,6 +140,7 @@ func (f *forgeRunner) closing(branch string, number int64) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reported[number] = true // it had an environment
 	if _, open := f.prs[branch]; !open {
 		f.closed[branch] = forge.PullRequest{Number: number, HeadBranch: branch}
 		f.mark(branch)
@@ -281,7 +287,10 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if !hasPR || (st == nil && !closed) {
 		return nil // no pull request, or nothing to say on it yet
 	}
-	if st != nil && !closed && transient(st.Phase) {
+	if !a.forge.commentDue(branch, pr.Number, st, closed) {
+		return nil // closed without ever having had an environment: nothing to say
+	}
+	if st != nil && !closed && transient(st.Phase) && !waitingForSlot(st) {
 		return nil // the status says pending; the comment waits for where it lands
 	}
 	body := forge.RenderComment(r.comment(ctx, a, key, st, closed))
@@ -291,9 +300,29 @@ func (r *Reconciler) report(ctx context.Context, a *appRunner, branch string) er
 	if closed {
 		a.forge.mu.Lock()
 		delete(a.forge.closed, branch)
+		delete(a.forge.reported, pr.Number)
 		a.forge.mu.Unlock()
 	}
 	return nil
+}
+
+// commentDue reports whether pull request number's comment is written:
+// always while its branch has a status (st, which it remembers), and once
+// closed only when its branch had an environment or a status — a pull
+// request never deployed (unlabelled, say) is not told that its
+// environment is deleted.
+func (f *forgeRunner) commentDue(branch string, number int64, st *envState, closed bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st != nil {
+		f.reported[number] = true
+		return true
+	}
+	if !closed || f.reported[number] {
+		return true
+	}
+	delete(f.closed, branch)
+	return false
 }
 
 // commitStatus is what the forge shows of an environment on its commit;
@@ -318,6 +347,12 @@ func commitStatus(app string, st *envState, problems string) (string, forge.Stat
 		}
 	case PhaseWaiting:
 		s.State, s.Description = forge.StatePending, st.Message
+	case PhasePaused:
+		// success: the environment exists and keeps its data
+		s.State, s.Description = forge.StateSuccess, pausedDescription(app, st)
+		if wakesOnRequest(st) && len(st.URLs) > 0 {
+			s.TargetURL = st.URLs[0].URL // a visit wakes it
+		}
 	case PhaseInvalid:
 		sha = st.InvalidCommit
 		s.State, s.Description = forge.StateFailure, firstFinding(st)
@@ -372,6 +407,14 @@ func (r *Reconciler) comment(ctx context.Context, a *appRunner, key envKey, st *
 		c.Reason = r.problemSummary(st) // a service that broke after all, or a task that failed without halting
 	case PhaseInvalid:
 		c.Reason = firstFinding(st)
+	case PhasePaused:
+		c.Reason, c.Since = pauseReasonText(st), pausedSince(st)
+		c.WakeURL, c.ResumeCommand = wakeURL(st), resumeCommand(a.cfg.Name, st)
+	case PhaseWaiting:
+		c.Reason = st.Message // what it waits for
+		if waitingForSlot(st) {
+			c.Since = st.LastTransition // a slot may take days
+		}
 	default:
 		c.Reason = joinReasons(r.problemSummary(st), st.LastError)
 	}

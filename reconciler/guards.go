@@ -88,11 +88,12 @@ type slots struct {
 }
 
 // admit reports whether key's branch, which has no environment yet, may get
-// one now. The caller has a valid render for commit.
-func (r *Reconciler) admit(ctx context.Context, a *appRunner, key envKey, lst *listing) bool {
+// one now; when not, wait is what it waits for (the slots in use). The
+// caller has a valid render for commit.
+func (r *Reconciler) admit(ctx context.Context, a *appRunner, key envKey, lst *listing) (wait string, ok bool) {
 	limit := r.opts.Config.GuardsFor(a.cfg).MaxEnvironments
 	if limit <= 0 {
-		return true
+		return "", true
 	}
 	held := map[string]bool{}
 	for _, rec := range r.cache.envs(a.cfg.Name) {
@@ -110,16 +111,34 @@ func (r *Reconciler) admit(ctx context.Context, a *appRunner, key envKey, lst *l
 		}
 	}
 	if held[key.Branch] || s.admitted[key.Branch] {
-		return true
+		return "", true
 	}
-	free := limit - len(held) - len(s.admitted)
-	if free <= 0 || s.rank(ctx, a, lst, held, key.Branch) >= free {
+	inUse := len(held) + len(s.admitted)
+	free := limit - inUse
+	if free <= 0 {
 		s.waiting[key.Branch] = true
-		return false
+		return slotWait(a.cfg.Name, inUse, limit, 0), false
+	}
+	if rank := s.rank(ctx, a, lst, held, key.Branch); rank >= free {
+		s.waiting[key.Branch] = true
+		return slotWait(a.cfg.Name, inUse, limit, rank), false
 	}
 	delete(s.waiting, key.Branch)
 	s.admitted[key.Branch] = true
-	return true
+	return "", true
+}
+
+// slotWait is the message of a branch waiting for a slot: the slots in
+// use, and how many branches go first when some are free.
+func slotWait(app string, inUse, limit, ahead int) string {
+	m := fmt.Sprintf("%s: %d of %d environments of %s in use", slotMessagePrefix, inUse, limit, app)
+	switch {
+	case ahead == 1:
+		m += ", 1 branch before this one"
+	case ahead > 1:
+		m += fmt.Sprintf(", %d branches before this one", ahead)
+	}
+	return m
 }
 
 func (s *slots) init() {
@@ -203,16 +222,19 @@ func (r *Reconciler) requeueWaiting(app string) {
 	}
 }
 
-// slotMessage is the message of a branch waiting for a slot (PhaseWaiting
-// also waits for images, with their own message).
-const slotMessage = "Waiting for a slot: the app runs its max_environments"
+// slotMessagePrefix begins the message of a branch waiting for a slot
+// (PhaseWaiting also waits for images, with their own message).
+const slotMessagePrefix = "Waiting for a slot"
 
-// wait records that key's branch waits for a slot.
-func (r *Reconciler) wait(key envKey) {
-	if st := r.status.get(key); st != nil && st.Phase == PhaseWaiting && st.Message == slotMessage {
+// wait records that key's branch waits for a slot at commit, with msg
+// (slotWait's): a change of either is a change of status, and makes the
+// forge report due.
+func (r *Reconciler) wait(key envKey, commit, msg string) {
+	if st := r.status.get(key); st != nil && st.Phase == PhaseWaiting && st.Message == msg && st.TargetCommit == commit {
 		return
 	}
-	r.status.set(key, &envState{App: key.App, Branch: key.Branch, Phase: PhaseWaiting, Message: slotMessage, LastTransition: time.Now().UTC()})
+	r.status.set(key, &envState{App: key.App, Branch: key.Branch, Phase: PhaseWaiting, Message: msg,
+		TargetCommit: commit, LastTransition: time.Now().UTC()})
 }
 
 // waitingProblem is what status says of a waiting branch.

@@ -113,7 +113,7 @@ type EnvironmentStatus struct {
 	Namespace     string `json:"namespace,omitempty"`
 	Phase         string `json:"phase"`
 	Message       string `json:"message,omitempty"` // what it waits for: "Waiting for image REF"
-	// TargetCommit is the commit waited for (images) or failed before it
+	// TargetCommit is the commit waited for (images, a slot) or failed before it
 	// ran, while Commit keeps running.
 	TargetCommit   string             `json:"targetCommit,omitempty"`
 	LastError      string             `json:"lastError,omitempty"`

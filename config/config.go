@@ -247,6 +247,9 @@ type Cluster struct {
 	// cluster) whose key "kubeconfig" holds the kubeconfig; read at start.
 	KubeconfigSecret string `yaml:"kubeconfig_secret"`
 	Context          string `yaml:"context"`
+	// Traffic is where the cluster's ingress controller counts requests
+	// (traffic.go); idle pausing then sees them.
+	Traffic Traffic `yaml:"traffic"`
 }
 
 // Server configures arbor's HTTP endpoints.

@@ -108,8 +108,9 @@ func (d *decoder) validate(c *Config) {
 		}
 		if cl.Kubeconfig != "" {
 			cl.Kubeconfig = d.file0(base, cl.Kubeconfig, field+".kubeconfig")
-			c.Clusters[name] = cl
 		}
+		d.traffic(&cl.Traffic, field+".traffic")
+		c.Clusters[name] = cl
 	}
 	d.server(&c.Server, base)
 	d.images(&c.Images, base)

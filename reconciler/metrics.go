@@ -28,6 +28,10 @@ type Metrics struct {
 	clusterErrors *prometheus.CounterVec
 	// ownedApps: the apps this replica acts on (shard.go).
 	ownedApps prometheus.Gauge
+	// trafficRounds and trafficLastRead: the readings of each cluster's
+	// traffic source (traffic.go).
+	trafficRounds   *prometheus.CounterVec
+	trafficLastRead *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -45,6 +49,8 @@ type Metrics struct {
 //	arbor_owned_apps                              gauge: the apps this replica acts on (its share; docs/clusters.md)
 //	arbor_cluster_up{cluster}                     gauge: 1 while the cluster's API server answers its health check
 //	arbor_cluster_errors_total{cluster}           counter: failed health checks of the cluster
+//	arbor_traffic_reads_total{cluster,result}     counter: rounds reading the ingress controller's request counters; result = ok|error
+//	arbor_traffic_last_read_timestamp_seconds{cluster} gauge: when the last round succeeded
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -97,12 +103,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "arbor_owned_apps",
 			Help: "The apps this replica acts on: its share of the apps, by the replica Leases.",
 		}),
+		trafficRounds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbor_traffic_reads_total",
+			Help: "Rounds reading the cluster's ingress controller's request counters, by result (ok, error: idle pausing then waits).",
+		}, []string{"cluster", "result"}),
+		trafficLastRead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "arbor_traffic_last_read_timestamp_seconds",
+			Help: "When the cluster's request counters were last read in full.",
+		}, []string{"cluster"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "arbor_leader",
 			Help: "1 while this replica acts on at least one app (holds its Lease and a share of the apps).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.problems, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds, m.clusterUp, m.clusterErrors, m.ownedApps} {
+	for _, c := range []prometheus.Collector{m.reconcileDuration, m.environments, m.problems, m.apiRequests, m.listingErrors, m.leader, m.forgeErrors, m.forgeRateRemaining, m.images, m.imageSeconds, m.clusterUp, m.clusterErrors, m.ownedApps, m.trafficRounds, m.trafficLastRead} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -136,6 +136,9 @@ func (r *Reconciler) decidePause(key envKey, rec *envRecord, commit string) paus
 		if !cur.Paused && cur.Since.After(base) {
 			base = cur.Since
 		}
+		if at := r.traffic.activeAt(rec.Namespace); !cur.Paused && at.After(base) {
+			base = at // a request seen by the traffic source, or none readable
+		}
 		if at := base.Add(set.IdleAfter); !base.IsZero() && !at.After(now) {
 			evs = append(evs, pauseEvent{at, true, reasonIdle})
 		} else if !base.IsZero() && (d.Next.IsZero() || at.Before(d.Next)) {

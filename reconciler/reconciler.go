@@ -101,7 +101,8 @@ type Reconciler struct {
 	deleted deletions // environments deleted on request (deleted.go)
 
 	clock   clock.Clock
-	pausing pausings // pause parts of the records being written (pause.go)
+	pausing pausings     // pause parts of the records being written (pause.go)
+	traffic trafficState // requests seen by the traffic source (traffic.go)
 	// wakeMu guards the waking Service's address (read once) and the
 	// times of the last wake requests per namespace.
 	wakeMu   sync.Mutex
@@ -256,6 +257,7 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error { r.pauseLoop(ctx); return nil })
+	g.Go(func() error { r.trafficLoop(ctx); return nil })
 	for _, name := range r.order {
 		a := r.apps[name]
 		g.Go(func() error { r.pollApp(ctx, a); return nil })

@@ -136,6 +136,9 @@ type EnvironmentStatus struct {
 	Paused      bool      `json:"paused,omitempty"`
 	PauseReason string    `json:"pauseReason,omitempty"`
 	PausedSince time.Time `json:"pausedSince,omitzero"`
+	// LastRequestAt is the last reading of the cluster's traffic source in
+	// which the environment's request counter moved (docs/pausing.md).
+	LastRequestAt time.Time `json:"lastRequestAt,omitzero"`
 	// Cluster names the configured cluster the environment is on, with
 	// more than one configured; ClusterError is that cluster's last
 	// health error while it does not answer (cluster.go).
@@ -174,10 +177,11 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
 			Problems: r.problemsOf(&st),
 		})
+		e := &out[len(out)-1]
 		if p := st.Pause; p != nil && p.Paused {
-			e := &out[len(out)-1]
 			e.Paused, e.PauseReason, e.PausedSince = true, p.Reason, p.Since
 		}
+		e.LastRequestAt = r.traffic.lastRequest(st.Namespace)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
 	return out

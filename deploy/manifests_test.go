@@ -264,6 +264,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 			check(e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil, "credential "+e.Name+" as an environment variable; mount it as a file")
 		}
 		check(env["POD_NAMESPACE"] == "metadata.namespace" && env["POD_NAME"] == "metadata.name", "POD_NAMESPACE and POD_NAME from the downward API")
+		check(env["POD_IP"] == "status.podIP", "POD_IP from the downward API (the API address published for forwarding)")
 		checkVolumes(t, dir, objs, spec, c)
 	}
 }

@@ -57,6 +57,7 @@ func (f *Fleet) RunSharded(ctx context.Context, o ShardOptions) error {
 	for _, r := range f.members {
 		r.owner, r.shard = own, s
 	}
+	f.shard.Store(s)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

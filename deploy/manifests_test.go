@@ -134,7 +134,7 @@ func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 	want := []string{
 		"/secrets:get",
 		"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:delete", "coordination.k8s.io/leases:get",
-		"coordination.k8s.io/leases:list", "coordination.k8s.io/leases:update",
+		"coordination.k8s.io/leases:list", "coordination.k8s.io/leases:update", "coordination.k8s.io/leases:watch",
 	}
 	sort.Strings(want)
 	if got := grants(t, role.Rules); !slices.Equal(got, want) {

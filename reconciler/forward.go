@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,6 +89,13 @@ func (f *Fleet) Forward(h http.Handler) http.Handler {
 			},
 			FlushInterval: -1, // logs stream
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+				if !safeToRepeat(req.Method, err) {
+					// The owner may have recorded the action before it
+					// failed: doing it here too could do it twice.
+					s.o.Log.Warn("the app's owner failed during an action passed to it", "app", app, "owner", owner, "error", err)
+					http.Error(w, fmt.Sprintf("the owner of app %s (%s) failed while handling the request (%v): it may or may not have been done; look at the environment's status before trying again", app, owner, err), http.StatusBadGateway)
+					return
+				}
 				s.o.Log.Warn("could not pass a request to the app's owner; answering from the records", "app", app, "owner", owner, "error", err)
 				local(w, err)
 			},
@@ -96,6 +104,17 @@ func (f *Fleet) Forward(h http.Handler) http.Handler {
 		req.ContentLength = int64(len(body))
 		rp.ServeHTTP(w, req)
 	})
+}
+
+// safeToRepeat: a request the replica may answer itself after passing it
+// to the owner failed with err: a read, or anything the owner never
+// received (the connection could not be made).
+func safeToRepeat(method string, err error) bool {
+	if method == http.MethodGet || method == http.MethodHead {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // appOfPath is the {app} of /api/v1/apps/{app}/..., "" for other paths.

@@ -247,3 +247,46 @@ func TestShardsStopActingAtTheRenewDeadline(t *testing.T) {
 	}
 	t.Logf("a stopped %s before b took its %d apps over", bFirst.Sub(aStopped).Round(time.Millisecond), len(kept))
 }
+
+// Rule 2, hand over then let go: a replica holding an app that a joining
+// replica wins lets go of it only once its running reconcile of the app has
+// ended; the joiner acts on it only after that. The reconcile is held open
+// (its context is cancelled at once) for a few retry periods after the old
+// owner stopped acting on the app, long enough for the joiner to have
+// claimed it otherwise.
+func TestShardsHandOverOnlyAfterRunningReconcilesEnd(t *testing.T) {
+	cs := testcluster.Clientset(t)
+	ns := testcluster.Namespace(t, cs)
+	apps := raceApps(12)
+	timing := LeaseTiming{LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}
+	a := testShards(t, cs, ns, "replica-a", apps, timing, func(string) {})
+	b := testShards(t, cs, ns, "replica-b", apps, timing, func(string) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.run(ctx) }()
+	eventually(t, func() bool { return len(a.own.list()) == len(apps) })
+	app := ""
+	for _, x := range apps {
+		if ownerOf(x, []string{"replica-a", "replica-b"}) == "replica-b" {
+			app = x
+			break
+		}
+	}
+	rctx, done, ok := a.own.begin(ctx, app)
+	if !ok {
+		t.Fatalf("replica-a does not act on %s", app)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); b.run(ctx) }()
+	<-rctx.Done() // a cancels the reconcile as it hands the app over
+	time.Sleep(5 * timing.RetryPeriod)
+	if b.own.owns(app) {
+		done()
+		t.Fatalf("replica-b acts on %s while replica-a's reconcile of it still runs", app)
+	}
+	done()
+	eventually(t, func() bool { return b.own.owns(app) })
+}

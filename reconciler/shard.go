@@ -46,8 +46,9 @@ import (
 //     claiming it (two replicas claiming at once: at least one sees the
 //     other, and withdraws);
 //  2. an owner that sees the app belong to another replica stops acting on
-//     it (its reconciles are cancelled and waited for) before it removes the
-//     claim, and the new owner waits for that removal;
+//     it (its reconciles are cancelled and waited for, beside the loop, which
+//     goes on renewing) before it removes the claim, and the new owner waits
+//     for that removal;
 //  3. a replica that has not renewed its Lease for RenewDeadline (counted
 //     from before the renewal was sent) stops acting on everything, by a
 //     timer of its own; its peers treat its claims as live until
@@ -189,14 +190,23 @@ func (o *ownership) deactivateAll() []string {
 // deactivate stops acting on app: its reconciles are cancelled, and
 // deactivate returns once none runs.
 func (o *ownership) deactivate(app string) {
+	if c := o.stop(app); c != nil {
+		c.busy.Wait()
+	}
+}
+
+// stop stops acting on app without waiting: no reconcile of it begins
+// any more, the running ones are cancelled; wait for the claim's busy
+// group to see them end. nil when the replica did not act on app.
+func (o *ownership) stop(app string) *claim {
 	o.mu.Lock()
 	c := o.apps[app]
 	delete(o.apps, app)
 	o.mu.Unlock()
 	if c != nil {
 		c.cancel()
-		c.busy.Wait()
 	}
+	return c
 }
 
 func (o *ownership) list() []string {
@@ -256,8 +266,14 @@ type shards struct {
 	// pending is the apps claimed but not yet held, each with the
 	// resourceVersion of the write of our Lease that published the claim
 	// ("" until written); backoff the apps withdrawn from, until when.
-	pending    map[string]string
-	backoff    map[string]time.Time
+	pending map[string]string
+	backoff map[string]time.Time
+	// releasing is the apps handed over whose reconciles have not all
+	// ended yet: still claimed. released receives each when they have;
+	// handing counts them.
+	releasing  map[string]bool
+	released   chan string
+	handing    sync.WaitGroup
 	published  string               // the claims last written
 	peers      map[string]*peerSeen // by Lease name
 	refreshes  map[string]string    // refresh annotations of our Lease already seen
@@ -277,6 +293,7 @@ type peerSeen struct {
 func newShards(o ShardOptions, own *ownership, apps []string, wake func(string)) *shards {
 	return &shards{o: o, own: own, apps: apps, wake: wake, wakeImage: func(string) {},
 		kick: make(chan struct{}, 1), pending: map[string]string{}, backoff: map[string]time.Time{},
+		releasing: map[string]bool{}, released: make(chan string, len(apps)),
 		peers: map[string]*peerSeen{}, refreshes: map[string]string{}, pushes: map[string]string{}}
 }
 
@@ -368,6 +385,7 @@ func (s *shards) run(ctx context.Context) {
 // the Lease (claims and all) so the peers need not wait for it to expire.
 func (s *shards) release() {
 	s.own.deactivateAll()
+	s.handing.Wait()
 	s.setGauges()
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -392,6 +410,9 @@ func (s *shards) deadlinePassed() {
 // step is one round: note the peers' renewals, rebalance, and write our
 // Lease when the claims changed or a renewal is due.
 func (s *shards) step(ctx context.Context, items []coordinationv1.Lease, due bool) {
+	for len(s.released) > 0 {
+		delete(s.releasing, <-s.released)
+	}
 	now := time.Now()
 	s.observe(ctx, items, now)
 	if s.healthy(now) {
@@ -515,11 +536,14 @@ func (s *shards) decide(ctx context.Context, items []coordinationv1.Lease, now t
 		}
 		rv, isPending := s.pending[app]
 		switch {
+		case s.releasing[app]:
+			owners[app] = s.o.Identity // until its reconciles have ended
 		case want != s.o.Identity:
 			delete(s.pending, app)
-			if s.own.owns(app) {
+			if c := s.own.stop(app); c != nil {
 				s.o.Log.Info("handing the app over", "app", app, "to", want)
-				s.own.deactivate(app)
+				s.handOver(app, c)
+				owners[app] = s.o.Identity
 			}
 		case s.own.owns(app):
 			owners[app] = s.o.Identity
@@ -547,6 +571,22 @@ func (s *shards) decide(ctx context.Context, items []coordinationv1.Lease, now t
 	s.pushLeases.Store(&peerLeases)
 }
 
+// handOver keeps app claimed until its running reconciles have ended,
+// without holding up the loop (renewals go on meanwhile).
+func (s *shards) handOver(app string, c *claim) {
+	s.releasing[app] = true
+	s.handing.Add(1)
+	go func() {
+		defer s.handing.Done()
+		c.busy.Wait()
+		s.released <- app
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}()
+}
+
 // atLeast reports whether resourceVersion seen is want or later. Versions
 // are compared as numbers (etcd's revisions); one that is not a number is
 // only ever equal to itself.
@@ -571,6 +611,9 @@ func claims(l *coordinationv1.Lease) []string {
 func (s *shards) claimSet() string {
 	set := s.own.list()
 	for a := range s.pending {
+		set = append(set, a)
+	}
+	for a := range s.releasing {
 		set = append(set, a)
 	}
 	sort.Strings(set)

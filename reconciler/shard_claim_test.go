@@ -253,7 +253,7 @@ func TestShardsStopActingAtTheRenewDeadline(t *testing.T) {
 // ended; the joiner acts on it only after that. The reconcile is held open
 // (its context is cancelled at once) for a few retry periods after the old
 // owner stopped acting on the app, long enough for the joiner to have
-// claimed it otherwise.
+// claimed it otherwise. Meanwhile the old owner goes on renewing its Lease.
 func TestShardsHandOverOnlyAfterRunningReconcilesEnd(t *testing.T) {
 	cs := testcluster.Clientset(t)
 	ns := testcluster.Namespace(t, cs)
@@ -282,10 +282,15 @@ func TestShardsHandOverOnlyAfterRunningReconcilesEnd(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); b.run(ctx) }()
 	<-rctx.Done() // a cancels the reconcile as it hands the app over
+	renewed := a.own.deadline()
 	time.Sleep(5 * timing.RetryPeriod)
 	if b.own.owns(app) {
 		done()
 		t.Fatalf("replica-b acts on %s while replica-a's reconcile of it still runs", app)
+	}
+	if !a.own.deadline().After(renewed) {
+		done()
+		t.Fatal("replica-a stopped renewing its Lease while it waited for the reconcile to end")
 	}
 	done()
 	eventually(t, func() bool { return b.own.owns(app) })

@@ -134,7 +134,7 @@ func TestRoleIsLeasesAndSecretsReadInArborsNamespace(t *testing.T) {
 	want := []string{
 		"/secrets:get",
 		"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:delete", "coordination.k8s.io/leases:get",
-		"coordination.k8s.io/leases:list", "coordination.k8s.io/leases:update",
+		"coordination.k8s.io/leases:list", "coordination.k8s.io/leases:update", "coordination.k8s.io/leases:watch",
 	}
 	sort.Strings(want)
 	if got := grants(t, role.Rules); !slices.Equal(got, want) {
@@ -264,6 +264,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 			check(e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil, "credential "+e.Name+" as an environment variable; mount it as a file")
 		}
 		check(env["POD_NAMESPACE"] == "metadata.namespace" && env["POD_NAME"] == "metadata.name", "POD_NAMESPACE and POD_NAME from the downward API")
+		check(env["POD_IP"] == "status.podIP", "POD_IP from the downward API (the API address published for forwarding)")
 		checkVolumes(t, dir, objs, spec, c)
 	}
 }

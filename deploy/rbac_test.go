@@ -249,6 +249,12 @@ func checkLeaderLease(t *testing.T, ctx context.Context, arbor *client) {
 	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
 		t.Errorf("as arbor, renew Lease arbor-replica-rbactest: %v", err)
 	}
+	// The replicas watch each other's Leases (docs/clusters.md).
+	if w, err := leases.Watch(ctx, metav1.ListOptions{LabelSelector: "arbor.dev/replica-lease"}); err != nil {
+		t.Errorf("as arbor, watch the replica Leases: %v", err)
+	} else {
+		w.Stop()
+	}
 	// The Role cannot name the replicas' Leases; the admission policy
 	// arbor-leases keeps arbor to arbor-replica-*.
 	if _, err := leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "kube-scheduler"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,11 @@ type WaiterOptions struct {
 	// notifications (its endpoint's Authorization header). Without one the
 	// notification handler accepts nothing and waits rely on polling.
 	NotificationToken string
+	// OnPush, when set, is given the repositories of every notification
+	// accepted (each once, manifest pushes only) after this Waiter has
+	// woken its own waits: a daemon with several replicas passes them on
+	// to the others, whose waits this one does not hold.
+	OnPush func(repositories []string)
 }
 
 // Waiter waits for images that someone else (CI) builds and pushes. It is
@@ -240,13 +246,20 @@ func (w *Waiter) NotificationHandler() http.Handler {
 			return
 		}
 		woken := 0
+		var pushed []string
 		for i, ev := range env.Events {
 			if i == maxNotificationEvents {
 				break
 			}
 			if ev.Action == "push" && ev.Target.Repository != "" && isManifest(ev.Target.MediaType, ev.Target.Tag) {
 				woken += w.Wake(ev.Target.Repository)
+				if !slices.Contains(pushed, ev.Target.Repository) {
+					pushed = append(pushed, ev.Target.Repository)
+				}
 			}
+		}
+		if w.opts.OnPush != nil && len(pushed) > 0 {
+			w.opts.OnPush(pushed)
 		}
 		rw.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(rw, "{\"woken\":%d}\n", woken)

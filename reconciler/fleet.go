@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,9 @@ type Fleet struct {
 	members []*Reconciler // home first, then by cluster name
 	fans    []*triggerFan
 	log     *slog.Logger
+	// shard is this replica's share once RunSharded runs (read by the
+	// HTTP server's goroutines: forward.go).
+	shard atomic.Pointer[shards]
 	// HealthEvery is how often each cluster's API server is asked /readyz
 	// (5s when zero).
 	HealthEvery time.Duration

@@ -49,11 +49,13 @@ func wireImages(ctx context.Context, o WireOptions) (*imageParts, http.Handler, 
 			}
 			token = strings.TrimSpace(string(b))
 		}
+		relay := &pushRelay{}
 		w := images.NewWaiter(images.WaiterOptions{
 			Credentials: creds, PlainHTTP: im.PlainHTTP, Timeout: im.WaitTimeout.Duration,
 			MinPoll: im.PollInterval.Duration, MaxPoll: im.MaxPollInterval.Duration, NotificationToken: token,
+			OnPush: relay.pushed,
 		})
-		return &imageParts{mode: im.Build, waiter: w}, w.NotificationHandler(), nil
+		return &imageParts{mode: im.Build, waiter: w, wakeRepo: w.Wake, relay: relay}, w.NotificationHandler(), nil
 	}
 }
 

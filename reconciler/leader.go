@@ -42,15 +42,22 @@ func (f *Fleet) RunSharded(ctx context.Context, o ShardOptions) error {
 	if o.Log == nil {
 		o.Log = f.log
 	}
-	own := &ownership{apps: map[string]*claim{}}
-	s := &shards{o: o, own: own, wake: f.wake, metrics: f.home.opts.Metrics,
-		pending: map[string]bool{}, peers: map[string]*peerSeen{}, refreshes: map[string]string{}}
+	// Nothing is acted on before the first renewal.
+	own := &ownership{apps: map[string]*claim{}, until: time.Unix(1, 0)}
+	var apps []string
 	for _, a := range f.home.opts.Config.Apps {
-		s.apps = append(s.apps, a.Name)
+		apps = append(apps, a.Name)
+	}
+	s := newShards(o, own, apps, f.wake)
+	s.metrics = f.home.opts.Metrics
+	if im := f.home.opts.images; im != nil && im.relay != nil {
+		s.wakeImage = func(repo string) { im.wakeRepo(repo) }
+		im.relay.shard.Store(s)
 	}
 	for _, r := range f.members {
 		r.owner, r.shard = own, s
 	}
+	f.shard.Store(s)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -55,6 +55,7 @@ func binary(t testing.TB) string {
 // process is `arbor run` as a subprocess.
 type process struct {
 	t    testing.TB
+	name string
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
@@ -101,7 +102,7 @@ func startProcessServer(t testing.TB, name, body, server string, extra ...string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, done: make(chan struct{})}
+	p := &process{t: t, name: name, cmd: cmd, url: "http://127.0.0.1:" + port, done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -329,7 +330,7 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 	app := appName(t)
 	r := newRepo(t, webApp)
 	body := "apps:\n- name: " + app + "\n  repo: " + r.dir + "\n  poll_interval: 1s\nnamespace: " + own + "\n"
-	leader, standby := leaderOf(t, startProcess(t, "replica-a", body), startProcess(t, "replica-b", body))
+	leader, standby := leaderOf(t, app, startProcess(t, "replica-a", body), startProcess(t, "replica-b", body))
 	eventually(t, 60*time.Second, "main ready", func() bool { return readyCount(leader.environments(app)) == 1 })
 	if n := leader.writes(t); n == 0 {
 		t.Fatal("the leader created an environment, yet its write count reads 0: the comparison below could not fail")
@@ -371,9 +372,12 @@ func TestTwoReplicasOnlyLeaderActs(t *testing.T) {
 
 // leaderOf waits until exactly one of a and b leads, and returns the leader
 // and the standby.
-func leaderOf(t *testing.T, a, b *process) (leader, standby *process) {
+func leaderOf(t *testing.T, app string, a, b *process) (leader, standby *process) {
 	t.Helper()
-	eventually(t, 30*time.Second, "one leader", func() bool {
+	// The first replica up may act on app alone for a moment, until it
+	// sees the second, which may win app: wait for the one that keeps it.
+	winner := reconciler.OwnerOf(app, []string{a.name, b.name})
+	eventually(t, 30*time.Second, "one leader, "+winner+", app's owner once both are live", func() bool {
 		la, okA := a.leading()
 		lb, okB := b.leading()
 		switch {
@@ -386,7 +390,7 @@ func leaderOf(t *testing.T, a, b *process) (leader, standby *process) {
 		default:
 			return false
 		}
-		return true
+		return leader.name == winner
 	})
 	return leader, standby
 }

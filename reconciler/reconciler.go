@@ -76,6 +76,10 @@ type imageParts struct {
 	mode    string
 	builder imageBuilder
 	waiter  imageWaiter
+	// wakeRepo wakes the waits for a repository (external mode), relay
+	// passes this replica's registry notifications to its peers.
+	wakeRepo func(repository string) int
+	relay    *pushRelay
 }
 
 // envKey names an environment: an app's branch.

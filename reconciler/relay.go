@@ -2,8 +2,14 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync/atomic"
 	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -70,4 +76,97 @@ func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: "arbor-relay"})
 		return err
 	})
+}
+
+// A registry notification names repositories, not apps: the replica that
+// receives one cannot tell whose environment waits for the image, so it
+// records the push on every live peer's Lease (an annotation per
+// repository, RegistryPushAnnotationPrefix and a hash of its name, holding
+// the time and the repository); each peer wakes its own waits for it and
+// drops the annotation at its next renewal.
+
+// RegistryPushAnnotationPrefix starts the annotation of a replica's Lease
+// that passes it a registry push.
+const RegistryPushAnnotationPrefix = "registry.arbor.dev/"
+
+// maxRelayedPushes bounds the repositories of one notification passed on
+// (a peer's Lease stays small; the rest are found by polling).
+const maxRelayedPushes = 32
+
+// pushRelay passes the registry notifications this replica accepts to its
+// peers once the replica is sharded.
+type pushRelay struct {
+	shard atomic.Pointer[shards]
+}
+
+func (p *pushRelay) pushed(repos []string) {
+	s := p.shard.Load()
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.relayPushes(ctx, repos); err != nil {
+		s.o.Log.Warn("could not pass a registry notification to the other replicas; their waits find the image by polling", "error", err)
+	}
+}
+
+// relayPushes records repos on every live peer's Lease.
+func (s *shards) relayPushes(ctx context.Context, repos []string) error {
+	if len(repos) > maxRelayedPushes {
+		s.o.Log.Warn("registry notification: only the first repositories are passed on", "repositories", len(repos), "passed", maxRelayedPushes)
+		repos = repos[:maxRelayedPushes]
+	}
+	peers := s.pushLeases.Load()
+	if peers == nil {
+		return nil
+	}
+	leases := s.o.Kube.CoordinationV1().Leases(s.o.Namespace)
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	var errs []error
+	for _, name := range *peers {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			l, err := leases.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if l.Annotations == nil {
+				l.Annotations = map[string]string{}
+			}
+			for _, r := range repos {
+				l.Annotations[pushKey(r)] = at + " " + r
+			}
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: "arbor-relay"})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("lease %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func pushKey(repo string) string {
+	h := fnv.New64a()
+	h.Write([]byte(repo))
+	return fmt.Sprintf("%s%016x", RegistryPushAnnotationPrefix, h.Sum64())
+}
+
+// takePushes wakes this replica's waits for the repositories peers passed
+// on since the last step, and forgets those no longer on the Lease.
+func (s *shards) takePushes(l *coordinationv1.Lease) {
+	for k := range s.pushes {
+		if _, ok := l.Annotations[k]; !ok {
+			delete(s.pushes, k)
+		}
+	}
+	for k, v := range l.Annotations {
+		if !strings.HasPrefix(k, RegistryPushAnnotationPrefix) || s.pushes[k] == v {
+			continue
+		}
+		s.pushes[k] = v
+		if _, repo, ok := strings.Cut(v, " "); ok {
+			s.wakeImage(repo)
+		}
+	}
 }

@@ -29,7 +29,7 @@ func TestWebhookToStandbyReachesLeader(t *testing.T) {
 	}
 	body := "apps:\n- name: " + app + "\n  repo: " + repo.CloneURL + "\n  poll_interval: 1h\nnamespace: " + own + "\n"
 	server := "webhook_secret_file: " + secret
-	leader, standby := leaderOf(t, startProcessServer(t, "replica-a", body, server), startProcessServer(t, "replica-b", body, server))
+	leader, standby := leaderOf(t, app, startProcessServer(t, "replica-a", body, server), startProcessServer(t, "replica-b", body, server))
 	eventually(t, 60*time.Second, "main ready", func() bool { return readyCount(leader.environments(app)) == 1 })
 
 	r.on("feature/hook")

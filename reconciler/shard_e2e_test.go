@@ -145,7 +145,7 @@ func TestShardedReplicas(t *testing.T) {
 
 // waitAllReady waits until every app's main is Ready, at commits[app] when
 // given, as p's status API shows it.
-func waitAllReady(t *testing.T, p *process, apps []string, commits map[string]string) {
+func waitAllReady(t testing.TB, p *process, apps []string, commits map[string]string) {
 	t.Helper()
 	eventually(t, 180*time.Second, "every app's main Ready", func() bool {
 		for _, app := range apps {
@@ -164,7 +164,7 @@ func waitAllReady(t *testing.T, p *process, apps []string, commits map[string]st
 // agreedOwners reads every replica's /api/v1/apps: true when each app has
 // exactly one replica acting on it (not standby) and every replica names
 // that one as its owner; owners is filled.
-func agreedOwners(t *testing.T, replicas map[string]*process, apps []string, owners map[string]string) bool {
+func agreedOwners(t testing.TB, replicas map[string]*process, apps []string, owners map[string]string) bool {
 	acting := map[string][]string{}
 	named := map[string]map[string]bool{}
 	for name, p := range replicas {
@@ -222,7 +222,7 @@ type writeLog struct {
 
 // countingProxy serves the test cluster's API to one replica on loopback,
 // recording every write it sends, and returns a kubeconfig for it.
-func countingProxy(t *testing.T, replica string, log *writeLog) string {
+func countingProxy(t testing.TB, replica string, log *writeLog) string {
 	t.Helper()
 	cfg := testcluster.Config(t)
 	rt, err := rest.TransportFor(cfg)

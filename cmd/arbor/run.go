@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,7 @@ type runFlags struct {
 	logLevel  string
 	cacheDir  string
 	identity  string
+	apiAddr   string
 	pprof     bool
 	qps       float32
 	burst     int
@@ -71,6 +73,7 @@ namespace, and the live replicas split the apps among themselves (docs/clusters.
 	fl.StringVar(&f.identity, "identity", "", "this replica's name, and its Lease's (default: hostname and a random suffix)")
 	fl.Float32Var(&f.qps, "kube-api-qps", 200, "requests per second each of arbor's Kubernetes clients may send (the apply engine, the records and the watches each have one)")
 	fl.IntVar(&f.burst, "kube-api-burst", 400, "requests each client may send at once above --kube-api-qps")
+	fl.StringVar(&f.apiAddr, "api-address", "", "host:port where the other replicas reach this one's API, published on its Lease so that they forward requests for its apps (default: $POD_IP with server.listen's port; else server.listen when it names a host)")
 	fl.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on server.listen (for diagnosing memory and CPU; keep the port private)")
 	fl.DurationVar(&f.lease.LeaseDuration, "lease-duration", 15*time.Second, "how long a replica's claim on its apps stands after its last renewal was seen (whole seconds)")
 	fl.DurationVar(&f.lease.RenewDeadline, "lease-renew-deadline", 10*time.Second, "how long a replica goes on acting without renewing its Lease (less than --lease-duration)")
@@ -102,6 +105,11 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	}
 	if f.qps <= 0 || f.burst <= 0 {
 		return fail(exitUsage, fmt.Errorf("--kube-api-qps %v, --kube-api-burst %d: both must be positive", f.qps, f.burst))
+	}
+	if f.apiAddr != "" {
+		if _, _, err := net.SplitHostPort(f.apiAddr); err != nil {
+			return fail(exitUsage, fmt.Errorf("--api-address %q: want host:port: %w", f.apiAddr, err))
+		}
 	}
 	klog.SetSlogLogger(log) // client-go's own logs (leader election, watches) in the same format
 	cfg, err := config.Load(f.config)
@@ -162,7 +170,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	routes.Guard = (&server.Authorizer{Kube: cs, Namespace: cfg.Namespace}).Require
 	routes.OpenReads = cfg.Server.AnonymousRead
 	routes.Profiles = f.pprof
-	srv, err := server.Serve(cfg.Server.Listen, server.New(routes, server.Options{Logger: log}), log)
+	srv, err := server.Serve(cfg.Server.Listen, rec.Forward(server.New(routes, server.Options{Logger: log})), log)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -183,6 +191,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 	}
 	err = rec.RunSharded(ctx, reconciler.ShardOptions{
 		Kube: leaseCS, Namespace: cfg.Namespace, Install: cfg.Install, Identity: id, Timing: f.lease, Log: log,
+		APIAddress: apiAddress(f.apiAddr, os.Getenv("POD_IP"), srv.Addr),
 	})
 	if err != nil {
 		return fail(exitUsage, err)
@@ -261,4 +270,24 @@ func identity() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return strings.Trim(host+"-"+hex.EncodeToString(b), "-")
+}
+
+// apiAddress is where the peers reach this replica's API: the flag, else
+// the pod's IP with the listening port, else the listening address when it
+// names a host ("" when it listens on every interface: not forwarded to).
+func apiAddress(flag, podIP, listening string) string {
+	if flag != "" {
+		return flag
+	}
+	host, port, err := net.SplitHostPort(listening)
+	if err != nil {
+		return ""
+	}
+	if podIP != "" {
+		return net.JoinHostPort(podIP, port)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return ""
+	}
+	return listening
 }

@@ -82,3 +82,42 @@ func TestRolloutWaitNeedsTheWrittenVersion(t *testing.T) {
 		t.Error("the wait did not end when the watch showed the written version rolled out")
 	}
 }
+
+// A reconcile waiting for a rollout gives its work slot to another while
+// it waits, and has it back when the wait is over.
+func TestRolloutWaitGivesUpItsSlot(t *testing.T) {
+	store := toolscache.NewStore(toolscache.MetaNamespaceKeyFunc)
+	c := &cachedRollouts{deploys: storeInformer{store: store}, expect: map[string]written{}, waiters: map[string]map[chan struct{}]bool{}}
+	obj := &unstructured.Unstructured{}
+	obj.SetAPIVersion("apps/v1")
+	obj.SetKind("Deployment")
+	obj.SetNamespace("env")
+	obj.SetName("web")
+	c.expect["env/web"] = written{uid: "u", generation: 1}
+	_ = store.Add(deployment("u", 1, 1, 0))
+	sem := make(chan struct{}, 1)
+	mine := &workSlot{sem: sem}
+	if !mine.acquire(context.Background()) {
+		t.Fatal("no slot")
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Wait(withSlot(context.Background(), mine), []*unstructured.Unstructured{obj}, apply.WaitOptions{Namespace: "env", Timeout: 10 * time.Second})
+	}()
+	other := &workSlot{sem: sem}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !other.acquire(ctx) {
+		t.Fatal("the only slot stayed with a reconcile waiting for its rollout")
+	}
+	other.release()
+	_ = store.Update(deployment("u", 1, 1, 1))
+	c.wake("env/web", false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(sem) != 1 {
+		t.Error("the waiting reconcile did not take its slot back")
+	}
+	mine.release()
+}

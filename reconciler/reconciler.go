@@ -94,9 +94,6 @@ type Reconciler struct {
 	queue   workqueue.TypedRateLimitingInterface[envKey]
 	status  *statusStore
 	renders *renderCache
-	// active holds a token per reconcile at work (workSlot): Concurrency
-	// at most; made by Lead.
-	active  chan struct{}
 	imports *workflow.ImportIndex
 	charts  chartCluster
 	images  *imageSource // nil without an images mode
@@ -273,11 +270,7 @@ func (r *Reconciler) Lead(ctx context.Context) error {
 			g.Go(func() error { r.runReports(ctx, a); return nil })
 		}
 	}
-	// concurrency environments at work at once, and up to waitingPerWorker
-	// times as many waiting for their rollouts without a slot.
-	active := max(1, r.opts.Config.Concurrency)
-	r.active = make(chan struct{}, active)
-	for range active * (1 + waitingPerWorker) {
+	for range max(1, r.opts.Config.Concurrency) {
 		g.Go(func() error {
 			for r.processNext(ctx) {
 			}
@@ -317,13 +310,6 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		return true
 	}
 	defer done()
-	slot := &workSlot{sem: r.active}
-	if !slot.acquire(actx) {
-		r.queue.Forget(key) // stopping, or the app went to another replica, which queues it
-		return true
-	}
-	defer slot.release()
-	actx = withSlot(actx, slot)
 	if err := r.reconcile(actx, key); err != nil && actx.Err() == nil {
 		r.log.Warn("reconcile failed; will retry", "app", key.App, "branch", key.Branch, "error", err,
 			"retry", r.queue.NumRequeues(key)+1)

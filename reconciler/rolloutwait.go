@@ -125,11 +125,6 @@ func (c *cachedRollouts) Wait(ctx context.Context, objs []*unstructured.Unstruct
 		rest = append(rest, o)
 	}
 	c.mu.Unlock()
-	if s := slotOf(ctx); s != nil && len(rollouts) > 0 {
-		// Waiting needs no slot: another environment works meanwhile.
-		s.release()
-		defer s.acquire(ctx)
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	if len(rest) > 0 {
 		g.Go(func() error { return c.Engine.Wait(gctx, rest, opts) })

@@ -434,10 +434,18 @@ func (d *decodedStates) get(cm *corev1.ConfigMap) (*envState, error) {
 	e, ok := d.m[cm.Namespace]
 	d.mu.Unlock()
 	if !ok || e.resourceVersion != cm.ResourceVersion || cm.ResourceVersion == "" {
-		if cm.Data == nil && cm.BinaryData == nil {
+		switch {
+		case ok && cm.Data == nil && cm.BinaryData == nil:
+			// The informer transforms (decodes) a version as it queues it
+			// and stores it after: the store lags, and the decoded record
+			// is of a newer version of this same record. (Read as
+			// unreadable, it made an environment look recordless for a
+			// moment under load.)
+		case cm.Data == nil && cm.BinaryData == nil:
 			return nil, fmt.Errorf("%s: the record at version %s was not decoded", cm.Namespace, cm.ResourceVersion)
+		default:
+			e = d.put(cm)
 		}
-		e = d.put(cm)
 	}
 	if e.err != nil {
 		return nil, e.err

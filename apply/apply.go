@@ -35,6 +35,13 @@ type ApplyOptions struct {
 	// the namespace need only arbor's label: an app's imports put other
 	// apps' objects there.)
 	Owner Owner
+	// ClaimFirst tells Apply that the caller has no sign of the
+	// environment's Namespace (its cache of arbor's namespaces does not
+	// hold it): with Owner set, the Namespace is claimed with a create
+	// straight away and read only when that create finds it exists, one
+	// request fewer for a new environment. The create never changes an
+	// existing namespace, so the owner check is the same.
+	ClaimFirst bool
 }
 
 // Apply brings the objects into the cluster with server-side apply, group by
@@ -88,14 +95,15 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	if opts.NewNamespace && it.ref.Group == "" && it.ref.Kind == "Namespace" && it.ref.Name == opts.Namespace {
 		return Change{Ref: it.ref, Action: Unchanged}, nil // the caller has just created it
 	}
+	isNamespace := it.ref.Kind == "Namespace" && it.ref.Group == ""
+	claimFirst := opts.ClaimFirst && isNamespace && opts.Owner != nil && it.ref.Name == opts.Namespace
 	var live *unstructured.Unstructured
-	if !knownNew {
+	if !knownNew && !claimFirst {
 		var err error
 		if live, err = e.get(ctx, it); err != nil {
 			return failed(it, err)
 		}
 	}
-	isNamespace := it.ref.Kind == "Namespace" && it.ref.Group == ""
 	if live == nil && isNamespace && opts.Owner != nil {
 		// Claim the namespace with a create, not an apply: of two callers
 		// racing for one name exactly one creates it, and the other reads
@@ -125,30 +133,33 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 	}
 	switch plan.Action {
 	case Unchanged:
-		return plan, nil
+		return plan.of(live), nil
 	case Recreated:
 		return e.recreate(ctx, it, live, plan, opts.RecreateTimeout)
 	}
-	if err := e.write(ctx, it); err != nil {
+	out, err := e.write(ctx, it)
+	if err != nil {
 		return failed(it, err)
 	}
-	return plan, nil
+	return plan.of(out), nil
 }
 
-// write applies the object for real.
-func (e *Engine) write(ctx context.Context, it *item) error {
-	if _, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false)); err != nil {
-		return e.applyError(it, err)
+// write applies the object for real and returns the server's answer.
+func (e *Engine) write(ctx context.Context, it *item) (*unstructured.Unstructured, error) {
+	out, err := e.resource(it).Apply(ctx, it.ref.Name, it.obj, e.applyOptions(false))
+	if err != nil {
+		return nil, e.applyError(it, err)
 	}
-	return nil
+	return out, nil
 }
 
 // create applies an object that does not exist yet.
 func (e *Engine) create(ctx context.Context, it *item, noDiff bool) (Change, error) {
-	if err := e.write(ctx, it); err != nil {
+	out, err := e.write(ctx, it)
+	if err != nil {
 		return failed(it, err)
 	}
-	return e.created(it, noDiff), nil
+	return e.created(it, noDiff).of(out), nil
 }
 
 func (e *Engine) created(it *item, noDiff bool) Change {
@@ -179,7 +190,8 @@ func (e *Engine) claim(ctx context.Context, it *item) (created bool, err error) 
 	case err != nil:
 		return false, e.applyError(it, err)
 	}
-	return true, e.write(ctx, it)
+	_, err = e.write(ctx, it)
+	return true, err
 }
 
 func createdChange(it *item) Change {
@@ -239,10 +251,11 @@ func (e *Engine) recreate(ctx context.Context, it *item, live *unstructured.Unst
 	if err := e.waitGone(ctx, it, live.GetUID(), timeout); err != nil {
 		return failed(it, err)
 	}
-	if err := e.write(ctx, it); err != nil {
+	out, err := e.write(ctx, it)
+	if err != nil {
 		return failed(it, err)
 	}
-	return plan, nil
+	return plan.of(out), nil
 }
 
 // deleteLive deletes exactly the live object (UID precondition), letting the

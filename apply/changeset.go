@@ -3,6 +3,9 @@ package apply
 import (
 	"fmt"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Action is what the engine did (or, for Diff, would do) to one object.
@@ -31,6 +34,20 @@ type Change struct {
 	Diff string
 	// Reason says why an object was skipped or recreated, or the error text of a failure.
 	Reason string
+	// UID and Generation are the object's as the server answered the write
+	// (or, unchanged, as it was read); empty when Apply neither wrote nor
+	// read it. A caller that waits for the object from a cache of its own
+	// knows by them which version of it the cache must show.
+	UID        types.UID
+	Generation int64
+}
+
+// of returns c with the UID and generation of obj (the server's answer).
+func (c Change) of(obj *unstructured.Unstructured) Change {
+	if obj != nil {
+		c.UID, c.Generation = obj.GetUID(), obj.GetGeneration()
+	}
+	return c
 }
 
 // ChangeSet is the outcome of one verb, one Change per object in the order given.

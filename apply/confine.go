@@ -90,14 +90,20 @@ const rediscoverEvery = 10 * time.Second
 // be a custom resource whose CRD was installed since the cache was filled,
 // and its scope must come from the cluster, not from a guess.
 func (e *Engine) mapping(ctx context.Context, gvk schema.GroupVersionKind, rediscover bool) (*meta.RESTMapping, error) {
+	if m, ok := e.mappings.Load(gvk); ok {
+		return m.(*meta.RESTMapping), nil
+	}
 	m, err := e.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+	if err == nil {
+		e.mappings.Store(gvk, m)
+	}
 	if err == nil || !meta.IsNoMatchError(err) || !rediscover {
 		return m, err
 	}
 	e.mapMu.Lock()
 	fresh := time.Since(e.lastReset) < rediscoverEvery
 	if !fresh {
-		e.mapper.ResetWithContext(ctx)
+		e.resetMapper(ctx)
 		e.lastReset = time.Now()
 	}
 	e.mapMu.Unlock()
@@ -105,6 +111,13 @@ func (e *Engine) mapping(ctx context.Context, gvk schema.GroupVersionKind, redis
 		return nil, err
 	}
 	return e.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+}
+
+// resetMapper makes the mapper read the API's discovery again and forgets
+// the mappings kept from the last one (call with mapMu held).
+func (e *Engine) resetMapper(ctx context.Context) {
+	e.mapper.ResetWithContext(ctx)
+	e.mappings.Clear()
 }
 
 // confine puts a namespaced object into ns, or checks the namespace it names;
@@ -157,7 +170,7 @@ func (e *Engine) mapDeferred(ctx context.Context, items []*item) error {
 		}
 		if !reset {
 			e.mapMu.Lock()
-			e.mapper.ResetWithContext(ctx)
+			e.resetMapper(ctx)
 			e.mapMu.Unlock()
 			reset = true
 		}

@@ -581,3 +581,42 @@ func TestNewNamespaceCreatesWithoutReads(t *testing.T) {
 		t.Fatalf("re-apply sent %s, want one get and no write", v.count)
 	}
 }
+
+// ClaimFirst: a namespace the caller has no sign of is claimed with a
+// create and no read; one that exists is read after the create is refused,
+// and another owner's is refused as without the option, nothing written.
+func TestClaimFirst(t *testing.T) {
+	v := newEnv(t, apply.Options{})
+	// the engine's first call reads the API's discovery: not counted below
+	if _, err := v.e.Apply(v.ctx, []*unstructured.Unstructured{configMap("c", nil)}, apply.ApplyOptions{Namespace: v.ns}); err != nil {
+		t.Fatal(err)
+	}
+	v.count.Reset()
+	ns := ownNamespace(t, v)
+	mine := namespace(ns)
+	mine.SetLabels(map[string]string{apply.LabelInstall: "i", apply.LabelApp: "a", apply.LabelEnv: "e1"})
+	v.options.Owner, v.options.ClaimFirst, v.options.NoDiff = apply.OwnerOf(mine), true, true
+	cs := v.apply(mine)
+	wantActions(t, cs, apply.Created)
+	if c := v.count.Counts(); c["get"] != 0 || c["create"] != 1 || c["apply"] != 1 || len(c) != 2 {
+		t.Fatalf("a new namespace claimed first sent %s, want one create and one apply, no read", v.count)
+	}
+
+	// Another environment's claim on the same name: refused after one read.
+	v.count.Reset()
+	other := namespace(ns)
+	other.SetLabels(map[string]string{apply.LabelInstall: "i", apply.LabelApp: "a", apply.LabelEnv: "e2"})
+	v.options.Owner = apply.OwnerOf(other)
+	_, err := v.e.Apply(v.ctx, []*unstructured.Unstructured{other}, v.options)
+	var owned *apply.OwnedByOtherError
+	if !errors.As(err, &owned) {
+		t.Fatalf("claiming another environment's namespace: %v, want an OwnedByOtherError", err)
+	}
+	if c := v.count.Counts(); c["create"] != 1 || c["get"] != 1 || len(c) != 2 {
+		t.Fatalf("the refused claim sent %s, want a refused create and one read, nothing else", v.count)
+	}
+	live, err := v.cs.CoreV1().Namespaces().Get(v.ctx, ns, metav1.GetOptions{})
+	if err != nil || live.Labels[apply.LabelEnv] != "e1" {
+		t.Fatalf("the namespace after a refused claim: %v, %v", live.Labels, err)
+	}
+}

@@ -181,6 +181,14 @@ func (e *Engine) establishCRDs(ctx context.Context, group []*item) error {
 // job task waits for it to finish, and a failed Job is ErrJobFailed with the
 // Job's reason.
 func readiness(obj *unstructured.Unstructured) (bool, string, error) {
+	return Ready(obj)
+}
+
+// Ready is Wait's test of one object as read: whether it is ready, what it
+// waits for, and an error when waiting longer cannot help (a failed Job,
+// a rollout past its deadline, pods refused). A caller that watches
+// objects itself (the daemon's informers) waits by it as Wait would.
+func Ready(obj *unstructured.Unstructured) (bool, string, error) {
 	if obj.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "batch", Kind: "Job"}) {
 		return jobReady(obj)
 	}

@@ -55,18 +55,27 @@ func SlimPVC(obj any) (any, error) {
 }
 
 // SlimDeployment is SlimPod for Deployments: its service (from the pod
-// template's label) and its ReplicaFailure condition.
+// template's label), its ReplicaFailure condition, and what a rollout's
+// readiness is read from (generation, replicas, the status counts, the
+// Progressing and Available conditions), so that the daemon waits for a
+// rollout from this watch instead of one of its own per Deployment.
 func SlimDeployment(obj any) (any, error) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return obj, nil
 	}
 	out := &appsv1.Deployment{ObjectMeta: slimMeta(&d.ObjectMeta)}
+	out.Generation = d.Generation
 	if s, ok := d.Spec.Template.Labels[labelService]; ok {
 		out.Labels = map[string]string{labelService: s}
 	}
+	out.Spec.Replicas, out.Spec.Paused = d.Spec.Replicas, d.Spec.Paused
+	out.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Status.ObservedGeneration, Replicas: d.Status.Replicas,
+		UpdatedReplicas: d.Status.UpdatedReplicas, ReadyReplicas: d.Status.ReadyReplicas,
+		AvailableReplicas: d.Status.AvailableReplicas, UnavailableReplicas: d.Status.UnavailableReplicas}
 	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentReplicaFailure {
+		switch c.Type {
+		case appsv1.DeploymentReplicaFailure, appsv1.DeploymentProgressing, appsv1.DeploymentAvailable:
 			c.LastUpdateTime = metav1.Time{}
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}

@@ -135,18 +135,24 @@ func (c *clusterCache) slimRecord(obj any) (any, error) {
 	return cm, nil
 }
 
-// slim drops what the cache never reads — the field sets of managedFields
-// (only manager, operation, subresource and time are used) and kubectl's
-// last-applied annotation — to keep memory small with thousands of objects.
+// slim drops what the cache never reads — of managedFields all but the
+// entries appliedSince and writtenByOthersSince look at (writes to the
+// object itself, not its status, by anyone but the controllers), and of
+// those all but manager, operation and time; kubectl's last-applied
+// annotation — to keep memory small with thousands of objects.
 func slim(obj any) (any, error) {
 	m, ok := obj.(metav1.Object)
 	if !ok {
 		return obj, nil
 	}
-	mf := m.GetManagedFields()
-	for i := range mf {
-		mf[i].FieldsV1 = nil
+	var kept []metav1.ManagedFieldsEntry
+	for _, f := range m.GetManagedFields() {
+		if f.Subresource != "" || f.Manager == controllerManager {
+			continue
+		}
+		kept = append(kept, metav1.ManagedFieldsEntry{Manager: f.Manager, Operation: f.Operation, Time: f.Time})
 	}
+	m.SetManagedFields(kept)
 	if a := m.GetAnnotations(); a != nil {
 		if _, ok := a["kubectl.kubernetes.io/last-applied-configuration"]; ok {
 			delete(a, "kubectl.kubernetes.io/last-applied-configuration")
@@ -428,10 +434,18 @@ func (d *decodedStates) get(cm *corev1.ConfigMap) (*envState, error) {
 	e, ok := d.m[cm.Namespace]
 	d.mu.Unlock()
 	if !ok || e.resourceVersion != cm.ResourceVersion || cm.ResourceVersion == "" {
-		if cm.Data == nil && cm.BinaryData == nil {
+		switch {
+		case ok && cm.Data == nil && cm.BinaryData == nil:
+			// The informer transforms (decodes) a version as it queues it
+			// and stores it after: the store lags, and the decoded record
+			// is of a newer version of this same record. (Read as
+			// unreadable, it made an environment look recordless for a
+			// moment under load.)
+		case cm.Data == nil && cm.BinaryData == nil:
 			return nil, fmt.Errorf("%s: the record at version %s was not decoded", cm.Namespace, cm.ResourceVersion)
+		default:
+			e = d.put(cm)
 		}
-		e = d.put(cm)
 	}
 	if e.err != nil {
 		return nil, e.err

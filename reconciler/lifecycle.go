@@ -455,9 +455,11 @@ func (r *Reconciler) lifecycleDue(key envKey, rec *envRecord) bool {
 }
 
 // claimNamespace applies the environment's Namespace object alone, checking
-// its owner labels first, and reports whether this call created it.
+// its owner labels first, and reports whether this call created it. A
+// namespace the cache does not hold is claimed with a create before any read.
 func (r *Reconciler) claimNamespace(ctx context.Context, ns *unstructured.Unstructured) (bool, error) {
-	opts := apply.ApplyOptions{Namespace: ns.GetName(), NoDiff: true, Owner: apply.OwnerOf(ns)}
+	_, cached := r.cache.namespace(ns.GetName())
+	opts := apply.ApplyOptions{Namespace: ns.GetName(), NoDiff: true, Owner: apply.OwnerOf(ns), ClaimFirst: !cached}
 	cs, err := r.opts.Engine.Apply(ctx, []*unstructured.Unstructured{ns}, opts)
 	return err == nil && cs.Count(apply.Created) == 1, err
 }

@@ -197,6 +197,16 @@ func New(opts Options) (*Reconciler, error) {
 	if r.diag, err = newDiagnostics(opts.Kube, opts.Config.Install, opts.Log, r.problemsChanged); err != nil {
 		return nil, err
 	}
+	// Rollouts are waited for from the diagnostics' watch of Deployments
+	// (rolloutwait.go); a copy of the executor, so that one shared by
+	// several reconcilers is not wrapped twice.
+	x := *r.opts.Workflows
+	if x.Engine != nil {
+		if x.Engine, err = newCachedRollouts(x.Engine, r.diag.deploys); err != nil {
+			return nil, err
+		}
+		r.opts.Workflows = &x
+	}
 	r.reported = map[string]string{}
 	return r, nil
 }

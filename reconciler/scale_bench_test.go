@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"github.com/arbordev/arbor/apply"
 	"github.com/arbordev/arbor/internal/testcluster"
 )
 
@@ -73,7 +78,65 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(one.Seconds()/three.Seconds(), "speedup-3-replicas")
 		b.Logf("zero to %d ready over 30 apps: one replica %s, three replicas %s", m, one.Round(100*time.Millisecond), three.Round(100*time.Millisecond))
 	}
+	if v := os.Getenv("ARBOR_BENCH_SCALEOUT"); v != "" {
+		m, err := strconv.Atoi(v)
+		if err != nil || m < 30 {
+			b.Fatalf("ARBOR_BENCH_SCALEOUT=%q: want a number of environments, at least 30", v)
+		}
+		one := scaleOut(b, m, 1)
+		three := scaleOut(b, m, 3)
+		b.ReportMetric(one.Seconds(), "s-to-ready-1-replica")
+		b.ReportMetric(three.Seconds(), "s-to-ready-3-replicas")
+		b.Logf("scale-out: zero to %d ready over 30 apps, each on a fresh cluster: one replica %s, three replicas %s (one ÷ three = %.2f)",
+			m, one.Round(100*time.Millisecond), three.Round(100*time.Millisecond), one.Seconds()/three.Seconds())
+	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// scaleOut runs benchReplicas with m environments on a fresh cluster of its
+// own (hack/cluster.sh, $ARBOR_CLUSTER-so<replicas>), deleted afterwards:
+// no phase waits for the previous one's thousands of namespaces to go. It
+// logs the control plane's memory at the end, the figure that bounds m on
+// one machine.
+func scaleOut(b *testing.B, m, replicas int) time.Duration {
+	base := os.Getenv("ARBOR_CLUSTER")
+	if base == "" {
+		base = "arbor"
+	}
+	c := testcluster.Named(b, fmt.Sprintf("%s-so%d", base, replicas))
+	defer c.Down(b)
+	c.ScaleNodes(b, m/100+3) // 110 pods a node
+	took := benchReplicasOn(b, c.Clientset(b), c.Kubeconfig, m, replicas)
+	for _, comp := range []string{"kube-apiserver", "etcd", "kube-controller-manager"} {
+		if kib, ok := componentRSS(c.Name, comp); ok {
+			b.Logf("scale-out: %d replica(s), %d environments: %s resident %.0f MiB", replicas, m, comp, kib/1024)
+		}
+	}
+	return took
+}
+
+// componentRSS reads VmRSS of the control-plane component comp of the kwok
+// cluster named cluster (found by its binary's path).
+func componentRSS(cluster, comp string) (float64, bool) {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	want := "/clusters/" + cluster + "/bin/" + comp
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !strings.HasSuffix(strings.SplitN(string(cmdline), "\x00", 2)[0], want) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(d, "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				kib, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				return kib, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // podRoom fails b unless the cluster's nodes can take want more pods: a
@@ -116,11 +179,20 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	eventually(b, 120*time.Second, "main ready", func() bool { return readyCount(p.environments(app)) == 1 })
 	time.Sleep(6 * time.Second) // a poll with nothing to do
 	base := procStatus(b, p.cmd.Process.Pid, "VmRSS:")
+	baseAnon := procStatus(b, p.cmd.Process.Pid, "RssAnon:")
+	baseFile := procStatus(b, p.cmd.Process.Pid, "RssFile:")
 	baseHeap, _ := p.metric("go_memstats_heap_inuse_bytes")
 	head := git(b, r.dir, "rev-parse", "HEAD")
 	var refs strings.Builder
 	for i := range n {
 		fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
+	}
+	req0 := p.requestsByVerb()
+	mem := sampleMemory(p.cmd.Process.Pid)
+	cpu0 := cpuSeconds(b, p.cmd.Process.Pid)
+	profiles := os.Getenv("ARBOR_BENCH_PROFILES")
+	if profiles != "" {
+		go saveProfile(b, p.url+"/debug/pprof/profile?seconds=15", filepath.Join(profiles, fmt.Sprintf("cpu-scale-%d.pprof", n)))
 	}
 	start := time.Now()
 	cmd := gitCmd(r.dir, "update-ref", "--stdin")
@@ -128,8 +200,16 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("update-ref: %v\n%s", err, out)
 	}
-	waitReadyCount(b, []*process{p}, []string{app}, n+1, 30*time.Minute)
+	midProfile := func(ready int) {
+		if profiles != "" && ready >= n/2 {
+			saveProfile(b, p.url+"/debug/pprof/heap?gc=1", filepath.Join(profiles, fmt.Sprintf("heap-mid-scale-%d.pprof", n)))
+			profiles = "" // once
+		}
+	}
+	waitReadyCountEach(b, []*process{p}, []string{app}, n+1, 30*time.Minute, midProfile)
 	took := time.Since(start)
+	cpu := cpuSeconds(b, p.cmd.Process.Pid) - cpu0
+	req1 := p.requestsByVerb()
 	rec0 := p.mustMetric(b, "arbor_reconcile_duration_seconds_count")
 	for p.mustMetric(b, "arbor_reconcile_duration_seconds_count") < rec0+float64(2*(n+1)) {
 		p.mustRun()
@@ -137,14 +217,23 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	}
 	peak := procStatus(b, p.cmd.Process.Pid, "VmHWM:")
 	now := procStatus(b, p.cmd.Process.Pid, "VmRSS:")
+	anonPeak, filePeak := mem.stop()
 	perEnv := (peak - base) / float64(n) // KiB
+	anonPerEnv := (anonPeak - baseAnon) / float64(n)
 	b.ReportMetric(peak/1024, "peak-RSS-MiB")
 	b.ReportMetric(perEnv, "RSS-KiB/env")
+	b.ReportMetric(anonPeak/1024, "peak-anon-MiB")
+	b.ReportMetric(anonPerEnv, "anon-KiB/env")
 	b.Logf("rss: %d environments: base %.0f MiB with main Ready; peak %.0f MiB, %.0f MiB after two no-op resyncs; growth %.1f KiB per environment; zero to ready %s",
 		n+1, base/1024, peak/1024, now/1024, perEnv, took.Round(100*time.Millisecond))
+	b.Logf("rss: of which anonymous (the process's own memory; RssAnon sampled every 100 ms): base %.0f MiB, peak %.0f MiB, growth %.1f KiB per environment; file-backed (the binary's pages, RssFile) %.0f MiB at base, %.0f MiB at the anonymous peak",
+		baseAnon/1024, anonPeak/1024, anonPerEnv, baseFile/1024, filePeak/1024)
 	if heap, ok := p.metric("go_memstats_heap_inuse_bytes"); ok {
 		b.Logf("rss: heap in use %.0f MiB with main Ready, %.0f MiB after the resyncs: %.1f KiB per environment", baseHeap/(1<<20), heap/(1<<20), (heap-baseHeap)/1024/float64(n))
 	}
+	b.Logf("rss: GOGC=%q GOMEMLIMIT=%q", os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"))
+	b.Logf("arbor: requests to bring %d environments up: %s", n, perEnvCounts(req0, req1, n))
+	b.Logf("arbor: %.1f CPU-seconds from the branches' creation to all ready (%.1f ms per environment)", cpu, cpu*1000/float64(n))
 	if dir := os.Getenv("ARBOR_BENCH_PROFILES"); dir != "" {
 		saveProfile(b, p.url+"/debug/pprof/heap?gc=1", filepath.Join(dir, fmt.Sprintf("heap-scale-%d.pprof", n)))
 	}
@@ -171,11 +260,20 @@ func procStatus(b *testing.B, pid int, field string) float64 {
 // waitReadyCount waits until the apps' Ready environments, as the first
 // replica's status API shows them, number want.
 func waitReadyCount(b *testing.B, ps []*process, apps []string, want int, timeout time.Duration) {
+	waitReadyCountEach(b, ps, apps, want, timeout, nil)
+}
+
+// waitReadyCountEach is waitReadyCount calling each (when not nil) with the
+// count of every poll.
+func waitReadyCountEach(b *testing.B, ps []*process, apps []string, want int, timeout time.Duration, each func(ready int)) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ready := 0
 		for _, app := range apps {
 			ready += readyCount(ps[0].environments(app))
+		}
+		if each != nil {
+			each(ready)
 		}
 		if ready == want {
 			return
@@ -196,7 +294,10 @@ func waitReadyCount(b *testing.B, ps []*process, apps []string, want int, timeou
 func benchBaseline(b *testing.B, n int, sample string) time.Duration {
 	cfg := testcluster.Config(b)
 	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
+	var counter verbResourceCounter
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(counter.wrap)
+	dyn := dynamic.NewForConfigOrDie(counted)
 	ctx := context.Background()
 	objs := sampleObjects(b, dyn, sample)
 	run := "base" + randHex(3)
@@ -240,6 +341,7 @@ func benchBaseline(b *testing.B, n int, sample string) time.Duration {
 	}
 	took := time.Since(start)
 	b.Logf("baseline: %d environments applied with client-go and available in %s", n, took.Round(100*time.Millisecond))
+	b.Logf("baseline: requests (its waiting lists not counted: one every 500 ms for all): %s", perEnvCounts(nil, counter.snapshot(), n))
 	return took
 }
 
@@ -354,7 +456,12 @@ func applyOne(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersio
 // environments (n/30 branches each, main included) and returns the time from
 // their start to every environment Ready.
 func benchReplicas(b *testing.B, n, replicas int) time.Duration {
-	cs := testcluster.Clientset(b)
+	return benchReplicasOn(b, testcluster.Clientset(b), "", n, replicas)
+}
+
+// benchReplicasOn is benchReplicas on the cluster of kubeconfig ("": the
+// test cluster), whose client is cs.
+func benchReplicasOn(b *testing.B, cs kubernetes.Interface, kubeconfig string, n, replicas int) time.Duration {
 	own := testcluster.Namespace(b, cs)
 	const nApps = 30
 	var body strings.Builder
@@ -381,8 +488,13 @@ func benchReplicas(b *testing.B, n, replicas int) time.Duration {
 	start := time.Now()
 	var ps []*process
 	for i := range replicas {
-		ps = append(ps, startProcess(b, fmt.Sprintf("r%d-%d", replicas, i), body.String(), "--log-level", "warn",
-			"--lease-duration", "6s", "--lease-renew-deadline", "4s", "--lease-retry-period", "1s"))
+		// default-like lease timings: at 3000 environments on a loaded
+		// machine 6 s leases lapsed and every replica stopped its apps
+		args := []string{"--log-level", "warn", "--lease-duration", "30s", "--lease-renew-deadline", "20s", "--lease-retry-period", "2s"}
+		if kubeconfig != "" {
+			args = append(args, "--kubeconfig", kubeconfig) // the last --kubeconfig is the one used
+		}
+		ps = append(ps, startProcess(b, fmt.Sprintf("r%d-%d", replicas, i), body.String(), args...))
 	}
 	waitReadyCount(b, ps, apps, per*nApps, 30*time.Minute)
 	took := time.Since(start)
@@ -391,4 +503,145 @@ func benchReplicas(b *testing.B, n, replicas int) time.Duration {
 		p.kill()
 	}
 	return took
+}
+
+// cpuSeconds reads the user and system CPU time of process pid.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // after "pid (comm) "
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// memSampler reads a process's RssAnon every 100 ms and keeps its peak (the
+// kernel keeps only the peak of the whole resident set, VmHWM, which also
+// counts the binary's file-backed pages).
+type memSampler struct {
+	done chan struct{}
+	out  chan [2]float64 // peak RssAnon and the RssFile read with it, KiB
+}
+
+func sampleMemory(pid int) *memSampler {
+	m := &memSampler{done: make(chan struct{}), out: make(chan [2]float64, 1)}
+	go func() {
+		var peak [2]float64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if anon, file, ok := rssParts(pid); ok && anon > peak[0] {
+				peak = [2]float64{anon, file}
+			}
+			select {
+			case <-m.done:
+				m.out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+// stop ends the sampling and returns the peak RssAnon and the RssFile beside it, in KiB.
+func (m *memSampler) stop() (anon, file float64) {
+	close(m.done)
+	p := <-m.out
+	return p[0], p[1]
+}
+
+func rssParts(pid int) (anon, file float64, ok bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		for field, dst := range map[string]*float64{"RssAnon:": &anon, "RssFile:": &file} {
+			if strings.HasPrefix(line, field) {
+				*dst, _ = strconv.ParseFloat(strings.Fields(line)[1], 64)
+				n++
+			}
+		}
+	}
+	return anon, file, n == 2
+}
+
+// requestsByVerb reads the daemon's arbor_api_requests_total by verb (get
+// counts lists too). A verb never sent has no series.
+func (p *process) requestsByVerb() map[string]float64 {
+	out := map[string]float64{}
+	for _, v := range []string{"get", "watch", "create", "update", "patch", "apply", "delete", "apply-dryrun", "patch-dryrun", "create-dryrun"} {
+		if n, ok := p.metric(`arbor_api_requests_total{verb="` + v + `"}`); ok {
+			out[v] = n
+		}
+	}
+	return out
+}
+
+// perEnvCounts prints the requests between two readings, by verb, and per environment.
+func perEnvCounts(before, after map[string]float64, n int) string {
+	var parts []string
+	total := 0.0
+	for _, v := range slices.Sorted(maps.Keys(after)) {
+		if d := after[v] - before[v]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f %s", d, v))
+			total += d
+		}
+	}
+	return fmt.Sprintf("%s: %.0f, %.2f per environment", strings.Join(parts, ", "), total, total/float64(n))
+}
+
+// verbResourceCounter counts requests by verb and resource, for the baseline.
+type verbResourceCounter struct {
+	mu     sync.Mutex
+	counts map[string]float64
+}
+
+func (c *verbResourceCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return countingTransport{c: c, rt: rt}
+}
+
+// countingTransport counts each request by "verb resource" and sends it on.
+type countingTransport struct {
+	c  *verbResourceCounter
+	rt http.RoundTripper
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := apply.Verb(req) + " " + resourceOf(req.URL.Path)
+	t.c.mu.Lock()
+	if t.c.counts == nil {
+		t.c.counts = map[string]float64{}
+	}
+	t.c.counts[key]++
+	t.c.mu.Unlock()
+	return t.rt.RoundTrip(req)
+}
+
+// resourceOf is the resource an API path names (/api/v1/namespaces/N/services/S → services).
+func resourceOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	start := 2 // api/v1
+	if len(parts) > 0 && parts[0] == "apis" {
+		start = 3 // apis/group/version
+	}
+	rest := parts[min(start, len(parts)):]
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	if len(rest) == 0 {
+		return "discovery"
+	}
+	return rest[0]
+}
+
+func (c *verbResourceCounter) snapshot() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.counts)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,45 @@ func repoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// Named starts (or reuses) the local cluster name with hack/cluster.sh up and
+// returns it: a benchmark that wants a fresh cluster per phase names one of
+// its own and calls Down when the phase is over.
+func Named(t testing.TB, name string) *Cluster {
+	t.Helper()
+	c := &Cluster{Name: name, script: filepath.Join(repoRoot(t), "hack", "cluster.sh")}
+	out := c.run(t, "up", 10*time.Minute)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	path, ok := strings.CutPrefix(lines[len(lines)-1], "export KUBECONFIG=")
+	if !ok {
+		t.Fatalf("hack/cluster.sh up for %s printed no kubeconfig: %s", name, out)
+	}
+	c.Kubeconfig = path
+	return c
+}
+
+// Down deletes the cluster and everything in it (hack/cluster.sh down).
+func (c *Cluster) Down(t testing.TB) { t.Helper(); c.run(t, "down", 5*time.Minute) }
+
+// ScaleNodes sets the cluster's number of kwok nodes (110 pods each).
+func (c *Cluster) ScaleNodes(t testing.TB, n int) {
+	t.Helper()
+	bin := strings.TrimSpace(c.run(t, "bin", time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kwokctl"), "scale", "node", "--name", c.Name, "--replicas", strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+kwokWorkdir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kwokctl scale node --name %s --replicas %d: %v\n%s", c.Name, n, err, tail(string(out), 2000))
+	}
+}
+
+// kwokWorkdir is where hack/cluster.sh keeps its clusters.
+func kwokWorkdir() string {
+	if c := os.Getenv("ARBOR_CACHE"); c != "" {
+		return filepath.Join(c, "kwok")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "arbor", "kwok")
 }

@@ -73,7 +73,7 @@ func (r *Reconciler) lifecycle(ctx context.Context, key envKey, rec *envRecord, 
 }
 
 // lastRun is the record's last finished run; records of older daemons count
-// as a successful run of what they hold when they were ready.
+// as a successful run of what they hold when they were ready (or paused).
 func lastRun(rec *envRecord) workflow.Last {
 	if rec == nil || rec.State == nil {
 		return workflow.Last{}
@@ -82,7 +82,14 @@ func lastRun(rec *envRecord) workflow.Last {
 		return *rec.State.LastRun
 	}
 	st := rec.State
-	return workflow.Last{Exists: true, Commit: st.Commit, ConfigHash: st.ConfigHash, SetupDone: st.Phase == PhaseReady}
+	if st.Phase != PhaseReady && st.Phase != PhasePaused {
+		// No run of this environment finished: its first setup was
+		// interrupted (the record goes ahead of the run; a replica that
+		// hands the app over cancels it) or failed on an error retried with
+		// backoff. Not a halted setup, which records its run: run it again.
+		return workflow.Last{Exists: true}
+	}
+	return workflow.Last{Exists: true, Commit: st.Commit, ConfigHash: st.ConfigHash, SetupDone: true}
 }
 
 func changedSince(last workflow.Last, env *render.Environment) bool {

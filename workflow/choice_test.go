@@ -76,6 +76,8 @@ func TestChooseStage(t *testing.T) {
 	}{
 		{"new environment", Last{}, env, false, render.StageSetup, false},
 		{"new environment, auto_deploy false", Last{}, &held, false, render.StageSetup, false},
+		{"first setup never finished", Last{Exists: true}, env, false, render.StageSetup, false},
+		{"first setup never finished, auto_deploy false", Last{Exists: true}, &held, false, render.StageSetup, false},
 		{"up to date", done, env, false, "", false},
 		{"configuration changed", with(func(l *Last) { l.ConfigHash = "h0" }), env, false, render.StageSetup, false},
 		{"commit moved", with(func(l *Last) { l.Commit = "c1" }), env, false, render.StagePatch, false},

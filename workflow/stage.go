@@ -9,6 +9,9 @@ import (
 // Last is what an environment's record says of its last workflow run.
 type Last struct {
 	// Exists: the environment has a record, i.e. a run was at least attempted.
+	// With Exists and no Commit, none has finished yet: a first setup
+	// interrupted (arbor stopped, or handed the app to another replica), or
+	// failed on an error that is retried; it is run again.
 	Exists bool `json:"exists"`
 	// Commit, ConfigHash and Imports are what the last run ran: the
 	// commit, the configuration hash and the imported apps' commits.
@@ -43,6 +46,9 @@ type Decision struct {
 func ChooseStage(last Last, env *render.Environment, requested bool) Decision {
 	if !last.Exists {
 		return Decision{Stage: render.StageSetup, Reason: "new environment"}
+	}
+	if last.Commit == "" {
+		return Decision{Stage: render.StageSetup, Reason: "no run finished yet"}
 	}
 	configChanged := last.ConfigHash != env.ConfigHash
 	codeChanged := last.Commit != env.Commit || importsMoved(last.Imports, env.Imports)

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,18 +159,7 @@ func eventually(t *testing.T, ok func() bool) {
 // (an API server that stopped answering).
 func cuttableKube(t *testing.T) (kubernetes.Interface, func()) {
 	t.Helper()
-	cfg := testcluster.Config(t)
-	rt, err := rest.TransportFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, err := url.Parse(cfg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = rt
-	rp.FlushInterval = -1
+	rp := testcluster.Proxy(t)
 	var cut atomic.Bool
 	gone := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

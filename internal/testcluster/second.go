@@ -43,15 +43,7 @@ func Second(t testing.TB) *Cluster {
 		}
 		name += "2"
 	}
-	c := &Cluster{Name: name, script: filepath.Join(repoRoot(t), "hack", "cluster.sh")}
-	out := c.run(t, "up", 10*time.Minute)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	path, ok := strings.CutPrefix(lines[len(lines)-1], "export KUBECONFIG=")
-	if !ok {
-		t.Fatalf("hack/cluster.sh up for %s printed no kubeconfig: %s", name, out)
-	}
-	c.Kubeconfig = path
-	return c
+	return Named(t, name)
 }
 
 // Config is a rest.Config for the cluster, after checking that it answers.

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"k8s.io/apimachinery/pkg/api/equality"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,4 +35,33 @@ func TestLabelPodTemplates(t *testing.T) {
 	if jl, _, _ := unstructured.NestedStringMap(job.Object, "spec", "template", "metadata", "labels"); len(jl) != 2 {
 		t.Errorf("the Job's pod labels changed: %v", jl)
 	}
+}
+
+// A branch's chart or kustomize directory may hand arbor a workload of any
+// shape: a template that is not a map, labels that are not strings, no spec.
+// Nothing panics, and such an object is left exactly as it came (the API
+// server names what is wrong with it when it is applied).
+func TestLabelPodTemplatesMalformed(t *testing.T) {
+	own := map[string]any{"arbor.dev/install": "i", "arbor.dev/app": "shop", "arbor.dev/env": "x"}
+	specs := map[string]any{
+		"spec a string":           "oops",
+		"template a list":         map[string]any{"template": []any{"a", int64(1)}},
+		"template metadata a num": map[string]any{"template": map[string]any{"metadata": int64(7)}},
+		"labels not strings":      map[string]any{"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"a": int64(1), "b": []any{}}}}},
+		"labels a string":         map[string]any{"template": map[string]any{"metadata": map[string]any{"labels": "app=web"}}},
+	}
+	for name, spec := range specs {
+		o := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "w", "labels": own}, "spec": spec,
+		}}
+		before := o.DeepCopy()
+		labelPodTemplates(&render.Environment{Objects: []*unstructured.Unstructured{o}})
+		if !equality.Semantic.DeepEqual(before.Object, o.Object) {
+			t.Errorf("%s: a malformed workload was changed: %v", name, o.Object)
+		}
+	}
+	// Labels of the wrong shape on the workload itself: nothing to copy, no panic.
+	bad := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet",
+		"metadata": map[string]any{"name": "s", "labels": "arbor.dev/env=x"}, "spec": map[string]any{}}}
+	labelPodTemplates(&render.Environment{Objects: []*unstructured.Unstructured{bad}})
 }

@@ -175,36 +175,13 @@ func (s Scraper) Scrape(ctx context.Context, url string, c Counter, namespaces [
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	body := &limited{r: resp.Body, left: s.MaxBytes}
+	body := &io.LimitedReader{R: resp.Body, N: s.MaxBytes + 1} // one byte more tells a body over the bound
 	counts, err := Read(body, c, namespaces)
-	if body.over {
+	if body.N == 0 {
 		return nil, fmt.Errorf("scrape %s: %w (%d bytes)", url, ErrTooLarge, s.MaxBytes)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	return counts, nil
-}
-
-// limited reads at most left bytes and notes whether there were more.
-type limited struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (l *limited) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		if n, _ := l.r.Read(one[:]); n > 0 {
-			l.over = true
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
@@ -63,46 +64,41 @@ type clusterCache struct {
 	objects   map[schema.GroupKind]toolscache.SharedIndexInformer
 	states    toolscache.SharedIndexInformer
 	decoded   decodedStates
-	metaInf   metadatainformer.SharedInformerFactory
-	typedInf  informers.SharedInformerFactory
 	onChange  func(namespace string, itself bool) // itself: the Namespace object changed, not something in it
-	hasSynced []toolscache.InformerSynced
+	informers []toolscache.SharedIndexInformer    // all of the above
+	startOnce sync.Once
 }
 
 func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install string, log *slog.Logger, onChange func(string, bool)) (*clusterCache, error) {
 	managed := labels.Set{render.LabelManagedBy: render.ManagedByValue}.String()
 	c := &clusterCache{log: log, install: install, onChange: onChange, objects: map[schema.GroupKind]toolscache.SharedIndexInformer{},
 		decoded: decodedStates{m: map[string]decodedState{}}}
-	c.metaInf = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
-		o.LabelSelector = managed
-	})
+	// The informers are built one by one, not from a factory: a factory's
+	// come with an index by namespace, a set per namespace and kind that
+	// nothing here reads (a few KiB per environment).
+	selectManaged := func(o *metav1.ListOptions) { o.LabelSelector = managed }
 	for gk, gvr := range watchedKinds {
-		inf := c.metaInf.ForResource(gvr).Informer()
-		transform := slimObject
+		indexers, transform := toolscache.Indexers{}, slimObject
 		if gk.Kind == "Namespace" {
+			indexers = toolscache.Indexers{indexApp: appIndex, indexAppBranch: appBranchIndex}
 			transform = slim // its labels and annotations are the environment's identity
 		}
+		inf := metadatainformer.NewFilteredMetadataInformer(meta, gvr, metav1.NamespaceAll, 0, indexers, selectManaged).Informer()
 		if err := inf.SetTransform(transform); err != nil {
 			return nil, err
-		}
-		if gk.Kind == "Namespace" {
-			if err := inf.AddIndexers(toolscache.Indexers{indexApp: appIndex, indexAppBranch: appBranchIndex}); err != nil {
-				return nil, err
-			}
 		}
 		if _, err := inf.AddEventHandler(c.handler(gk.Kind == "Namespace")); err != nil {
 			return nil, err
 		}
 		c.objects[gk] = inf
-		c.hasSynced = append(c.hasSynced, inf.HasSynced)
+		c.informers = append(c.informers, inf)
 	}
-	c.typedInf = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = managed
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", StateConfigMap).String()
-	}))
 	// The records are arbor's own writes: their events trigger nothing but
 	// forgetting a deleted record's decoded copy.
-	c.states = c.typedInf.Core().V1().ConfigMaps().Informer()
+	c.states = coreinformers.NewFilteredConfigMapInformer(cs, metav1.NamespaceAll, 0, toolscache.Indexers{}, func(o *metav1.ListOptions) {
+		o.LabelSelector = managed
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", StateConfigMap).String()
+	})
 	if err := c.states.SetTransform(c.slimRecord); err != nil {
 		return nil, err
 	}
@@ -113,7 +109,7 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install s
 	}}); err != nil {
 		return nil, err
 	}
-	c.hasSynced = append(c.hasSynced, c.states.HasSynced)
+	c.informers = append(c.informers, c.states)
 	return c, nil
 }
 
@@ -150,6 +146,9 @@ func slim(obj any) (any, error) {
 		if f.Subresource != "" || f.Manager == controllerManager {
 			continue
 		}
+		if f.Manager == fieldManager {
+			f.Manager = fieldManager // the constant, not a decoded copy per object
+		}
 		kept = append(kept, metav1.ManagedFieldsEntry{Manager: f.Manager, Operation: f.Operation, Time: f.Time})
 	}
 	m.SetManagedFields(kept)
@@ -161,28 +160,30 @@ func slim(obj any) (any, error) {
 	return obj, nil
 }
 
-// keptLabels are the labels of an object in an environment (not its
-// Namespace) that the cache reads: whose the object is.
-var keptLabels = []string{render.LabelManagedBy, apply.LabelInstall, render.LabelApp, render.LabelEnv}
+// managedLabels is the labels every object in an environment (not its
+// Namespace) keeps in the cache: the cache reads only whether arbor manages
+// it. One map, shared read-only by all of them: a map of its own per object
+// was the largest part of a cached object.
+var managedLabels = map[string]string{render.LabelManagedBy: render.ManagedByValue}
 
 // slimObject is slim for the objects in an environments' namespaces: the
-// cache reads only their generation or resourceVersion, arbor's labels and
-// who wrote them when (managedFields' managers and times), so their other
-// labels, annotations, owner references and finalizers are dropped.
+// cache reads only their generation or resourceVersion, whether arbor
+// manages them and who wrote them when (managedFields' managers and times),
+// so their kind (the informer knows it), other labels, annotations, owner
+// references and finalizers are dropped.
 func slimObject(obj any) (any, error) {
 	obj, _ = slim(obj)
+	if p, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		p.TypeMeta = metav1.TypeMeta{}
+	}
 	m, ok := obj.(metav1.Object)
 	if !ok {
 		return obj, nil
 	}
-	if l := m.GetLabels(); len(l) > 0 {
-		kept := make(map[string]string, len(keptLabels))
-		for _, k := range keptLabels {
-			if v, ok := l[k]; ok {
-				kept[k] = v
-			}
-		}
-		m.SetLabels(kept)
+	if m.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
+		m.SetLabels(managedLabels)
+	} else {
+		m.SetLabels(nil)
 	}
 	m.SetAnnotations(nil)
 	m.SetOwnerReferences(nil)
@@ -258,9 +259,16 @@ func (c *clusterCache) handler(isNamespace bool) toolscache.ResourceEventHandler
 
 // start runs the informers and waits for their first listing.
 func (c *clusterCache) start(ctx context.Context) error {
-	c.metaInf.Start(ctx.Done())
-	c.typedInf.Start(ctx.Done())
-	if !toolscache.WaitForCacheSync(ctx.Done(), c.hasSynced...) {
+	c.startOnce.Do(func() {
+		for _, inf := range c.informers {
+			go inf.RunWithContext(ctx)
+		}
+	})
+	var synced []toolscache.InformerSynced
+	for _, inf := range c.informers {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("cluster cache: %w", ctx.Err())
 	}
 	return nil
@@ -268,8 +276,8 @@ func (c *clusterCache) start(ctx context.Context) error {
 
 // synced reports whether every informer finished its first listing.
 func (c *clusterCache) synced() bool {
-	for _, s := range c.hasSynced {
-		if !s() {
+	for _, inf := range c.informers {
+		if !inf.HasSynced() {
 			return false
 		}
 	}
@@ -557,11 +565,14 @@ func (c *clusterCache) objectsIn(ns string) []render.ObjectRef {
 		if gk.Kind == "Namespace" && gk.Group == "" {
 			continue
 		}
-		objs, err := inf.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns)
-		if err != nil {
-			continue
-		}
-		for _, o := range objs {
+		for _, key := range inf.GetStore().ListKeys() { // no index by namespace: this runs rarely
+			if !strings.HasPrefix(key, ns+"/") {
+				continue
+			}
+			o, ok, err := inf.GetStore().GetByKey(key)
+			if err != nil || !ok {
+				continue
+			}
 			m, err := metaOf(o)
 			if err == nil && m.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
 				out = append(out, render.ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: ns, Name: m.GetName()})

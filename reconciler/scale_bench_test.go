@@ -38,6 +38,9 @@ import (
 //     objects (those arbor made for one environment, moved to N new
 //     namespaces), 64 at a time, and waits for the same Deployments to be
 //     available; arbor's zero-to-ready time over it.
+//   - marginal: n/2 more branches appear at the same daemon; the growth
+//     of its peaks over n/2 is what one more environment costs, without
+//     what a burst holds in flight or the daemon sets up once.
 //   - replicas (ARBOR_BENCH_REPLICAS=1): 30 apps sharing N environments
 //     (ARBOR_BENCH_REPLICA_ENVS, default N), zero to all Ready with one
 //     replica, then (other apps) with three.
@@ -53,7 +56,7 @@ func BenchmarkScale(b *testing.B) {
 	if v := os.Getenv("ARBOR_BENCH_ENVS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	need := 2 * n // arbor's environments, then the baseline's
+	need := 2*n + n/2 // arbor's environments and the marginal half, then the baseline's
 	if os.Getenv("ARBOR_BENCH_REPLICAS") != "" {
 		need += 2 * n
 		if v := os.Getenv("ARBOR_BENCH_REPLICA_ENVS"); v != "" {
@@ -182,11 +185,6 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	baseAnon := procStatus(b, p.cmd.Process.Pid, "RssAnon:")
 	baseFile := procStatus(b, p.cmd.Process.Pid, "RssFile:")
 	baseHeap, _ := p.metric("go_memstats_heap_inuse_bytes")
-	head := git(b, r.dir, "rev-parse", "HEAD")
-	var refs strings.Builder
-	for i := range n {
-		fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
-	}
 	req0 := p.requestsByVerb()
 	mem := sampleMemory(p.cmd.Process.Pid)
 	cpu0 := cpuSeconds(b, p.cmd.Process.Pid)
@@ -195,11 +193,7 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 		go saveProfile(b, p.url+"/debug/pprof/profile?seconds=15", filepath.Join(profiles, fmt.Sprintf("cpu-scale-%d.pprof", n)))
 	}
 	start := time.Now()
-	cmd := gitCmd(r.dir, "update-ref", "--stdin")
-	cmd.Stdin = strings.NewReader(refs.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("update-ref: %v\n%s", err, out)
-	}
+	addBranches(b, r.dir, 0, n)
 	midProfile := func(ready int) {
 		if profiles != "" && ready >= n/2 {
 			saveProfile(b, p.url+"/debug/pprof/heap?gc=1", filepath.Join(profiles, fmt.Sprintf("heap-mid-scale-%d.pprof", n)))
@@ -210,11 +204,7 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	took := time.Since(start)
 	cpu := cpuSeconds(b, p.cmd.Process.Pid) - cpu0
 	req1 := p.requestsByVerb()
-	rec0 := p.mustMetric(b, "arbor_reconcile_duration_seconds_count")
-	for p.mustMetric(b, "arbor_reconcile_duration_seconds_count") < rec0+float64(2*(n+1)) {
-		p.mustRun()
-		time.Sleep(250 * time.Millisecond)
-	}
+	p.resyncTwice(b, n+1)
 	peak := procStatus(b, p.cmd.Process.Pid, "VmHWM:")
 	now := procStatus(b, p.cmd.Process.Pid, "VmRSS:")
 	anonPeak, filePeak := mem.stop()
@@ -237,8 +227,64 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	if dir := os.Getenv("ARBOR_BENCH_PROFILES"); dir != "" {
 		saveProfile(b, p.url+"/debug/pprof/heap?gc=1", filepath.Join(dir, fmt.Sprintf("heap-scale-%d.pprof", n)))
 	}
+	marginalRSS(b, p, app, r.dir, n, peak, anonPeak)
 	p.kill()
 	return took, app + "-b0000"
+}
+
+// marginalRSS adds n/2 more branches to the daemon benchRSS brought to n+1
+// Ready environments and reports what each added environment costs: the
+// growth of the peaks from the first n+1 to all 3n/2+1, over n/2. Both
+// peaks come from a burst of branches at the daemon's concurrency, so what
+// a burst holds in flight (renders, requests, goroutines) and what the
+// daemon sets up once for its first environments (the diagnostics' and
+// records' watches, the pools of the metrics handler and the clients) are
+// in both and cancel out; (peak − base) / n above counts them as if each
+// environment kept a share of them.
+func marginalRSS(b *testing.B, p *process, app, repo string, n int, peak0, anonPeak0 float64) {
+	m := n / 2
+	if m == 0 {
+		return
+	}
+	mem := sampleMemory(p.cmd.Process.Pid)
+	addBranches(b, repo, n, m)
+	waitReadyCount(b, []*process{p}, []string{app}, n+m+1, 30*time.Minute)
+	p.resyncTwice(b, n+m+1)
+	peak := procStatus(b, p.cmd.Process.Pid, "VmHWM:")
+	anonPeak, _ := mem.stop() // of this phase only; VmHWM is of the whole run
+	if peak <= peak0 || anonPeak <= anonPeak0 {
+		b.Logf("rss: the added environments' burst did not pass the first burst's peak: the marginal figures below are not a measure of them")
+	}
+	perEnv, anonPerEnv := (peak-peak0)/float64(m), (anonPeak-anonPeak0)/float64(m)
+	b.ReportMetric(perEnv, "marginal-RSS-KiB/env")
+	b.ReportMetric(anonPerEnv, "marginal-anon-KiB/env")
+	b.Logf("rss: %d more environments (%d in all): peak %.0f MiB (anonymous %.0f MiB) against %.0f MiB (%.0f MiB) at %d: %.1f KiB (anonymous %.1f KiB) per added environment",
+		m, n+m+1, peak/1024, anonPeak/1024, peak0/1024, anonPeak0/1024, n+1, perEnv, anonPerEnv)
+}
+
+// addBranches creates count branches at the repository's HEAD, b<from> on,
+// in one update-ref (the daemon sees them in one fsnotify event).
+func addBranches(b *testing.B, repo string, from, count int) {
+	head := git(b, repo, "rev-parse", "HEAD")
+	var refs strings.Builder
+	for i := from; i < from+count; i++ {
+		fmt.Fprintf(&refs, "create refs/heads/b%04d %s\n", i, head)
+	}
+	cmd := gitCmd(repo, "update-ref", "--stdin")
+	cmd.Stdin = strings.NewReader(refs.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("update-ref: %v\n%s", err, out)
+	}
+}
+
+// resyncTwice has the daemon reconcile its envs environments twice more
+// (no-op resyncs) and returns when its reconcile count says it has.
+func (p *process) resyncTwice(b *testing.B, envs int) {
+	rec0 := p.mustMetric(b, "arbor_reconcile_duration_seconds_count")
+	for p.mustMetric(b, "arbor_reconcile_duration_seconds_count") < rec0+float64(2*envs) {
+		p.mustRun()
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // procStatus reads a /proc/PID/status field in KiB.

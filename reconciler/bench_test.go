@@ -116,10 +116,16 @@ func postHookTB(b testing.TB, url, body, sig string) int {
 // BenchmarkZeroToReady runs the arbor binary against a local repository with
 // N branches (plus main) and no environment yet, and measures the time until
 // every environment is Ready; then the API requests of no-op resyncs, and the
-// daemon's peak RSS (VmHWM).
+// daemon's peak RSS (VmHWM). In the same run, unless ARBOR_BENCH_BASELINE=0,
+// a plain client-go loop applies the same objects into n new namespaces and
+// waits for the same Deployments (benchBaseline), and arbor's time over the
+// loop's is reported as arbor/baseline.
 func BenchmarkZeroToReady(b *testing.B) {
 	for _, n := range []int{100, 1000} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) { zeroToReady(b, n) })
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			podRoom(b, 2*n+50)
+			zeroToReady(b, n)
+		})
 	}
 }
 
@@ -238,6 +244,12 @@ func zeroToReady(b *testing.B, n int) {
 	b.Logf("%d environments (5 objects each) from zero to ready in %s; %v reconciles of unchanged environments sent %v requests (%.1f per resync); peak RSS %.0f MiB",
 		want, took.Round(100*time.Millisecond), rec1-rec0, req1-req0, perResync, rss)
 	p.kill()
+	if os.Getenv("ARBOR_BENCH_BASELINE") != "0" {
+		base := benchBaseline(b, n, app+"-b0000")
+		b.ReportMetric(took.Seconds()/base.Seconds(), "arbor/baseline")
+		b.Logf("zero to ready: arbor %s for %d environments (from its start), a client-go apply loop %s for %d of the same: ratio %.2f",
+			took.Round(100*time.Millisecond), want, base.Round(100*time.Millisecond), n, took.Seconds()/base.Seconds())
+	}
 }
 
 // saveProfile fetches a runtime profile of the daemon (ARBOR_BENCH_PROFILES

@@ -114,20 +114,20 @@ func newClusterCache(meta metadata.Interface, cs kubernetes.Interface, install s
 }
 
 // slimRecord decodes a record ConfigMap as it enters the cache and keeps of
-// it only its metadata: the decoded record is the one copy held (a
+// it only its name and version: the decoded record is the one copy held (a
 // thousand records' JSON kept beside their decoded form was the cache's
-// largest part after the renders).
+// largest part after the renders), and its labels are read only by the
+// decoding.
 func (c *clusterCache) slimRecord(obj any) (any, error) {
 	cm, ok := obj.(*corev1.ConfigMap)
 	if !ok {
 		return obj, nil
 	}
-	cm.SetManagedFields(nil)
-	cm.SetAnnotations(nil)
 	if cm.Data != nil || cm.BinaryData != nil {
 		c.decoded.put(cm)
-		cm.Data, cm.BinaryData = nil, nil
 	}
+	*cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cm.Name, Namespace: cm.Namespace, UID: cm.UID,
+		ResourceVersion: cm.ResourceVersion, DeletionTimestamp: cm.DeletionTimestamp}}
 	return cm, nil
 }
 

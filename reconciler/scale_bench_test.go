@@ -221,7 +221,7 @@ func benchRSS(b *testing.B, n int) (time.Duration, string) {
 	if heap, ok := p.metric("go_memstats_heap_inuse_bytes"); ok {
 		b.Logf("rss: heap in use %.0f MiB with main Ready, %.0f MiB after the resyncs: %.1f KiB per environment", baseHeap/(1<<20), heap/(1<<20), (heap-baseHeap)/1024/float64(n))
 	}
-	b.Logf("rss: GOGC=%q GOMEMLIMIT=%q", os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"))
+	b.Logf("rss: GOGC=%q GOMEMLIMIT=%q (GOGC unset: the daemon's own default, 50)", os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"))
 	b.Logf("arbor: requests to bring %d environments up: %s", n, perEnvCounts(req0, req1, n))
 	b.Logf("arbor: %.1f CPU-seconds from the branches' creation to all ready (%.1f ms per environment)", cpu, cpu*1000/float64(n))
 	if dir := os.Getenv("ARBOR_BENCH_PROFILES"); dir != "" {

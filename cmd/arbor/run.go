@@ -112,6 +112,7 @@ func runDaemon(ctx context.Context, f *runFlags, stderr io.Writer) error {
 		}
 	}
 	klog.SetSlogLogger(log) // client-go's own logs (leader election, watches) in the same format
+	tuneGC(log)
 	cfg, err := config.Load(f.config)
 	if err != nil {
 		return fail(exitUsage, err)

@@ -82,3 +82,18 @@ func TestHuman(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIPort: the port-forward goes to the Service's http port wherever
+// it stands in the list, never to the wake port; the first without one.
+func TestAPIPort(t *testing.T) {
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Name: "wake", Port: 8081}, {Name: "http", Port: 8080},
+	}}}
+	if got := apiPort(svc); got.Name != "http" {
+		t.Errorf("wake listed first: picked %s, want http", got.Name)
+	}
+	svc.Spec.Ports = []corev1.ServicePort{{Name: "api", Port: 9000}, {Name: "wake", Port: 8081}}
+	if got := apiPort(svc); got.Name != "api" {
+		t.Errorf("no http port: picked %s, want the first (api)", got.Name)
+	}
+}

@@ -108,12 +108,12 @@ func (e *Engine) applyOne(ctx context.Context, it *item, knownNew bool, opts App
 		// Claim the namespace with a create, not an apply: of two callers
 		// racing for one name exactly one creates it, and the other reads
 		// the winner's owner below instead of patching its own over it.
-		created, err := e.claim(ctx, it)
+		out, err := e.claim(ctx, it)
 		if err != nil {
 			return failed(it, err)
 		}
-		if created {
-			return e.created(it, opts.NoDiff), nil
+		if out != nil {
+			return e.created(it, opts.NoDiff).of(out), nil
 		}
 		if live, err = e.get(ctx, it); err != nil {
 			return failed(it, err)
@@ -170,11 +170,12 @@ func (e *Engine) created(it *item, noDiff bool) Change {
 }
 
 // claim creates the namespace with a plain create, which fails when it
-// exists (created is false then), and then applies it as usual. The create
+// exists (out is nil then), and then applies it as usual, returning the
+// server's answer to the apply. The create
 // holds only the name and the owner labels: fields a create sets belong to
 // an Update entry of arbor's field manager, which a later apply that changes
 // them would conflict with; the owner labels never change.
-func (e *Engine) claim(ctx context.Context, it *item) (created bool, err error) {
+func (e *Engine) claim(ctx context.Context, it *item) (*unstructured.Unstructured, error) {
 	skeleton := &unstructured.Unstructured{}
 	skeleton.SetGroupVersionKind(it.obj.GroupVersionKind())
 	skeleton.SetName(it.obj.GetName())
@@ -183,15 +184,14 @@ func (e *Engine) claim(ctx context.Context, it *item) (created bool, err error) 
 		labels[k] = v
 	}
 	skeleton.SetLabels(labels)
-	_, err = e.resource(it).Create(ctx, skeleton, metav1.CreateOptions{FieldManager: FieldManager})
+	_, err := e.resource(it).Create(ctx, skeleton, metav1.CreateOptions{FieldManager: FieldManager})
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		return false, nil
+		return nil, nil
 	case err != nil:
-		return false, e.applyError(it, err)
+		return nil, e.applyError(it, err)
 	}
-	_, err = e.write(ctx, it)
-	return true, err
+	return e.write(ctx, it)
 }
 
 func createdChange(it *item) Change {

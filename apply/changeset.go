@@ -131,9 +131,3 @@ func (cs *ChangeSet) UnifiedDiff() string {
 	}
 	return b.String()
 }
-
-func (cs *ChangeSet) append(other *ChangeSet) {
-	if other != nil {
-		cs.Changes = append(cs.Changes, other.Changes...)
-	}
-}

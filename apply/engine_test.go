@@ -601,6 +601,10 @@ func TestClaimFirst(t *testing.T) {
 	if c := v.count.Counts(); c["get"] != 0 || c["create"] != 1 || c["apply"] != 1 || len(c) != 2 {
 		t.Fatalf("a new namespace claimed first sent %s, want one create and one apply, no read", v.count)
 	}
+	// The Change carries the UID of what the server wrote, as every write's does.
+	if created, err := v.cs.CoreV1().Namespaces().Get(v.ctx, ns, metav1.GetOptions{}); err != nil || cs.Changes[0].UID != created.UID {
+		t.Fatalf("the claim's Change has UID %q, the namespace %v (%v)", cs.Changes[0].UID, created.GetUID(), err)
+	}
 
 	// Another environment's claim on the same name: refused after one read.
 	v.count.Reset()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -153,14 +152,6 @@ func objectDiff(ref ObjectRef, before, after map[string]any) string {
 		to = "/dev/null"
 	}
 	return unifiedDiff(from, to, toYAML(before), toYAML(after), 3)
-}
-
-// splitLines splits text into lines without their newlines.
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 // project returns the parts of v that shape also has: map keys shape sets,

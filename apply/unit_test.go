@@ -270,9 +270,9 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ready, msg, err := readiness(c.o)
+			ready, msg, err := Ready(c.o)
 			if ready != c.ready || (err != nil) != c.fails {
-				t.Fatalf("readiness = %v, %q, %v", ready, msg, err)
+				t.Fatalf("Ready = %v, %q, %v", ready, msg, err)
 			}
 			if c.o.GetKind() == "Job" && c.fails && (!errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "BackoffLimitExceeded")) {
 				t.Fatalf("failure lacks its reason: %v", err)

@@ -80,7 +80,7 @@ func (e *Engine) waitReady(ctx context.Context, it *item) error {
 		if u == nil {
 			return false, it.errorf("does not exist (deleted while waiting for it to become ready)")
 		}
-		ready, msg, err := readiness(u)
+		ready, msg, err := Ready(u)
 		last = msg
 		return ready, err
 	})
@@ -170,8 +170,10 @@ func (e *Engine) establishCRDs(ctx context.Context, group []*item) error {
 	return e.waitItems(ctx, crds)
 }
 
-// readiness says whether obj is ready, what it waits for, and an error when it
-// can never become ready. The rules are kstatus' (sigs.k8s.io/cli-utils), the
+// Ready is Wait's test of one object as read: whether obj is ready, what it
+// waits for, and an error when it can never become ready. A caller that
+// watches objects itself (the daemon's informers) waits by it as Wait would.
+// The rules are kstatus' (sigs.k8s.io/cli-utils), the
 // ones kubectl-style tools share: a rollout is complete when the controller
 // observed the latest generation and every replica is updated, ready and
 // available; a custom resource with a Ready condition waits for it.
@@ -180,14 +182,6 @@ func (e *Engine) establishCRDs(ctx context.Context, group []*item) error {
 // Jobs are arbor's own rule: kstatus counts a started Job as current, but a
 // job task waits for it to finish, and a failed Job is ErrJobFailed with the
 // Job's reason.
-func readiness(obj *unstructured.Unstructured) (bool, string, error) {
-	return Ready(obj)
-}
-
-// Ready is Wait's test of one object as read: whether it is ready, what it
-// waits for, and an error when waiting longer cannot help (a failed Job,
-// a rollout past its deadline, pods refused). A caller that watches
-// objects itself (the daemon's informers) waits by it as Wait would.
 func Ready(obj *unstructured.Unstructured) (bool, string, error) {
 	if obj.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "batch", Kind: "Job"}) {
 		return jobReady(obj)

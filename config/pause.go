@@ -226,9 +226,7 @@ func (s Schedule) Next(now time.Time) time.Time {
 // pause checks an app's pause settings.
 func (d *decoder) pause(p *Pause, field string) {
 	d.schedule(&p.Schedule, field+".schedule")
-	if p.IdleAfter.Duration < 0 || (p.IdleAfter.Duration > 0 && p.IdleAfter.Duration < time.Minute) {
-		d.fail(field+".idle_after", "must be 0 (never) or at least 1m, got %s", p.IdleAfter.Duration)
-	}
+	d.idleAfter(p.IdleAfter.Duration, field+".idle_after")
 	for i := range p.Overrides {
 		o := &p.Overrides[i]
 		of := fmt.Sprintf("%s.overrides[%d]", field, i)
@@ -236,9 +234,14 @@ func (d *decoder) pause(p *Pause, field string) {
 			d.fail(of+".branches", "required: the branch patterns the override is for")
 		}
 		d.schedule(&o.Schedule, of+".schedule")
-		if o.IdleAfter.Duration < 0 || (o.IdleAfter.Duration > 0 && o.IdleAfter.Duration < time.Minute) {
-			d.fail(of+".idle_after", "must be 0 (never) or at least 1m, got %s", o.IdleAfter.Duration)
-		}
+		d.idleAfter(o.IdleAfter.Duration, of+".idle_after")
+	}
+}
+
+// idleAfter checks an idle_after: 0 (never), or a minute or more.
+func (d *decoder) idleAfter(v time.Duration, field string) {
+	if v < 0 || (v > 0 && v < time.Minute) {
+		d.fail(field, "must be 0 (never) or at least 1m, got %s", v)
 	}
 }
 

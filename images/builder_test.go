@@ -216,15 +216,6 @@ func TestBuildFailingRunNamesStepAndLog(t *testing.T) {
 	t.Logf("error as shown:\n%v", err)
 }
 
-func contains(lines []string, s string) bool {
-	for _, l := range lines {
-		if l == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestBuildRunHasNoNetwork(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/arbordev/arbor/apply"
+	"github.com/arbordev/arbor/internal/testchart"
 	"github.com/arbordev/arbor/internal/testcluster"
 	"github.com/arbordev/arbor/reconciler"
 )
@@ -202,41 +203,13 @@ func TestDaemonDeploysRemoteCharts(t *testing.T) {
 	})
 }
 
-// valuesChart is a local chart whose ConfigMap comes from its values.
-var valuesChart = map[string]string{
-	".release.yaml":      "charts:\n- name: site\n  directory: chart\n  values: preview.yaml\n",
-	"chart/Chart.yaml":   "apiVersion: v2\nname: site\nversion: 0.1.0\n",
-	"chart/values.yaml":  "greeting: hello\n",
-	"chart/preview.yaml": "branch: ${RELEASE_BRANCH_NAME}\n",
-	"chart/templates/all.yaml": `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-config
-data:
-  greeting: {{ .Values.greeting | quote }}
-  branch: {{ .Values.branch | quote }}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: nginx:1.27}]
-`,
-}
+// valuesChart is the local test chart (internal/testchart), whose ConfigMap
+// comes from its values, installed by the repository's template.
+var valuesChart = func() map[string]string {
+	files := testchart.Files("chart")
+	files[".release.yaml"] = "charts:\n- name: site\n  directory: chart\n  values: preview.yaml\n"
+	return files
+}()
 
 // TestDaemonChartValuesPushAndDrift: through the daemon, a push that
 // changes a chart's values patches only the object whose rendering changed

@@ -4,7 +4,8 @@
 // logs), each authorized by the Authorizer (TokenReview, then a
 // SubjectAccessReview on a verb of arbor's; docs/api.md). The daemon
 // supplies the values and the actions (Routes); the server owns the paths,
-// methods, status codes and bounds.
+// methods, status codes and bounds. The waking endpoint of paused
+// environments (WakeHandler) is served on a listener of its own.
 //
 // The status page is one self-contained HTML page, rendered on the server
 // with html/template, listing every app and its environments. It needs no
@@ -14,10 +15,6 @@
 // structs below, so that it depends on nothing but what it shows; the daemon
 // adapts its status model to them. Nothing here holds environment variable
 // values, and credentials embedded in URLs are removed before display.
-//
-// It also holds the daemon's HTTP routes (New, Routes), the authorizer of
-// actions, and the waking endpoint of paused environments (WakeHandler),
-// served on a listener of its own.
 package server
 
 import (

@@ -86,7 +86,7 @@ func New(r Routes, opts Options) http.Handler {
 		mux.Handle("GET /metrics", r.Metrics)
 	}
 	r.status(mux)
-	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard("deploy", http.HandlerFunc(r.deploy)))
+	mux.Handle("POST /api/v1/apps/{app}/environments/{env}/deploy", r.guard(VerbDeploy, http.HandlerFunc(r.deploy)))
 	r.actions(mux)
 	if r.Hooks != nil {
 		mux.Handle("/hooks/", r.Hooks)

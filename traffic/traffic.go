@@ -22,6 +22,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/arbordev/arbor/internal/redact"
 )
 
 // Counter names the request counter to read: its metric name, the label
@@ -154,13 +156,15 @@ type Scraper struct {
 	MaxBytes int64
 }
 
-// Scrape reads c from the metrics at url.
+// Scrape reads c from the metrics at url. Its errors name url without
+// userinfo: a configured URL may carry a login.
 func (s Scraper) Scrape(ctx context.Context, url string, c Counter, namespaces []string) (Counts, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
+	shown := redact.URL(url)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return nil, fmt.Errorf("scrape %s: %w", shown, redact.Error(err, url))
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	client := s.Client
@@ -169,19 +173,19 @@ func (s Scraper) Scrape(ctx context.Context, url string, c Counter, namespaces [
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return nil, fmt.Errorf("scrape %s: %w", shown, redact.Error(err, url))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("scrape %s: %s", shown, resp.Status)
 	}
 	body := &io.LimitedReader{R: resp.Body, N: s.MaxBytes + 1} // one byte more tells a body over the bound
 	counts, err := Read(body, c, namespaces)
 	if body.N == 0 {
-		return nil, fmt.Errorf("scrape %s: %w (%d bytes)", url, ErrTooLarge, s.MaxBytes)
+		return nil, fmt.Errorf("scrape %s: %w (%d bytes)", shown, ErrTooLarge, s.MaxBytes)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return nil, fmt.Errorf("scrape %s: %w", shown, err)
 	}
 	return counts, nil
 }

@@ -161,3 +161,22 @@ func TestScrapeBounds(t *testing.T) {
 		t.Errorf("403: %v", err)
 	}
 }
+
+// TestScrapeErrorHidesLogin: a scrape's error names the URL without the
+// login a configured URL may carry, on a refusal and on a failed request.
+func TestScrapeErrorHidesLogin(t *testing.T) {
+	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer refused.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	s := traffic.Scraper{Timeout: 5 * time.Second, MaxBytes: 1 << 20}
+	for _, srv := range []string{refused.URL, closed.URL} {
+		withLogin := strings.Replace(srv, "http://", "http://scraper:s3cret-pw@", 1)
+		_, err := s.Scrape(context.Background(), withLogin, nginx, []string{"a"})
+		if err == nil || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), strings.TrimPrefix(srv, "http://")) {
+			t.Errorf("scrape %s: %v, want an error naming the host and not the password", srv, err)
+		}
+	}
+}

@@ -218,9 +218,8 @@ func (r *recorder) first(t *testing.T, kind, prefix string, pred func(event) boo
 	}
 }
 
-func added(e event) bool   { return e.Type == watch.Added }
-func ready(e event) bool   { return e.Ready }
-func failedE(e event) bool { return e.Failed }
+func added(e event) bool { return e.Type == watch.Added }
+func ready(e event) bool { return e.Ready }
 
 // before fails the test unless revision a < b.
 func before(t *testing.T, what string, a, b int64) {

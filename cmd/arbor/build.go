@@ -123,18 +123,18 @@ func (o *buildOptions) run(ctx context.Context, stdout, stderr io.Writer, dir st
 		fmt.Fprintf(stderr, "%s@%s: no service is built from the repository\n", app, o.branch)
 		return nil
 	}
-	return buildAll(ctx, stdout, builder, src, tree, commit, builds)
+	return buildAll(ctx, stdout, builder, src, tree, commit, app, builds)
 }
 
 // buildAll builds each image in turn (BuildKit runs each build's steps in
 // parallel) and prints a table; the first failure ends it with the failing
 // step and its log.
-func buildAll(ctx context.Context, stdout io.Writer, b *images.Builder, src *gitsource.Source, tree fs.FS, commit string, builds []render.ImageBuild) error {
+func buildAll(ctx context.Context, stdout io.Writer, b *images.Builder, src *gitsource.Source, tree fs.FS, commit, app string, builds []render.ImageBuild) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tBUILT\tIMAGE")
 	defer tw.Flush()
 	for _, bd := range builds {
-		if bd.App != builds[0].App {
+		if bd.App != app {
 			continue // an imported app's images come from its own repository
 		}
 		key, err := src.TreeHash(ctx, commit, bd.Build.Context)

@@ -9,11 +9,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/arbordev/arbor/internal/testchart"
 	"github.com/arbordev/arbor/internal/testcluster"
 )
 
-// writeChartRepo writes a repository whose template installs a local chart:
-// a Deployment, a Service, and a ConfigMap from values with ${...}.
+// writeChartRepo writes a repository whose template installs the local test
+// chart (internal/testchart): a Deployment, a Service, and a ConfigMap from
+// values with ${...}.
 func writeChartRepo(t *testing.T, dir string) {
 	t.Helper()
 	writeFile(t, filepath.Join(dir, ".release.yaml"), `app: chartcli
@@ -22,37 +24,9 @@ charts:
   directory: chart
   values: preview.yaml
 `)
-	writeFile(t, filepath.Join(dir, "chart", "Chart.yaml"), "apiVersion: v2\nname: web\nversion: 0.1.0\n")
-	writeFile(t, filepath.Join(dir, "chart", "values.yaml"), "greeting: hello\n")
-	writeFile(t, filepath.Join(dir, "chart", "preview.yaml"), "branch: ${RELEASE_BRANCH_NAME}\n")
-	writeFile(t, filepath.Join(dir, "chart", "templates", "all.yaml"), `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-config
-data:
-  greeting: {{ .Values.greeting | quote }}
-  branch: {{ .Values.branch | quote }}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: nginx:1.27}]
-`)
+	for p, content := range testchart.Files("chart") {
+		writeFile(t, filepath.Join(dir, filepath.FromSlash(p)), content)
+	}
 }
 
 // TestApplyLocalChart takes a chart through arbor's engine on the real

@@ -64,9 +64,7 @@ func requestDeploy(ctx context.Context, out io.Writer, server, token, app, env s
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return fail(exitUsage, fmt.Errorf("--server %q: want a URL such as %s", server, defaultServer))
 	}
-	// A branch may hold "/": each name is one escaped path segment.
-	target := strings.TrimRight(base.String(), "/") + "/api/v1/apps/" + url.PathEscape(app) +
-		"/environments/" + url.PathEscape(env) + "/deploy"
+	target := strings.TrimRight(base.String(), "/") + envPath(app, env) + "/deploy"
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)

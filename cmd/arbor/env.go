@@ -341,7 +341,9 @@ func envLogsCmd(f *envFlags) *cobra.Command {
 					return err
 				}
 				defer rc.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), rc)
+				// The daemon cuts the answer at limit too; a server that
+				// does not (a wrong --server) is not read past it.
+				_, err = io.Copy(cmd.OutOrStdout(), io.LimitReader(rc, limit))
 				return err
 			})
 		},

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +83,34 @@ func TestHuman(t *testing.T) {
 		if got := human(d); got != want {
 			t.Errorf("%s: %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestAPIPort: the port-forward goes to the Service's http port wherever
+// it stands in the list, never to the wake port; the first without one.
+func TestAPIPort(t *testing.T) {
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Name: "wake", Port: 8081}, {Name: "http", Port: 8080},
+	}}}
+	if got := apiPort(svc); got.Name != "http" {
+		t.Errorf("wake listed first: picked %s, want http", got.Name)
+	}
+	svc.Spec.Ports = []corev1.ServicePort{{Name: "api", Port: 9000}, {Name: "wake", Port: 8081}}
+	if got := apiPort(svc); got.Name != "api" {
+		t.Errorf("no http port: picked %s, want the first (api)", got.Name)
+	}
+}
+
+// TestEnvLogsBounded: arbor env logs prints at most --limit-bytes of an
+// answer, even from a server that sends more than it was asked for.
+func TestEnvLogsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(strings.Repeat("x", 4096)))
+	}))
+	defer srv.Close()
+	out, errOut, code := runArbor(t, "env", "--server", srv.URL, "--token", "t", "logs", "shop", "main", "workflow", "--limit-bytes", "100")
+	if code != exitOK || len(out) != 100 {
+		t.Fatalf("exit %d, printed %d bytes, want 100\n%s", code, len(out), errOut)
 	}
 }

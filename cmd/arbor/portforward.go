@@ -72,7 +72,7 @@ func portForward(ctx context.Context, cfg *rest.Config, namespace, service strin
 	if pod == nil {
 		return "", nil, fmt.Errorf("find the daemon: no ready pod behind Service %s/%s", namespace, service)
 	}
-	port, err := targetPort(pod, svc.Spec.Ports[0].TargetPort)
+	port, err := targetPort(pod, apiPort(svc).TargetPort)
 	if err != nil {
 		return "", nil, err
 	}
@@ -126,6 +126,18 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// apiPort is the Service's port of the daemon's API: the one named http
+// (deploy/base/service.yaml), else the first. The Service has a wake port
+// too, which serves nothing but the waking page.
+func apiPort(svc *corev1.Service) corev1.ServicePort {
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "http" {
+			return p
+		}
+	}
+	return svc.Spec.Ports[0]
 }
 
 // targetPort resolves a Service's target port (a number or a container

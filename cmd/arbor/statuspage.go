@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -31,10 +29,7 @@ func daemonRoutes(rec daemonView, reg *prometheus.Registry, hooks http.Handler, 
 		Hooks:   hooks,
 		Deploy: func(ctx context.Context, app, env string) (any, error) {
 			v, err := rec.RequestDeploy(ctx, app, env)
-			if errors.Is(err, reconciler.ErrNoEnvironment) {
-				err = fmt.Errorf("%w: %w", server.ErrNotFound, err)
-			}
-			return v, err
+			return v, apiError(err)
 		},
 	}
 }

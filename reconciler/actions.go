@@ -96,7 +96,7 @@ func (r *Reconciler) Extend(ctx context.Context, app, env string, by time.Durati
 		resp.Message = "already expires at " + cur.UTC().Format(time.RFC3339) + ", later than asked: unchanged"
 		return resp, nil
 	}
-	if err := workflow.RequestExtend(ctx, r.opts.Kube, rec.Namespace, at); err != nil {
+	if err := workflow.RequestExtend(ctx, r.opts.Kube, rec.Namespace, r.opts.Config.Install, at); err != nil {
 		return ExtendResponse{}, err
 	}
 	resp.Message = "expires at " + at.Format(time.RFC3339) + " (or later, after a push)"
@@ -124,7 +124,7 @@ func (r *Reconciler) Delete(ctx context.Context, app, env, by string) (DeleteRes
 	if rec.Legacy {
 		return DeleteResponse{}, fmt.Errorf("%s/%s: namespace %s has no install label: %w", app, env, rec.Namespace, ErrNotAdopted)
 	}
-	v, err := workflow.RequestDelete(ctx, r.opts.Kube, rec.Namespace, by, time.Now())
+	v, err := workflow.RequestDelete(ctx, r.opts.Kube, rec.Namespace, r.opts.Config.Install, by, time.Now())
 	if err != nil {
 		return DeleteResponse{}, err
 	}

@@ -266,7 +266,7 @@ func (r *Reconciler) RequestDeploy(ctx context.Context, app, env string) (workfl
 	if !ok {
 		return workflow.DeployResponse{}, fmt.Errorf("app %s has no environment %s: %w", app, env, ErrNoEnvironment)
 	}
-	value, err := workflow.RequestDeploy(ctx, r.opts.Kube, ns, time.Now())
+	value, err := workflow.RequestDeploy(ctx, r.opts.Kube, ns, r.opts.Config.Install, time.Now())
 	if err != nil {
 		return workflow.DeployResponse{}, err
 	}

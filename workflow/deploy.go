@@ -20,10 +20,11 @@ const AnnotationDeployRequested = "arbor.dev/deploy-requested"
 var ErrNoEnvironment = errors.New("no such environment")
 
 // RequestDeploy records a deploy request on an environment's namespace and
-// returns its value. It refuses a namespace arbor did not create.
-func RequestDeploy(ctx context.Context, kube kubernetes.Interface, namespace string, now time.Time) (string, error) {
+// returns its value. It refuses a namespace arbor did not create, and,
+// when install is not "", one another install created.
+func RequestDeploy(ctx context.Context, kube kubernetes.Interface, namespace, install string, now time.Time) (string, error) {
 	value := now.UTC().Format(time.RFC3339Nano)
-	if err := Annotate(ctx, kube, namespace, "", "deploy", map[string]string{AnnotationDeployRequested: value}); err != nil {
+	if err := Annotate(ctx, kube, namespace, install, "deploy", map[string]string{AnnotationDeployRequested: value}); err != nil {
 		return "", err
 	}
 	return value, nil

@@ -32,7 +32,7 @@ func (h *harness) deployServer(envs map[string]*render.Environment) *httptest.Se
 			if !ok || app != h.app {
 				return nil, fmt.Errorf("app %s has no environment %s: %w", app, env, server.ErrNotFound)
 			}
-			v, err := RequestDeploy(ctx, h.kube, e.Namespace, time.Now())
+			v, err := RequestDeploy(ctx, h.kube, e.Namespace, "", time.Now())
 			return DeployResponse{App: app, Env: env, Namespace: e.Namespace, Requested: v}, err
 		},
 		Guard: func(_ string, h http.Handler) http.Handler { return h },
@@ -146,7 +146,7 @@ func TestFailedSetupRetriedOnRequest(t *testing.T) {
 	if d := ChooseStage(last, env, false); d.Stage != "" {
 		t.Fatalf("failed setup with nothing changed: %+v, want nothing", d)
 	}
-	if _, err := RequestDeploy(ctx, h.kube, env.Namespace, first.CreationTimestamp.Time); err != nil {
+	if _, err := RequestDeploy(ctx, h.kube, env.Namespace, "", first.CreationTimestamp.Time); err != nil {
 		t.Fatal(err)
 	}
 	_, requested := Requested(h.annotations(env.Namespace), "")

@@ -66,20 +66,21 @@ func Annotate(ctx context.Context, kube kubernetes.Interface, namespace, install
 }
 
 // RequestExtend records on an environment's namespace that it expires at
-// at, not earlier.
-func RequestExtend(ctx context.Context, kube kubernetes.Interface, namespace string, at time.Time) error {
-	return Annotate(ctx, kube, namespace, "", "extend", map[string]string{AnnotationExpiresAt: at.UTC().Format(time.RFC3339)})
+// at, not earlier. install is as for Annotate.
+func RequestExtend(ctx context.Context, kube kubernetes.Interface, namespace, install string, at time.Time) error {
+	return Annotate(ctx, kube, namespace, install, "extend", map[string]string{AnnotationExpiresAt: at.UTC().Format(time.RFC3339)})
 }
 
 // RequestDelete records a delete request on an environment's namespace and
-// returns its value; by names who asked ("" unknown).
-func RequestDelete(ctx context.Context, kube kubernetes.Interface, namespace, by string, now time.Time) (string, error) {
+// returns its value; by names who asked ("" unknown). install is as for
+// Annotate.
+func RequestDelete(ctx context.Context, kube kubernetes.Interface, namespace, install, by string, now time.Time) (string, error) {
 	value := now.UTC().Format(time.RFC3339Nano)
 	vals := map[string]string{AnnotationDeleteRequested: value}
 	if by != "" {
 		vals[AnnotationDeleteRequestedBy] = by
 	}
-	if err := Annotate(ctx, kube, namespace, "", "delete", vals); err != nil {
+	if err := Annotate(ctx, kube, namespace, install, "delete", vals); err != nil {
 		return "", err
 	}
 	return value, nil

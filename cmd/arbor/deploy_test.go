@@ -41,7 +41,7 @@ func TestDeployCommand(t *testing.T) {
 			if app != "shop" || (env != "feature-x" && env != "feature/x") {
 				return nil, server.ErrNotFound
 			}
-			v, err := workflow.RequestDeploy(ctx, kube, ns, time.Now())
+			v, err := workflow.RequestDeploy(ctx, kube, ns, "", time.Now())
 			return workflow.DeployResponse{App: app, Env: env, Namespace: ns, Requested: v}, err
 		},
 		Guard: auth.Require,

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
@@ -43,6 +45,13 @@ type Authorizer struct {
 	// Audiences, when set, are the token audiences accepted (default: the API
 	// server's).
 	Audiences []string
+	// CacheTTL is how long a review's answer (allowed or refused) is kept
+	// for the same token, verb and environment: 10s when zero, none when
+	// negative. Failures to ask the API server are never kept.
+	CacheTTL time.Duration
+
+	decisions decisionCache
+	now       func() time.Time // time.Now; tests set it
 }
 
 // Caller is who made an authorized request.
@@ -108,6 +117,39 @@ func (a *Authorizer) Authorize(ctx context.Context, r *http.Request, verb, name 
 	if !ok {
 		return nil, &Denied{Status: http.StatusUnauthorized, Reason: "a bearer token is required (Authorization: Bearer TOKEN)"}
 	}
+	ttl := a.CacheTTL
+	if ttl == 0 {
+		ttl = defaultDecisionTTL
+	}
+	if ttl < 0 {
+		return a.review(ctx, token, verb, name)
+	}
+	now := time.Now
+	if a.now != nil {
+		now = a.now
+	}
+	key := decisionKey{token: sha256.Sum256([]byte(token)), verb: verb, name: name}
+	if d, ok := a.decisions.get(key, now()); ok {
+		return d.answer()
+	}
+	c, err := a.review(ctx, token, verb, name)
+	var denied *Denied
+	if err == nil || errors.As(err, &denied) {
+		a.decisions.put(key, decision{caller: c, denied: denied, until: now().Add(ttl)}, now())
+	}
+	return c, err
+}
+
+func (d decision) answer() (*Caller, error) {
+	if d.denied != nil {
+		return nil, d.denied
+	}
+	return d.caller, nil
+}
+
+// review asks the API server who token is and whether they may verb the
+// environment name.
+func (a *Authorizer) review(ctx context.Context, token, verb, name string) (*Caller, error) {
 	tr, err := a.Kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{
 		Spec: authnv1.TokenReviewSpec{Token: token, Audiences: a.Audiences},
 	}, metav1.CreateOptions{})

@@ -83,7 +83,9 @@ func (f *Fleet) Forward(h http.Handler) http.Handler {
 		rp := &httputil.ReverseProxy{
 			Transport: tr,
 			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "http", addr, ""
+				// The Host the caller used stays: the owner's guard
+				// compares a browser's Origin with it.
+				pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "http", addr, pr.In.Host
 				pr.Out.Header.Set(ForwardedHeader, s.o.Identity)
 				pr.SetXForwarded()
 			},

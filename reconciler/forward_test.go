@@ -48,12 +48,15 @@ func TestForwardPassesAppRequestsToTheOwnerOnce(t *testing.T) {
 	defer owner.Close()
 	h := forwardFleet(strings.TrimPrefix(owner.URL, "http://"), false).Forward(local)
 
-	req := httptest.NewRequest(http.MethodPost, "/api/v1/apps/a/environments/main/extend", strings.NewReader(`{"duration":"1h"}`))
+	req := httptest.NewRequest(http.MethodPost, "http://arbor.example.com/api/v1/apps/a/environments/main/extend", strings.NewReader(`{"duration":"1h"}`))
 	req.Header.Set("Authorization", "Bearer t0ken")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Body.String() != "owner" || got == nil {
 		t.Fatalf("answer %q; want the owner's", rec.Body.String())
+	}
+	if got.Host != "arbor.example.com" {
+		t.Errorf("the owner got Host %q, not the caller's (its guard compares an Origin with it)", got.Host)
 	}
 	if got.Header.Get("Authorization") != "Bearer t0ken" || got.Header.Get(ForwardedHeader) != "me" || gotBody != `{"duration":"1h"}` || got.URL.Path != "/api/v1/apps/a/environments/main/extend" {
 		t.Errorf("the owner got %s %s, Authorization %q, %s %q, body %q", got.Method, got.URL.Path, got.Header.Get("Authorization"), ForwardedHeader, got.Header.Get(ForwardedHeader), gotBody)

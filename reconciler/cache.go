@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,11 +151,7 @@ func slim(obj any) (any, error) {
 		kept = append(kept, metav1.ManagedFieldsEntry{Manager: f.Manager, Operation: f.Operation, Time: f.Time})
 	}
 	m.SetManagedFields(kept)
-	if a := m.GetAnnotations(); a != nil {
-		if _, ok := a["kubectl.kubernetes.io/last-applied-configuration"]; ok {
-			delete(a, "kubectl.kubernetes.io/last-applied-configuration")
-		}
-	}
+	delete(m.GetAnnotations(), "kubectl.kubernetes.io/last-applied-configuration")
 	return obj, nil
 }
 
@@ -264,11 +259,7 @@ func (c *clusterCache) start(ctx context.Context) error {
 			go inf.RunWithContext(ctx)
 		}
 	})
-	var synced []toolscache.InformerSynced
-	for _, inf := range c.informers {
-		synced = append(synced, inf.HasSynced)
-	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+	if !toolscache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return fmt.Errorf("cluster cache: %w", ctx.Err())
 	}
 	return nil
@@ -565,16 +556,9 @@ func (c *clusterCache) objectsIn(ns string) []render.ObjectRef {
 		if gk.Kind == "Namespace" && gk.Group == "" {
 			continue
 		}
-		for _, key := range inf.GetStore().ListKeys() { // no index by namespace: this runs rarely
-			if !strings.HasPrefix(key, ns+"/") {
-				continue
-			}
-			o, ok, err := inf.GetStore().GetByKey(key)
-			if err != nil || !ok {
-				continue
-			}
+		for _, o := range inf.GetStore().List() { // no index by namespace: this runs rarely
 			m, err := metaOf(o)
-			if err == nil && m.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
+			if err == nil && m.GetNamespace() == ns && m.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
 				out = append(out, render.ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: ns, Name: m.GetName()})
 			}
 		}
@@ -585,9 +569,6 @@ func (c *clusterCache) objectsIn(ns string) []render.ObjectRef {
 func refKey(r render.ObjectRef) string {
 	return r.Group + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name
 }
-
-// syncTimeout bounds the wait for the first listing at start.
-const syncTimeout = 2 * time.Minute
 
 // namespaceLabels returns the labels of namespace ns as the cache has them
 // (arbor's namespaces only, of any install).

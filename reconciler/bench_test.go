@@ -231,10 +231,7 @@ func zeroToReady(b *testing.B, n int) {
 	v0 := byVerb()
 	req0, rec0 := requests(), reconciles()
 	rss := peakRSS(b, p.cmd.Process.Pid)
-	for reconciles() < rec0+float64(2*want) {
-		p.mustRun()
-		time.Sleep(250 * time.Millisecond)
-	}
+	p.resyncTwice(b, want)
 	req1, rec1 := requests(), reconciles()
 	v1 := byVerb()
 	for i, v := range verbs {

@@ -124,27 +124,20 @@ func (a *Authorizer) Authorize(ctx context.Context, r *http.Request, verb, name 
 	if ttl < 0 {
 		return a.review(ctx, token, verb, name)
 	}
-	now := time.Now
+	now := time.Now()
 	if a.now != nil {
-		now = a.now
+		now = a.now()
 	}
 	key := decisionKey{token: sha256.Sum256([]byte(token)), verb: verb, name: name}
-	if d, ok := a.decisions.get(key, now()); ok {
+	if d, ok := a.decisions.get(key, now); ok {
 		return d.answer()
 	}
 	c, err := a.review(ctx, token, verb, name)
 	var denied *Denied
 	if err == nil || errors.As(err, &denied) {
-		a.decisions.put(key, decision{caller: c, denied: denied, until: now().Add(ttl)}, now())
+		a.decisions.put(key, decision{caller: c, denied: denied, until: now.Add(ttl)}, now)
 	}
 	return c, err
-}
-
-func (d decision) answer() (*Caller, error) {
-	if d.denied != nil {
-		return nil, d.denied
-	}
-	return d.caller, nil
 }
 
 // review asks the API server who token is and whether they may verb the

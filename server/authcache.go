@@ -31,6 +31,13 @@ type decision struct {
 	until  time.Time
 }
 
+func (d decision) answer() (*Caller, error) {
+	if d.denied != nil {
+		return nil, d.denied
+	}
+	return d.caller, nil
+}
+
 type decisionCache struct {
 	mu sync.Mutex
 	m  map[decisionKey]decision

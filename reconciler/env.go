@@ -450,7 +450,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	}
 	a.release(key.Branch, commit)
 	if rec == nil {
-		r.status.forget(key)
+		// Never deployed (waiting for its images or a slot): what is kept
+		// in memory for it goes too, and its image job ends.
+		r.forgetEnv(key)
 		return nil
 	}
 	if rec.Deleting {
@@ -487,13 +489,19 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 			return fmt.Errorf("%s: delete: %w", key, err)
 		}
 	}
+	r.forgetEnv(key)
+	return nil
+}
+
+// forgetEnv drops what this Reconciler keeps in memory of an environment
+// that is gone: its status, last render, imports and image job (cancelled).
+func (r *Reconciler) forgetEnv(key envKey) {
 	r.status.forget(key)
 	r.renders.forget(key)
 	r.imports.Forget(workflow.EnvKey(key))
 	if r.images != nil {
 		r.images.forget(key)
 	}
-	return nil
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {

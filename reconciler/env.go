@@ -134,11 +134,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	env, done, err := r.preparePause(ctx, key, rec, env, settings, commit)
 	switch {
 	case err != nil:
-		st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-		if rec != nil && rec.State != nil {
-			st = copyState(rec.State)
-		}
-		return r.failed(ctx, key, st, err) // recorded once, retried with backoff
+		return r.failed(ctx, key, stateFrom(key, rec, commit), err) // recorded once, retried with backoff
 	case done:
 		return nil
 	}
@@ -397,13 +393,18 @@ func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err e
 	return err
 }
 
+// stateFrom is the state to record key's environment with: a copy of its
+// record's, or a new one at commit when it has none.
+func stateFrom(key envKey, rec *envRecord, commit string) *envState {
+	if rec != nil && rec.State != nil {
+		return copyState(rec.State)
+	}
+	return &envState{App: key.App, Branch: key.Branch, Commit: commit}
+}
+
 // fail records an error that happened before anything was applied.
 func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commit string, err error) {
-	st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
+	st := stateFrom(key, rec, commit)
 	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == err.Error() {
 		// Already recorded. Writing the record again would be seen by the
 		// cache, which queues the environment at once: a retry loop
@@ -422,11 +423,7 @@ func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commi
 func (r *Reconciler) invalid(ctx context.Context, key envKey, rec *envRecord, commit, settings string, findings schema.Findings) error {
 	errs := findings.Errors()
 	errs.Sort()
-	st := &envState{App: key.App, Branch: key.Branch}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
+	st := stateFrom(key, rec, "")
 	st.Phase, st.InvalidCommit, st.Findings = PhaseInvalid, commit, errs
 	st.LastError = fmt.Sprintf("%s: commit %s: invalid configuration: %s", key, short(commit), errs.Error())
 	st.LastTransition = time.Now().UTC()

@@ -381,7 +381,7 @@ func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err e
 		return err
 	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == st.LastError {
+	if r.failedWith(key, st.LastError) {
 		return err // already recorded: a retry that fails the same way writes nothing
 	}
 	r.status.set(key, st)
@@ -402,13 +402,18 @@ func stateFrom(key envKey, rec *envRecord, commit string) *envState {
 	return &envState{App: key.App, Branch: key.Branch, Commit: commit}
 }
 
+// failedWith reports whether key's status already records the failure msg:
+// recording it again would write the record, whose change the cache sees
+// and queues at once, a retry without backoff.
+func (r *Reconciler) failedWith(key envKey, msg string) bool {
+	prev := r.status.get(key)
+	return prev != nil && prev.Phase == PhaseFailed && prev.LastError == msg
+}
+
 // fail records an error that happened before anything was applied.
 func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commit string, err error) {
 	st := stateFrom(key, rec, commit)
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == err.Error() {
-		// Already recorded. Writing the record again would be seen by the
-		// cache, which queues the environment at once: a retry loop
-		// without backoff.
+	if r.failedWith(key, err.Error()) {
 		return
 	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()

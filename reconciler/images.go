@@ -476,7 +476,7 @@ func (r *Reconciler) waitForImages(ctx context.Context, key envKey, rec *envReco
 // nothing is retried until the next push or a deploy request.
 func (r *Reconciler) imagesFailed(ctx context.Context, key envKey, rec *envRecord, commit string, f *imageFailure) error {
 	msg := fmt.Sprintf("%s: commit %s: %s", key, short(commit), f.Error())
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == msg {
+	if r.failedWith(key, msg) {
 		return nil
 	}
 	st := stateFrom(key, rec, commit)

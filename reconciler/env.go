@@ -474,6 +474,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		r.status.forget(key)
 		return nil
 	}
+	if r.images != nil {
+		r.images.forget(key) // no build or wait for a branch gone, through the teardown
+	}
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory

@@ -314,6 +314,19 @@ func TestDaemonEndsTheImageWaitOfABranchGone(t *testing.T) {
 	if got := imagesCount(t, d, app, "timeout"); got != 1 {
 		t.Errorf("arbor_images_total{result=timeout} = %v; want 1 (branch later's): the wait of the deleted branch ran on", got)
 	}
+
+	// A deployed branch waiting for a new commit's image, then deleted:
+	// its wait ends as its deletion begins, not after the teardown (which
+	// waits for the namespace to go).
+	r.on("deployed")
+	d.waitReadyAt(app, "deployed", c1, time.Minute)
+	r.commit("never built", map[string]string{"README": "deployed\n"})
+	d.waitPhase(app, "deployed", reconciler.PhaseWaiting, time.Minute)
+	r.deleteBranch("deployed")
+	eventually(t, time.Minute, "the deleted environment to leave status", func() bool { return d.env(app, "deployed") == nil })
+	if got := imagesCount(t, d, app, "timeout"); got != 1 {
+		t.Errorf("arbor_images_total{result=timeout} = %v; want 1 (branch later's): the wait of the deleted environment ran on through its teardown", got)
+	}
 }
 
 // pushRandom pushes a fresh image to ref and returns its digest.

@@ -35,16 +35,6 @@ var (
 	ErrNotAdopted = errors.New("not adopted by this install yet")
 )
 
-// Environment returns app's environment env (its env id or branch).
-func (r *Reconciler) Environment(app, env string) (EnvironmentStatus, bool) {
-	for _, e := range r.Environments(app) {
-		if e.Branch == env || (e.EnvID != "" && e.EnvID == env) {
-			return e, true
-		}
-	}
-	return EnvironmentStatus{}, false
-}
-
 // live returns the environment and its namespace's record in the cache, or
 // an error wrapping ErrNoEnvironment.
 func (r *Reconciler) live(app, env string) (EnvironmentStatus, *envRecord, error) {

@@ -315,6 +315,9 @@ func (r *Reconciler) problemsChanged(ns string) {
 	}
 	rec := r.cache.envOfNamespace(ns)
 	if rec == nil || r.apps[rec.App] == nil || r.apps[rec.App].forge == nil {
+		r.reportedMu.Lock()
+		delete(r.reported, ns) // the environment is gone: nothing to report
+		r.reportedMu.Unlock()
 		return
 	}
 	sum := diagnose.Summary(r.diag.problems(ns), reportProblems)

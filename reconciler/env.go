@@ -134,11 +134,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key envKey) (err error) {
 	env, done, err := r.preparePause(ctx, key, rec, env, settings, commit)
 	switch {
 	case err != nil:
-		st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-		if rec != nil && rec.State != nil {
-			st = copyState(rec.State)
-		}
-		return r.failed(ctx, key, st, err) // recorded once, retried with backoff
+		return r.failed(ctx, key, stateFrom(key, rec, commit), err) // recorded once, retried with backoff
 	case done:
 		return nil
 	}
@@ -385,7 +381,7 @@ func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err e
 		return err
 	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == st.LastError {
+	if r.failedWith(key, st.LastError) {
 		return err // already recorded: a retry that fails the same way writes nothing
 	}
 	r.status.set(key, st)
@@ -397,17 +393,27 @@ func (r *Reconciler) failed(ctx context.Context, key envKey, st *envState, err e
 	return err
 }
 
+// stateFrom is the state to record key's environment with: a copy of its
+// record's, or a new one at commit when it has none.
+func stateFrom(key envKey, rec *envRecord, commit string) *envState {
+	if rec != nil && rec.State != nil {
+		return copyState(rec.State)
+	}
+	return &envState{App: key.App, Branch: key.Branch, Commit: commit}
+}
+
+// failedWith reports whether key's status already records the failure msg:
+// recording it again would write the record, whose change the cache sees
+// and queues at once, a retry without backoff.
+func (r *Reconciler) failedWith(key envKey, msg string) bool {
+	prev := r.status.get(key)
+	return prev != nil && prev.Phase == PhaseFailed && prev.LastError == msg
+}
+
 // fail records an error that happened before anything was applied.
 func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commit string, err error) {
-	st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == err.Error() {
-		// Already recorded. Writing the record again would be seen by the
-		// cache, which queues the environment at once: a retry loop
-		// without backoff.
+	st := stateFrom(key, rec, commit)
+	if r.failedWith(key, err.Error()) {
 		return
 	}
 	st.Phase, st.LastError, st.LastTransition = PhaseFailed, err.Error(), time.Now().UTC()
@@ -422,11 +428,7 @@ func (r *Reconciler) fail(ctx context.Context, key envKey, rec *envRecord, commi
 func (r *Reconciler) invalid(ctx context.Context, key envKey, rec *envRecord, commit, settings string, findings schema.Findings) error {
 	errs := findings.Errors()
 	errs.Sort()
-	st := &envState{App: key.App, Branch: key.Branch}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
+	st := stateFrom(key, rec, "")
 	st.Phase, st.InvalidCommit, st.Findings = PhaseInvalid, commit, errs
 	st.LastError = fmt.Sprintf("%s: commit %s: invalid configuration: %s", key, short(commit), errs.Error())
 	st.LastTransition = time.Now().UTC()
@@ -450,7 +452,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 	}
 	a.release(key.Branch, commit)
 	if rec == nil {
-		r.status.forget(key)
+		// Never deployed (waiting for its images or a slot): what is kept
+		// in memory for it goes too, and its image job ends.
+		r.forgetEnv(key)
 		return nil
 	}
 	if rec.Deleting {
@@ -470,6 +474,9 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 		r.status.forget(key)
 		return nil
 	}
+	if r.images != nil {
+		r.images.forget(key) // no build or wait for a branch gone, through the teardown
+	}
 	var inv []render.ObjectRef
 	if rec.State != nil {
 		inv = rec.State.Inventory
@@ -487,13 +494,19 @@ func (r *Reconciler) remove(ctx context.Context, key envKey, rec *envRecord) err
 			return fmt.Errorf("%s: delete: %w", key, err)
 		}
 	}
+	r.forgetEnv(key)
+	return nil
+}
+
+// forgetEnv drops what this Reconciler keeps in memory of an environment
+// that is gone: its status, last render, imports and image job (cancelled).
+func (r *Reconciler) forgetEnv(key envKey) {
 	r.status.forget(key)
 	r.renders.forget(key)
 	r.imports.Forget(workflow.EnvKey(key))
 	if r.images != nil {
 		r.images.forget(key)
 	}
-	return nil
 }
 
 func (r *Reconciler) save(ctx context.Context, st *envState) error {

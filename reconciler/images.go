@@ -461,11 +461,7 @@ func (r *Reconciler) waitForImages(ctx context.Context, key envKey, rec *envReco
 	if prev != nil && prev.Phase == PhaseWaiting && prev.Message == message {
 		return nil
 	}
-	st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
+	st := stateFrom(key, rec, commit)
 	st.Phase, st.Message, st.LastError, st.LastTransition = PhaseWaiting, message, "", time.Now().UTC()
 	st.TargetCommit = commit
 	r.status.set(key, st)
@@ -480,14 +476,10 @@ func (r *Reconciler) waitForImages(ctx context.Context, key envKey, rec *envReco
 // nothing is retried until the next push or a deploy request.
 func (r *Reconciler) imagesFailed(ctx context.Context, key envKey, rec *envRecord, commit string, f *imageFailure) error {
 	msg := fmt.Sprintf("%s: commit %s: %s", key, short(commit), f.Error())
-	if prev := r.status.get(key); prev != nil && prev.Phase == PhaseFailed && prev.LastError == msg {
+	if r.failedWith(key, msg) {
 		return nil
 	}
-	st := &envState{App: key.App, Branch: key.Branch, Commit: commit}
-	if rec != nil && rec.State != nil {
-		cp := *rec.State
-		st = &cp
-	}
+	st := stateFrom(key, rec, commit)
 	st.Phase, st.Message, st.LastError, st.LastTransition, st.Images = PhaseFailed, "", msg, time.Now().UTC(), f.report
 	st.TargetCommit = commit
 	r.status.set(key, st)

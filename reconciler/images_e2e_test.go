@@ -280,6 +280,55 @@ func TestDaemonPollsForCIImageUntilItsDeadline(t *testing.T) {
 	}
 }
 
+// TestDaemonEndsTheImageWaitOfABranchGone: a new branch that waits for
+// its image and is deleted before it was ever deployed leaves no wait
+// behind: it does not run on to its deadline (no timeout is counted for
+// it), nor stays in memory. A second branch, made after the first is gone
+// and waiting as long, times out after the first would have.
+func TestDaemonEndsTheImageWaitOfABranchGone(t *testing.T) {
+	reg := buildkittest.StartRegistry(t, buildkittest.RegistryConfig{})
+	cs := testcluster.Clientset(t)
+	own := testcluster.Namespace(t, cs)
+	app := appName(t)
+	r := newRepo(t, ciBuilt)
+	c1 := r.commit("head", nil)
+	pushRandom(t, reg+"/ci/"+app+"/web:"+c1)
+	d := startDaemon(t, newConfig(t, own, externalConfig(app, r.dir, reg,
+		", poll_interval: 200ms, max_poll_interval: 500ms, wait_timeout: 6s")))
+	d.waitReadyAt(app, "main", c1, time.Minute)
+
+	// Each branch appears at its own commit: never seen at main's, deployed.
+	branchAtNewCommit := func(branch string) {
+		git(t, r.dir, "checkout", "-q", "--detach", "main")
+		r.commit("never built", map[string]string{"README": branch + "\n"})
+		git(t, r.dir, "branch", branch)
+		git(t, r.dir, "checkout", "-q", "main")
+	}
+	branchAtNewCommit("gone")
+	d.waitPhase(app, "gone", reconciler.PhaseWaiting, time.Minute)
+	r.deleteBranch("gone")
+	eventually(t, time.Minute, "the deleted branch to leave status", func() bool { return d.env(app, "gone") == nil })
+
+	branchAtNewCommit("later")
+	d.waitPhase(app, "later", reconciler.PhaseFailed, time.Minute)
+	if got := imagesCount(t, d, app, "timeout"); got != 1 {
+		t.Errorf("arbor_images_total{result=timeout} = %v; want 1 (branch later's): the wait of the deleted branch ran on", got)
+	}
+
+	// A deployed branch waiting for a new commit's image, then deleted:
+	// its wait ends as its deletion begins, not after the teardown (which
+	// waits for the namespace to go).
+	r.on("deployed")
+	d.waitReadyAt(app, "deployed", c1, time.Minute)
+	r.commit("never built", map[string]string{"README": "deployed\n"})
+	d.waitPhase(app, "deployed", reconciler.PhaseWaiting, time.Minute)
+	r.deleteBranch("deployed")
+	eventually(t, time.Minute, "the deleted environment to leave status", func() bool { return d.env(app, "deployed") == nil })
+	if got := imagesCount(t, d, app, "timeout"); got != 1 {
+		t.Errorf("arbor_images_total{result=timeout} = %v; want 1 (branch later's): the wait of the deleted environment ran on through its teardown", got)
+	}
+}
+
 // pushRandom pushes a fresh image to ref and returns its digest.
 func pushRandom(t testing.TB, ref string) string {
 	t.Helper()

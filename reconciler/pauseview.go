@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/arbordev/arbor/render"
 )
@@ -89,7 +89,7 @@ func routeToWaker(ing *unstructured.Unstructured) []string {
 		paths, _, _ := unstructured.NestedSlice(rule, "http", "paths")
 		for _, pp := range paths {
 			if p, ok := pp.(map[string]any); ok {
-				p["backend"] = runtimeCopy(backend)
+				p["backend"] = runtime.DeepCopyJSON(backend)
 			}
 		}
 		if len(paths) > 0 {
@@ -98,13 +98,6 @@ func routeToWaker(ing *unstructured.Unstructured) []string {
 	}
 	_ = unstructured.SetNestedSlice(ing.Object, rules, "spec", "rules")
 	return hosts
-}
-
-func runtimeCopy(m map[string]any) map[string]any {
-	b, _ := json.Marshal(m)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	return out
 }
 
 // wakeObjects are the waking route in env's namespace: a Service without a
@@ -128,7 +121,7 @@ func wakeObjects(env *render.Environment, ip string, port int32) []*unstructured
 			map[string]any{"name": "http", "port": int64(80), "protocol": "TCP", "targetPort": int64(port)},
 		}},
 	}}
-	sliceLabels := runtimeCopy(labels)
+	sliceLabels := runtime.DeepCopyJSON(labels)
 	sliceLabels["kubernetes.io/service-name"] = wakeObjectName
 	sliceLabels["endpointslice.kubernetes.io/managed-by"] = "arbor.dev"
 	family := "IPv4"

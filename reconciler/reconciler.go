@@ -378,7 +378,8 @@ func (r *Reconciler) pollApp(ctx context.Context, a *appRunner) {
 }
 
 // refresh lists the branches, fetches what moved, and queues every
-// environment of the app: the listed branches and those found in the cluster.
+// environment of the app: the listed branches, those found in the cluster
+// and those listed last time.
 // A failed or empty listing keeps the previous one and queues nothing.
 func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	defer a.attempted.Store(true)
@@ -412,6 +413,17 @@ func (r *Reconciler) refresh(ctx context.Context, a *appRunner) {
 	}
 	for _, rec := range r.cache.envs(a.cfg.Name) {
 		r.queue.Add(envKey{App: a.cfg.Name, Branch: rec.Branch})
+	}
+	if prev != nil {
+		// Gone since the last listing: a branch never deployed (waiting
+		// for its images or a slot, invalid) has no namespace to be found
+		// by, and what is kept of it (status, image job) goes only when
+		// it is reconciled.
+		for b := range prev.Branches {
+			if _, ok := branches[b]; !ok {
+				r.queue.Add(envKey{App: a.cfg.Name, Branch: b})
+			}
+		}
 	}
 	r.queueImporters(a.cfg.Name, prev, branches)
 }

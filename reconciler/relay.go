@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,14 +13,15 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/util/retry"
 )
 
 // A webhook reaches whichever replica the Service picks, and only the app's
 // owner acts (shard.go). Another replica that receives one records a
 // refresh request for the app on the owner's Lease (an annotation per app
-// holding the request's time); the owner reads its Lease at every renewal
-// and refreshes the app at once. The request lives in the cluster, like a
+// holding the request's time); the owner's watch of the Leases sees it,
+// and it refreshes the app at once. The request lives in the cluster, like a
 // deploy request: no replica needs another's address.
 
 // RefreshAnnotationPrefix, followed by an app's name, is the annotation of
@@ -64,6 +66,12 @@ func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
 		return fmt.Errorf("no owner of app %s known yet", app)
 	}
 	leases := r.opts.Home.CoordinationV1().Leases(r.opts.Config.Namespace)
+	return annotateLease(ctx, leases, name, map[string]string{RefreshAnnotationPrefix + app: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+// annotateLease sets annotations on the Lease name, read again after a
+// conflict (its holder renews it meanwhile).
+func annotateLease(ctx context.Context, leases coordinationclient.LeaseInterface, name string, set map[string]string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -72,7 +80,7 @@ func (r *Reconciler) requestRefresh(ctx context.Context, app string) error {
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
-		l.Annotations[RefreshAnnotationPrefix+app] = time.Now().UTC().Format(time.RFC3339Nano)
+		maps.Copy(l.Annotations, set)
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: "arbor-relay"})
 		return err
 	})
@@ -123,23 +131,13 @@ func (s *shards) relayPushes(ctx context.Context, repos []string) error {
 	}
 	leases := s.o.Kube.CoordinationV1().Leases(s.o.Namespace)
 	at := time.Now().UTC().Format(time.RFC3339Nano)
+	set := make(map[string]string, len(repos))
+	for _, r := range repos {
+		set[pushKey(r)] = at + " " + r
+	}
 	var errs []error
 	for _, name := range *peers {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			l, err := leases.Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if l.Annotations == nil {
-				l.Annotations = map[string]string{}
-			}
-			for _, r := range repos {
-				l.Annotations[pushKey(r)] = at + " " + r
-			}
-			_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: "arbor-relay"})
-			return err
-		})
-		if err != nil {
+		if err := annotateLease(ctx, leases, name, set); err != nil {
 			errs = append(errs, fmt.Errorf("lease %s: %w", name, err))
 		}
 	}

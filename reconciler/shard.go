@@ -638,8 +638,9 @@ func (s *shards) renew(ctx context.Context, set string) {
 	}
 	s.own.extend(start.Add(s.o.Timing.RenewDeadline))
 	s.published = set
+	claimed := strings.Split(set, ",")
 	for a, was := range s.pending {
-		if was == "" && slices.Contains(strings.Split(set, ","), a) {
+		if was == "" && slices.Contains(claimed, a) {
 			s.pending[a] = rv
 		}
 	}

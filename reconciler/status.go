@@ -3,8 +3,9 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -152,6 +153,30 @@ type EnvironmentStatus struct {
 // Environments returns an app's environments, sorted by branch: the records
 // in the cluster, overlaid (on the leader) with what it knows in memory.
 func (r *Reconciler) Environments(app string) []EnvironmentStatus {
+	byBranch := r.states(app)
+	out := make([]EnvironmentStatus, 0, len(byBranch))
+	for _, b := range slices.Sorted(maps.Keys(byBranch)) {
+		st := byBranch[b]
+		out = append(out, r.environmentStatus(&st))
+	}
+	return out
+}
+
+// Environment returns one environment of app, by branch or env id (the
+// first in branch order): only that one is diagnosed.
+func (r *Reconciler) Environment(app, env string) (EnvironmentStatus, bool) {
+	byBranch := r.states(app)
+	for _, b := range slices.Sorted(maps.Keys(byBranch)) {
+		if st := byBranch[b]; st.Branch == env || (st.EnvID != "" && st.EnvID == env) {
+			return r.environmentStatus(&st), true
+		}
+	}
+	return EnvironmentStatus{}, false
+}
+
+// states are app's environments' states by branch: the records in the
+// cluster, overlaid (on the leader) with what it knows in memory.
+func (r *Reconciler) states(app string) map[string]envState {
 	byBranch := map[string]envState{}
 	for _, st := range r.cache.allStates() {
 		if st.App == app {
@@ -165,26 +190,26 @@ func (r *Reconciler) Environments(app string) []EnvironmentStatus {
 			}
 		}
 	}
-	out := make([]EnvironmentStatus, 0, len(byBranch))
-	for _, st := range byBranch {
-		out = append(out, EnvironmentStatus{
-			App: st.App, Branch: st.Branch, Commit: st.Commit, InvalidCommit: st.InvalidCommit,
-			EnvID: st.EnvID, Namespace: st.Namespace, Phase: st.Phase, LastError: st.LastError,
-			Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
-			URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
-			ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
-			Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
-			Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
-			Problems: r.problemsOf(&st),
-		})
-		e := &out[len(out)-1]
-		if p := st.Pause; p != nil && p.Paused {
-			e.Paused, e.PauseReason, e.PausedSince = true, p.Reason, p.Since
-		}
-		e.LastRequestAt = r.traffic.lastRequest(st.Namespace)
+	return byBranch
+}
+
+// environmentStatus is st as the status API shows it, diagnosed.
+func (r *Reconciler) environmentStatus(st *envState) EnvironmentStatus {
+	e := EnvironmentStatus{
+		App: st.App, Branch: st.Branch, Commit: st.Commit, InvalidCommit: st.InvalidCommit,
+		EnvID: st.EnvID, Namespace: st.Namespace, Phase: st.Phase, LastError: st.LastError,
+		Findings: st.Findings, LastTransition: st.LastTransition, Template: st.Template,
+		URLs: st.URLs, Links: st.Links, ExpiresAfter: st.ExpiresAfter, Workflow: st.Workflow,
+		ExpiresAt: st.ExpiresAt, HeldCommit: st.HeldCommit, Warnings: st.Warnings,
+		Message: st.Message, Images: st.Images, TargetCommit: st.TargetCommit,
+		Cluster: r.clusterLabel(), ClusterError: r.health.errText(),
+		Problems: r.problemsOf(st),
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
-	return out
+	if p := st.Pause; p != nil && p.Paused {
+		e.Paused, e.PauseReason, e.PausedSince = true, p.Reason, p.Since
+	}
+	e.LastRequestAt = r.traffic.lastRequest(st.Namespace)
+	return e
 }
 
 // Apps returns every configured app, in configuration order.
@@ -192,7 +217,7 @@ func (r *Reconciler) Apps() []AppStatus {
 	out := make([]AppStatus, 0, len(r.order))
 	for _, name := range r.order {
 		a := r.apps[name]
-		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.acts(name), Owner: r.shard.owner(name), Environments: len(r.Environments(name))}
+		s := AppStatus{Name: name, Repo: redact.URL(a.cfg.Repo), Standby: !r.acts(name), Owner: r.shard.owner(name), Environments: len(r.states(name))}
 		a.mu.Lock()
 		if a.listing != nil {
 			s.DefaultBranch, s.Branches = a.listing.Default, len(a.listing.Branches)

@@ -74,9 +74,9 @@ func (t *trafficState) observe(now time.Time, readings map[string]traffic.Counts
 		t.seen = map[string]time.Time{}
 	}
 	for ep, counts := range readings {
-		old, known := t.prev[ep]
+		old := t.prev[ep] // nil for an endpoint read for the first time
 		for ns, v := range counts {
-			if was, ok := old[ns]; (known && (!ok || was != v) && v > 0) || (!known && v > 0) {
+			if was, ok := old[ns]; v > 0 && (!ok || was != v) {
 				t.seen[ns] = now
 			}
 		}

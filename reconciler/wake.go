@@ -101,7 +101,8 @@ func (r *Reconciler) Wake(ctx context.Context, host string) (WakeResult, error) 
 }
 
 // wakeDue rate-limits the wake requests of one pause (of ns, paused
-// since) while the cache catches up.
+// since) while the cache catches up. Only the requests of the last
+// wakeRepeat are kept: every namespace ever woken is not.
 func (r *Reconciler) wakeDue(ns string, since time.Time) bool {
 	r.wakeMu.Lock()
 	defer r.wakeMu.Unlock()
@@ -111,6 +112,11 @@ func (r *Reconciler) wakeDue(ns string, since time.Time) bool {
 	now := r.clock.Now()
 	if w, ok := r.wakeSent[ns]; ok && w.since.Equal(since) && now.Sub(w.at) < wakeRepeat {
 		return false
+	}
+	for k, w := range r.wakeSent {
+		if now.Sub(w.at) >= wakeRepeat {
+			delete(r.wakeSent, k) // no longer holds a request back
+		}
 	}
 	r.wakeSent[ns] = wakeSent{since: since, at: now}
 	return true
